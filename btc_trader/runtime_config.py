@@ -1,0 +1,83 @@
+"""What each function reads from its environment: the contract between infra and handlers.
+
+The Pulumi components and the local emulator both build a function's environment with
+`to_env()`; the handler reads it back with `from_env()`. Field `foo_bar` travels as
+`BTC_TRADER_FOO_BAR`; tuples travel as JSON. Only handlers (the `functions/` layer) call
+`from_env`: the domain never reads the environment.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ENV_PREFIX = "BTC_TRADER_"
+
+
+class RuntimeConfigError(RuntimeError):
+    """A function's environment is missing or has a bad variable."""
+
+
+class _EnvModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def to_env(self) -> dict[str, str]:
+        """The environment variables that carry this config."""
+        env: dict[str, str] = {}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            if isinstance(value, (list, tuple, dict)):
+                text = json.dumps(value, separators=(",", ":"))
+            elif isinstance(value, bool):
+                text = "true" if value else "false"
+            else:
+                text = str(value)
+            env[f"{ENV_PREFIX}{name.upper()}"] = text
+        return env
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Self:
+        """Read and validate this config from an environment mapping."""
+        raw: dict[str, Any] = {}
+        for name, field in cls.model_fields.items():
+            key = f"{ENV_PREFIX}{name.upper()}"
+            if key not in environ:
+                continue
+            text = environ[key]
+            annotation = str(field.annotation)
+            raw[name] = json.loads(text) if ("tuple" in annotation or "dict" in annotation) else text
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{ENV_PREFIX}{str(e['loc'][0]).upper()}: {e['msg']}" for e in exc.errors()
+            )
+            raise RuntimeConfigError(f"{cls.__name__} environment is invalid: {problems}") from None
+
+
+class CollectorConfig(_EnvModel):
+    """Environment of the price collector."""
+
+    stack: str
+    prices_table: str
+    raw_bucket: str
+    raw_prefix: str = "raw/prices/"
+    timestream_database: str | None = None
+    timestream_table: str | None = None
+    symbols: tuple[str, ...] = Field(min_length=1)
+    price_sources: tuple[str, ...] = Field(min_length=1)
+    min_sources: int = Field(ge=1)
+    max_source_divergence_bps: float = Field(gt=0)
+    max_source_staleness_seconds: int = Field(ge=1)
+    http_timeout_seconds: float = Field(gt=0)
+    http_retries: int = Field(ge=0)
+    price_ttl_days: int = Field(ge=1)
+    collection_interval_minutes: int = Field(ge=1)
+
+    @property
+    def timestream_enabled(self) -> bool:
+        return bool(self.timestream_database and self.timestream_table)

@@ -1,0 +1,57 @@
+"""Each function's environment, built from settings and names (no Pulumi, no AWS calls).
+
+The Pulumi components and the local emulator call the same builders, so a handler sees the same
+variables on a laptop as in Lambda; tests/infra prove it against what the Pulumi mocks capture.
+"""
+
+from __future__ import annotations
+
+from btc_trader.runtime_config import CollectorConfig
+from btc_trader.storage_schema import PRICES
+from components.naming import ResourceNames
+from components.settings import StackSettings
+
+PRICE_COLLECTOR = "price-collector"
+
+
+def powertools_environment(service: str, names: ResourceNames, log_level: str = "INFO") -> dict[str, str]:
+    """Powertools variables every handler gets."""
+    return {
+        "POWERTOOLS_SERVICE_NAME": service,
+        "POWERTOOLS_METRICS_NAMESPACE": names.metrics_namespace,
+        "POWERTOOLS_LOG_LEVEL": log_level,
+        "POWERTOOLS_LOGGER_LOG_EVENT": "false",
+    }
+
+
+def collector_config(settings: StackSettings, names: ResourceNames) -> CollectorConfig:
+    timestream = settings.timestream.enabled
+    return CollectorConfig(
+        stack=names.stack,
+        prices_table=names.table(PRICES.role),
+        raw_bucket=names.raw_bucket,
+        timestream_database=names.timestream_database if timestream else None,
+        timestream_table=names.timestream_table if timestream else None,
+        symbols=settings.symbols,
+        price_sources=settings.price_sources,
+        min_sources=settings.min_sources,
+        max_source_divergence_bps=settings.max_source_divergence_bps,
+        max_source_staleness_seconds=settings.max_source_staleness_seconds,
+        http_timeout_seconds=settings.http_timeout_seconds,
+        http_retries=settings.http_retries,
+        price_ttl_days=settings.price_retention_days,
+        collection_interval_minutes=settings.price_collection_interval,
+    )
+
+
+def collector_environment(settings: StackSettings, names: ResourceNames) -> dict[str, str]:
+    """The price collector's complete environment."""
+    return {
+        **powertools_environment(PRICE_COLLECTOR, names),
+        **collector_config(settings, names).to_env(),
+    }
+
+
+def function_environments(settings: StackSettings, names: ResourceNames) -> dict[str, dict[str, str]]:
+    """Every function of the stack and its environment (the emulator's source of truth)."""
+    return {PRICE_COLLECTOR: collector_environment(settings, names)}

@@ -1,0 +1,370 @@
+"""The one place stack configuration is read and validated.
+
+Stack config lives in ``Pulumi.<stack>.yaml`` under the ``btc-trader:`` namespace. It is read once,
+validated in two steps (shape, then cross-field rules) and turned into an immutable
+``StackSettings``. Every error names the stack key, the bad value and what is allowed, e.g.
+``btc-trader:riskThreshold must be between 0 and 1, got 1.7``.
+
+Two loaders share the same model: ``load_settings()`` reads ``pulumi.Config`` inside a Pulumi
+program, ``load_stack_file()`` reads the YAML directly for the local runner and the CLI, so the
+local emulator and the deployed stack can never disagree about what a stack means.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+NAMESPACE = "btc-trader"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+PriceSource = Literal["coingecko", "binance", "binanceus", "coinbase", "kraken"]
+ModelName = Literal["bedrock", "huggingface", "custom"]
+
+# Bedrock's original model (anthropic.claude-3-sonnet-20240229-v1:0) is legacy and closed to new
+# customers; a current Anthropic model through its cross-region inference profile is the default.
+DEFAULT_BEDROCK_MODEL_ID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+
+
+class SettingsError(ValueError):
+    """Stack configuration is invalid; the message names every offending key."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class TimestreamSettings(_Section):
+    """Opt-in sink: Timestream for LiveAnalytics takes no new customers since 2025-06-20."""
+
+    enabled: bool = False
+    memory_retention_hours: int = Field(24, alias="memoryRetentionHours", ge=1, le=8766)
+    magnetic_retention_days: int = Field(365, alias="magneticRetentionDays", ge=1, le=73000)
+
+
+class ExchangeSettings(_Section):
+    """The exchange used for live orders (through ccxt)."""
+
+    id: str = Field("binance", min_length=1, pattern=r"^[a-z0-9]+$")
+    sandbox: bool = True
+    # Name of the Secrets Manager secret holding {"apiKey": ..., "secret": ...}; never the keys.
+    secret_name: str | None = Field(None, alias="secretName", min_length=1)
+
+
+class BedrockSettings(_Section):
+    model_id: str = Field(DEFAULT_BEDROCK_MODEL_ID, alias="modelId", min_length=1)
+    max_tokens: int = Field(400, alias="maxTokens", ge=50, le=4000)
+    timeout_seconds: float = Field(20, alias="timeoutSeconds", gt=0, le=120)
+
+
+class HuggingFaceSettings(_Section):
+    endpoint_name: str = Field(
+        "btc-trader-chronos-bolt", alias="endpointName", min_length=1, max_length=63,
+        pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$",
+    )
+    deploy_endpoint: bool = Field(False, alias="deployEndpoint")
+    model_id: str = Field("amazon/chronos-bolt-small", alias="modelId", min_length=1)
+    prediction_length: int = Field(12, alias="predictionLength", ge=1, le=64)
+    timeout_seconds: float = Field(20, alias="timeoutSeconds", gt=0, le=120)
+
+
+class LambdaSettings(_Section):
+    memory_mb: int = Field(256, alias="memoryMb", ge=128, le=10240)
+    timeout_seconds: int = Field(60, alias="timeoutSeconds", ge=3, le=900)
+    architecture: Literal["x86_64", "arm64"] = "x86_64"
+    python_runtime: Literal["python3.12", "python3.13"] = Field("python3.12", alias="pythonRuntime")
+
+
+class NetworkSettings(_Section):
+    vpc: bool = False
+
+
+class StackSettings(_Section):
+    """Every key of a stack, with safe defaults. Aliases are the stack keys users edit."""
+
+    # --- the seed's keys: names and dev/prod values unchanged -------------------------------
+    price_collection_interval: int = Field(5, alias="priceCollectionInterval", ge=1, le=1440)
+    max_trade_amount: float = Field(100, alias="maxTradeAmount", gt=0, le=1_000_000)
+    enable_real_trading: bool = Field(False, alias="enableRealTrading")
+    ml_models: tuple[ModelName, ...] = Field(("bedrock",), alias="mlModels", min_length=1)
+    risk_threshold: float = Field(0.7, alias="riskThreshold", ge=0, le=1)
+
+    # --- market data -----------------------------------------------------------------------
+    symbols: tuple[str, ...] = Field(("BTC-USD",), min_length=1)
+    price_sources: tuple[PriceSource, ...] = Field(
+        ("coingecko", "binance", "coinbase", "kraken"), alias="priceSources", min_length=1
+    )
+    min_sources: int = Field(2, alias="minSources", ge=1, le=10)
+    max_source_divergence_bps: float = Field(150, alias="maxSourceDivergenceBps", gt=0, le=10_000)
+    max_source_staleness_seconds: int = Field(
+        300, alias="maxSourceStalenessSeconds", ge=10, le=86_400
+    )
+    http_timeout_seconds: float = Field(5, alias="httpTimeoutSeconds", gt=0, le=30)
+    http_retries: int = Field(2, alias="httpRetries", ge=0, le=5)
+
+    # --- trading ---------------------------------------------------------------------------
+    trading_interval: int = Field(15, alias="tradingInterval", ge=1, le=1440)
+    prediction_horizon_minutes: int = Field(60, alias="predictionHorizonMinutes", ge=1, le=10_080)
+    buy_threshold_pct: float = Field(0.5, alias="buyThresholdPct", gt=0, le=50)
+    sell_threshold_pct: float = Field(-0.5, alias="sellThresholdPct", ge=-50, lt=0)
+    fee_bps: float = Field(10, alias="feeBps", ge=0, le=500)
+    slippage_bps: float = Field(5, alias="slippageBps", ge=0, le=500)
+    paper_starting_cash: float = Field(10_000, alias="paperStartingCash", gt=0, le=100_000_000)
+    max_position_pct: float = Field(50, alias="maxPositionPct", gt=0, le=100)
+    daily_loss_limit_pct: float = Field(3, alias="dailyLossLimitPct", gt=0, le=100)
+    max_drawdown_pct: float = Field(10, alias="maxDrawdownPct", gt=0, le=100)
+    cooldown_minutes: int = Field(60, alias="cooldownMinutes", ge=0, le=10_080)
+    max_trades_per_day: int = Field(10, alias="maxTradesPerDay", ge=1, le=1_000)
+    max_price_age_seconds: int = Field(600, alias="maxPriceAgeSeconds", ge=10, le=86_400)
+    model_weights: dict[ModelName, float] = Field(
+        {"bedrock": 1.0, "huggingface": 1.0, "custom": 1.0}, alias="modelWeights"
+    )
+
+    # --- integrations ----------------------------------------------------------------------
+    exchange: ExchangeSettings = ExchangeSettings()
+    bedrock: BedrockSettings = BedrockSettings()
+    huggingface: HuggingFaceSettings = HuggingFaceSettings()
+    timestream: TimestreamSettings = TimestreamSettings()
+    alert_email: str | None = Field(
+        None, alias="alertEmail", pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+    )
+
+    # --- operations ------------------------------------------------------------------------
+    log_retention_days: Literal[
+        1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653
+    ] = Field(14, alias="logRetentionDays")
+    price_retention_days: int = Field(90, alias="priceRetentionDays", ge=1, le=3650)
+    raw_archive_after_days: int = Field(30, alias="rawArchiveAfterDays", ge=1, le=3650)
+    raw_expire_after_days: int = Field(90, alias="rawExpireAfterDays", ge=2, le=3650)
+    lambda_settings: LambdaSettings = Field(LambdaSettings(), alias="lambda")
+    network: NetworkSettings = NetworkSettings()
+
+    # --- step two: cross-field rules ---------------------------------------------------------
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> StackSettings:
+        problems: list[str] = []
+        if self.min_sources > len(self.price_sources):
+            problems.append(
+                f"{NAMESPACE}:minSources must be at most the number of priceSources "
+                f"({len(self.price_sources)}), got {self.min_sources}"
+            )
+        if len(set(self.price_sources)) != len(self.price_sources):
+            problems.append(f"{NAMESPACE}:priceSources must not repeat a source, got {list(self.price_sources)}")
+        if len(set(self.ml_models)) != len(self.ml_models):
+            problems.append(f"{NAMESPACE}:mlModels must not repeat a model, got {list(self.ml_models)}")
+        for symbol in self.symbols:
+            if not _is_symbol(symbol):
+                problems.append(
+                    f"{NAMESPACE}:symbols entries must look like BASE-QUOTE (e.g. BTC-USD), got {symbol!r}"
+                )
+        if self.raw_expire_after_days <= self.raw_archive_after_days:
+            problems.append(
+                f"{NAMESPACE}:rawExpireAfterDays must be greater than rawArchiveAfterDays "
+                f"({self.raw_archive_after_days}), got {self.raw_expire_after_days}"
+            )
+        if self.max_price_age_seconds < self.price_collection_interval * 60:
+            problems.append(
+                f"{NAMESPACE}:maxPriceAgeSeconds must be at least priceCollectionInterval in seconds "
+                f"({self.price_collection_interval * 60}), got {self.max_price_age_seconds}: "
+                "every decision would be rejected as stale"
+            )
+        if self.trading_interval < self.price_collection_interval:
+            problems.append(
+                f"{NAMESPACE}:tradingInterval must be at least priceCollectionInterval "
+                f"({self.price_collection_interval}), got {self.trading_interval}"
+            )
+        if self.enable_real_trading and not self.exchange.secret_name:
+            problems.append(
+                f"{NAMESPACE}:enableRealTrading is true but {NAMESPACE}:exchange.secretName is not set: "
+                "real trading needs both (create the secret in Secrets Manager, then "
+                f"`pulumi config set --path {NAMESPACE}:exchange.secretName <name>`)"
+            )
+        if self.huggingface.deploy_endpoint and "huggingface" not in self.ml_models:
+            problems.append(
+                f"{NAMESPACE}:huggingface.deployEndpoint is true but 'huggingface' is not in "
+                f"{NAMESPACE}:mlModels {list(self.ml_models)}: the endpoint would cost money unused"
+            )
+        unknown_weights = set(self.model_weights) - set(ModelName.__args__)
+        if unknown_weights:
+            problems.append(f"{NAMESPACE}:modelWeights has unknown models {sorted(unknown_weights)}")
+        if any(w < 0 for w in self.model_weights.values()):
+            problems.append(f"{NAMESPACE}:modelWeights must be >= 0, got {dict(self.model_weights)}")
+        if problems:
+            raise SettingsError(problems)
+        return self
+
+    def check_for_stack(self, stack: str) -> StackSettings:
+        """Rules that depend on the stack's name (the dev stack can never trade for real)."""
+        if stack == "dev" and self.enable_real_trading:
+            raise SettingsError(
+                [f"{NAMESPACE}:enableRealTrading must be false on the dev stack, got true"]
+            )
+        return self
+
+    @property
+    def models_enabled(self) -> frozenset[str]:
+        return frozenset(self.ml_models)
+
+
+def _is_symbol(symbol: str) -> bool:
+    parts = symbol.split("-")
+    return len(parts) == 2 and all(p.isalnum() and p.isupper() and 2 <= len(p) <= 10 for p in parts)
+
+
+# ------------------------------------------------------------------------------------------------
+# Error formatting: pydantic's messages are rewritten to name the stack key and what is allowed.
+
+
+def _field_constraints(model: type[BaseModel], loc: tuple[Any, ...]) -> dict[str, Any]:
+    """Walk the model along an error location and collect ge/le/gt/lt of the field found."""
+    current: Any = model
+    field = None
+    for part in loc:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            break
+        field = next(
+            (f for name, f in current.model_fields.items() if part in (name, f.alias)), None
+        )
+        if field is None:
+            break
+        current = field.annotation
+    constraints: dict[str, Any] = {}
+    if field is not None:
+        for meta in field.metadata:
+            for attr in ("ge", "le", "gt", "lt"):
+                value = getattr(meta, attr, None)
+                if value is not None:
+                    constraints[attr] = value
+    return constraints
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, str):
+        return repr(value)
+    return json.dumps(value) if isinstance(value, (list, dict, bool)) or value is None else str(value)
+
+
+def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
+    loc = tuple(p for p in error["loc"] if not isinstance(p, int))
+    key = f"{NAMESPACE}:{'.'.join(str(p) for p in loc)}" if loc else NAMESPACE
+    got = _fmt(error.get("input"))
+    kind = error["type"]
+    bounds = _field_constraints(model, loc)
+    if kind in {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}:
+        low = bounds.get("ge", bounds.get("gt"))
+        high = bounds.get("le", bounds.get("lt"))
+        if low is not None and high is not None:
+            return f"{key} must be between {_fmt(low)} and {_fmt(high)}, got {got}"
+        return f"{key} {error['msg'].lower()}, got {got}"
+    if kind == "literal_error":
+        allowed = error["ctx"]["expected"]
+        return f"{key} must be one of {allowed}, got {got}"
+    if kind == "extra_forbidden":
+        return f"{key} is not a known setting (check the spelling; see the README's stack keys)"
+    if kind in {"int_parsing", "int_type", "int_from_float"}:
+        return f"{key} must be a whole number, got {got}"
+    if kind in {"float_parsing", "float_type"}:
+        return f"{key} must be a number, got {got}"
+    if kind in {"bool_parsing", "bool_type"}:
+        return f"{key} must be true or false, got {got}"
+    if kind in {"tuple_type", "list_type"}:
+        return f"{key} must be a list, got {got}"
+    if kind == "too_short":
+        return f"{key} must not be empty, got {got}"
+    if kind == "string_pattern_mismatch":
+        return f"{key} has an invalid format, got {got}"
+    return f"{key}: {error['msg']}, got {got}"
+
+
+def parse_settings(raw: Mapping[str, Any], stack: str) -> StackSettings:
+    """Validate a mapping of stack keys (without namespace) into StackSettings."""
+    try:
+        settings = StackSettings.model_validate(dict(raw))
+    except SettingsError:
+        raise
+    except ValidationError as exc:
+        nested = [e for e in exc.errors() if isinstance(e.get("ctx", {}).get("error"), SettingsError)]
+        if nested:
+            raise nested[0]["ctx"]["error"] from None
+        errors = exc.errors()
+        # A list with a bad item also reports itself as too short; the item error says more.
+        has_item_error = {e["loc"][0] for e in errors if any(isinstance(p, int) for p in e["loc"])}
+        errors = [e for e in errors if not (e["type"] == "too_short" and e["loc"][0] in has_item_error)]
+        raise SettingsError(list(dict.fromkeys(_describe(e, StackSettings) for e in errors))) from None
+    return settings.check_for_stack(stack)
+
+
+def _strip_namespace(config: Mapping[str, Any]) -> dict[str, Any]:
+    prefix = f"{NAMESPACE}:"
+    return {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}
+
+
+def stack_file(stack: str, root: Path = PROJECT_ROOT) -> Path:
+    return root / f"Pulumi.{stack}.yaml"
+
+
+def read_stack_file(stack: str, root: Path = PROJECT_ROOT) -> dict[str, Any]:
+    """Raw `config:` mapping of Pulumi.<stack>.yaml (all namespaces)."""
+    path = stack_file(stack, root)
+    if not path.is_file():
+        raise SettingsError([f"stack file {path} not found (stacks: dev, prod)"])
+    document = yaml.safe_load(path.read_text()) or {}
+    config = document.get("config") or {}
+    if not isinstance(config, dict):
+        raise SettingsError([f"{path}: 'config' must be a mapping"])
+    return config
+
+
+def load_stack_file(stack: str = "dev", root: Path = PROJECT_ROOT) -> StackSettings:
+    """Settings of a stack read straight from its YAML (local runs, CLI, tests)."""
+    return parse_settings(_strip_namespace(read_stack_file(stack, root)), stack)
+
+
+def stack_region(stack: str = "dev", root: Path = PROJECT_ROOT) -> str:
+    return str(read_stack_file(stack, root).get("aws:region", "us-east-1"))
+
+
+def load_settings() -> StackSettings:
+    """Settings of the current Pulumi stack, read once from the stack's config."""
+    import pulumi
+    from pulumi.runtime import config as runtime_config
+
+    # Read the whole namespace rather than field by field, so a misspelt key is an error
+    # instead of being silently ignored.
+    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    raw = {
+        key.split(":", 1)[1]: _decode_config_value(value)
+        for key, value in merged.items()
+        if key.startswith(f"{NAMESPACE}:")
+    }
+    return parse_settings(raw, pulumi.get_stack())
+
+
+def _decode_config_value(text: Any) -> Any:
+    """Pulumi hands every value over as a string; numbers, booleans, objects and lists as JSON."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def stack_keys() -> dict[str, Any]:
+    """Every top-level stack key with its default (used by the README check)."""
+    defaults = StackSettings()
+    return {
+        (field.alias or name): getattr(defaults, name)
+        for name, field in StackSettings.model_fields.items()
+    }

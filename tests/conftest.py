@@ -1,0 +1,50 @@
+"""Fixtures shared by every test layer."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# Real candles live beside the repository, never inside it (../shared/data, see its README).
+SHARED_DATA = Path(os.environ.get("BTC_TRADER_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+# Handlers read these at import time; tests never talk to real AWS.
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "BtcTrader")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "btc-trader-tests")
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("AWS_PROFILE", None)
+
+
+def load_fixture(name: str) -> object:
+    """A recorded response body from tests/fixtures (shapes from ../shared/fixtures)."""
+    return json.loads((FIXTURES / name).read_text())
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The real-candle folder; the test is skipped cleanly when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real candle data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def shared_file(shared_data: Path):
+    """Path of one real candle file, skipping when that file is absent."""
+
+    def _get(name: str) -> Path:
+        path = shared_data / name
+        if not path.is_file():
+            pytest.skip(f"real candle file {name} not found in {shared_data}")
+        return path
+
+    return _get
