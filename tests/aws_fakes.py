@@ -1,0 +1,57 @@
+"""Shared helpers for tests that run handlers against moto."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import boto3
+
+from btc_trader.storage_schema import TableSpec
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "btc-trader-dev-test"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:btc-trader-dev-test"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def create_table(spec: TableSpec, name: str) -> None:
+    """A moto table with exactly the spec's keys."""
+    keys = [{"AttributeName": spec.hash_key.name, "KeyType": "HASH"}]
+    if spec.range_key:
+        keys.append({"AttributeName": spec.range_key.name, "KeyType": "RANGE"})
+    boto3.client("dynamodb").create_table(
+        TableName=name,
+        KeySchema=keys,
+        AttributeDefinitions=[{"AttributeName": a.name, "AttributeType": a.type} for a in spec.attributes()],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def emf_records(text: str) -> list[dict]:
+    """Every CloudWatch EMF blob printed by Powertools."""
+    records = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("{") and '"_aws"' in line:
+            records.append(json.loads(line))
+    return records
+
+
+def metric_values(records: list[dict], name: str) -> list[tuple[dict, float]]:
+    """(dimensions, value) of every emission of metric `name`."""
+    found = []
+    for record in records:
+        names = [m["Name"] for d in record["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]]
+        if name in names:
+            dims = {k: record[k] for d in record["_aws"]["CloudWatchMetrics"] for ds in d["Dimensions"] for k in ds}
+            value = record[name]
+            for v in value if isinstance(value, list) else [value]:
+                found.append((dims, v))
+    return found
