@@ -1,0 +1,40 @@
+"""btc-trader stack: settings -> names -> components -> exports. No resource logic here."""
+
+import pulumi
+import pulumi_aws as aws
+
+from components.data_ingestion import DataIngestion, DataIngestionArgs
+from components.lambda_packaging import (
+    build_dependency_layer,
+    dependency_layer,
+    function_code,
+    powertools_layer_arn,
+)
+from components.naming import ResourceNames
+from components.settings import load_settings
+
+settings = load_settings()
+names = ResourceNames(
+    stack=pulumi.get_stack(),
+    account_id=aws.get_caller_identity().account_id,
+    region=aws.get_region().region,
+)
+
+dependencies = dependency_layer(
+    f"{names.prefix}-dependencies",
+    build_dependency_layer(settings.lambda_settings),
+    settings.lambda_settings,
+)
+layers = [powertools_layer_arn(settings.lambda_settings), dependencies.arn]
+code = function_code()
+
+ingestion = DataIngestion(
+    "ingestion", DataIngestionArgs(settings=settings, names=names, code=code, layers=layers)
+)
+
+pulumi.export("region", names.region)
+pulumi.export("pricesTable", ingestion.prices_table.name)
+pulumi.export("rawBucket", ingestion.raw_bucket.bucket)
+pulumi.export("priceCollectorFunction", ingestion.collector.function.name)
+pulumi.export("priceCollectionSchedule", ingestion.schedule.schedule_expression)
+pulumi.export("timestreamEnabled", settings.timestream.enabled)

@@ -1,0 +1,239 @@
+"""Market-data ingestion: raw-payload bucket, prices table, opt-in Timestream, the collector."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from btc_trader.storage_schema import PRICES
+from components.naming import ResourceNames
+from components.python_function import PythonFunction, PythonFunctionArgs
+from components.runtime_env import PRICE_COLLECTOR, collector_config, collector_environment
+from components.settings import StackSettings
+
+
+@dataclass
+class DataIngestionArgs:
+    settings: StackSettings
+    names: ResourceNames
+    code: pulumi.Archive
+    layers: list[pulumi.Input[str]] = field(default_factory=list)
+
+
+def schedule_expression(minutes: int) -> str:
+    """EventBridge rate syntax: `rate(1 minute)` is singular, anything else plural."""
+    return f"rate({minutes} minute{'s' if minutes != 1 else ''})"
+
+
+class DataIngestion(pulumi.ComponentResource):
+    """Everything that gets prices in: storage first, then the scheduled collector."""
+
+    def __init__(self, name: str, args: DataIngestionArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("btc-trader:data:DataIngestion", name, None, opts)
+        settings, names = args.settings, args.names
+        child = pulumi.ResourceOptions(parent=self)
+        config = collector_config(settings, names)
+
+        # --- raw payloads: private, encrypted, TLS-only, versioned, aged out --------------
+        self.raw_bucket = aws.s3.Bucket(f"{name}-raw", bucket=names.raw_bucket, opts=child)
+        self.raw_ownership = aws.s3.BucketOwnershipControls(
+            f"{name}-raw-ownership",
+            bucket=self.raw_bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            opts=child,
+        )
+        self.raw_public_access = aws.s3.BucketPublicAccessBlock(
+            f"{name}-raw-public-access",
+            bucket=self.raw_bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        self.raw_versioning = aws.s3.BucketVersioning(
+            f"{name}-raw-versioning",
+            bucket=self.raw_bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
+                status="Enabled"
+            ),
+            opts=child,
+        )
+        # SSE-S3 (AES256): encrypted at rest at no key cost; a customer key adds $1/month and
+        # KMS calls per object for raw payloads that hold nothing secret.
+        self.raw_encryption = aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-raw-encryption",
+            bucket=self.raw_bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="AES256"
+                    ),
+                    bucket_key_enabled=True,
+                )
+            ],
+            opts=child,
+        )
+        self.raw_lifecycle = aws.s3.BucketLifecycleConfiguration(
+            f"{name}-raw-lifecycle",
+            bucket=self.raw_bucket.id,
+            rules=[
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="archive-then-expire-raw-payloads",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=config.raw_prefix),
+                    transitions=[
+                        aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
+                            days=settings.raw_archive_after_days, storage_class="GLACIER"
+                        )
+                    ],
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                        days=settings.raw_expire_after_days
+                    ),
+                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                        noncurrent_days=settings.raw_archive_after_days
+                    ),
+                )
+            ],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.raw_versioning]),
+        )
+        self.raw_policy = aws.s3.BucketPolicy(
+            f"{name}-raw-tls-only",
+            bucket=self.raw_bucket.id,
+            policy=pulumi.Output.json_dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "DenyInsecureTransport",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:*",
+                            "Resource": [
+                                self.raw_bucket.arn,
+                                self.raw_bucket.arn.apply(lambda arn: f"{arn}/*"),
+                            ],
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        }
+                    ],
+                }
+            ),
+            # A bucket policy racing the public-access block can fail with AccessDenied.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.raw_public_access]),
+        )
+
+        # --- prices table ------------------------------------------------------------------
+        self.prices_table = aws.dynamodb.Table(
+            f"{name}-prices",
+            name=names.table(PRICES.role),
+            billing_mode="PAY_PER_REQUEST",
+            hash_key=PRICES.hash_key.name,
+            range_key=PRICES.range_key.name,
+            attributes=[
+                aws.dynamodb.TableAttributeArgs(name=a.name, type=a.type) for a in PRICES.attributes()
+            ],
+            ttl=aws.dynamodb.TableTtlArgs(attribute_name=PRICES.ttl_attribute, enabled=True),
+            point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
+            stream_enabled=True,
+            stream_view_type=PRICES.stream_view_type,
+            server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
+            opts=child,
+        )
+
+        # --- Timestream, opt-in (closed to new AWS customers since 2025-06-20) ---------------
+        self.timestream_database = None
+        self.timestream_table = None
+        if settings.timestream.enabled:
+            self.timestream_database = aws.timestreamwrite.Database(
+                f"{name}-timestream", database_name=names.timestream_database, opts=child
+            )
+            self.timestream_table = aws.timestreamwrite.Table(
+                f"{name}-timestream-prices",
+                database_name=self.timestream_database.database_name,
+                table_name=names.timestream_table,
+                retention_properties=aws.timestreamwrite.TableRetentionPropertiesArgs(
+                    memory_store_retention_period_in_hours=settings.timestream.memory_retention_hours,
+                    magnetic_store_retention_period_in_days=settings.timestream.magnetic_retention_days,
+                ),
+                opts=child,
+            )
+
+        # --- the collector -------------------------------------------------------------------
+        statements = [
+            {
+                "Sid": "PricesItems",
+                "Effect": "Allow",
+                # GetItem: a re-delivered event finds its slot taken and does nothing.
+                "Action": ["dynamodb:PutItem", "dynamodb:GetItem"],
+                "Resource": self.prices_table.arn,
+            },
+            {
+                "Sid": "RawPayloads",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject"],
+                "Resource": self.raw_bucket.arn.apply(lambda arn: f"{arn}/{config.raw_prefix}*"),
+            },
+        ]
+        if self.timestream_table is not None:
+            statements += [
+                {
+                    "Sid": "TimestreamWrite",
+                    "Effect": "Allow",
+                    "Action": ["timestream:WriteRecords"],
+                    "Resource": self.timestream_table.arn,
+                },
+                {
+                    # Endpoint discovery has no resource-level permissions.
+                    "Sid": "TimestreamEndpoints",
+                    "Effect": "Allow",
+                    "Action": ["timestream:DescribeEndpoints"],
+                    "Resource": "*",
+                },
+            ]
+        self.collector = PythonFunction(
+            f"{name}-collector",
+            PythonFunctionArgs(
+                role=PRICE_COLLECTOR,
+                handler_module="functions.price_collector",
+                settings=settings,
+                names=names,
+                code=args.code,
+                layers=args.layers,
+                environment=collector_environment(settings, names),
+                statements=statements,
+                async_retries=2,
+                description="Collects prices from every configured venue and stores the median",
+            ),
+            opts=child,
+        )
+        self.schedule = aws.cloudwatch.EventRule(
+            f"{name}-schedule",
+            name=f"{names.prefix}-collect-prices",
+            description="Triggers the price collector",
+            schedule_expression=schedule_expression(settings.price_collection_interval),
+            opts=child,
+        )
+        self.schedule_target = aws.cloudwatch.EventTarget(
+            f"{name}-schedule-target",
+            rule=self.schedule.name,
+            arn=self.collector.function.arn,
+            opts=child,
+        )
+        self.schedule_permission = aws.lambda_.Permission(
+            f"{name}-schedule-permission",
+            action="lambda:InvokeFunction",
+            function=self.collector.function.name,
+            principal="events.amazonaws.com",
+            source_arn=self.schedule.arn,
+            opts=child,
+        )
+        self.register_outputs(
+            {
+                "raw_bucket": self.raw_bucket.bucket,
+                "prices_table": self.prices_table.name,
+                "collector_function": self.collector.function.name,
+                "schedule": self.schedule.schedule_expression,
+            }
+        )

@@ -1,0 +1,94 @@
+"""Run Pulumi programs under mocks and capture every resource with its resolved inputs.
+
+Assertions run in plain Python after the program has finished registering, never inside an
+`apply`, so a check can never be silently skipped (see shared/notes/offline-testing.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import yaml
+
+from components.settings import PROJECT_ROOT
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+POWERTOOLS_LAYER = f"arn:aws:lambda:{REGION}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:99"
+
+
+@dataclass
+class Captured:
+    type: str
+    name: str
+    inputs: dict[str, Any]
+
+
+@dataclass
+class RecordingMocks(pulumi.runtime.Mocks):
+    resources: list[Captured] = field(default_factory=list)
+    calls: list[tuple[str, dict]] = field(default_factory=list)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        self.resources.append(Captured(args.typ, args.name, dict(args.inputs)))
+        outputs = dict(args.inputs)
+        physical = args.inputs.get("name") or args.inputs.get("bucket") or args.name
+        outputs.setdefault("name", physical)
+        service = args.typ.split(":")[1].split("/")[0]
+        outputs.setdefault("arn", f"arn:aws:{service}:{REGION}:{ACCOUNT}:{args.typ.split(':')[-1].lower()}/{physical}")
+        if args.typ == "aws:s3/bucket:Bucket":
+            outputs["arn"] = f"arn:aws:s3:::{physical}"
+            outputs.setdefault("bucket", physical)
+        if args.typ == "aws:lambda/function:Function":
+            outputs["arn"] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{physical}"
+        if args.typ == "aws:dynamodb/table:Table":
+            outputs["arn"] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{physical}"
+        return [f"{args.name}-id", outputs]
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        self.calls.append((args.token, dict(args.args)))
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/test", "userId": "test", "id": ACCOUNT}
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"name": REGION, "region": REGION, "id": REGION, "description": "US East (N. Virginia)", "endpoint": "ec2.us-east-1.amazonaws.com"}
+        if args.token == "aws:ssm/getParameter:getParameter":
+            return {"name": args.args["name"], "value": POWERTOOLS_LAYER, "type": "String", "id": args.args["name"],
+                    "arn": "arn", "version": 1, "insecureValue": POWERTOOLS_LAYER, "withDecryption": False}
+        return {}
+
+    def of_type(self, type_token: str) -> list[Captured]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def one(self, type_token: str, name_part: str = "") -> Captured:
+        found = [r for r in self.of_type(type_token) if name_part in r.name]
+        assert len(found) == 1, f"expected one {type_token} matching {name_part!r}, got {[r.name for r in found]}"
+        return found[0]
+
+
+def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
+    """A stack's YAML config as Pulumi hands it to a program: strings, objects as JSON."""
+    document = yaml.safe_load((PROJECT_ROOT / f"Pulumi.{stack}.yaml").read_text())
+    config = dict(document["config"])
+    config.update(overrides or {})
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+
+
+def run_program(stack: str, build: Callable[[], Any], overrides: dict[str, Any] | None = None) -> RecordingMocks:
+    """Run `build()` as a Pulumi program for `stack` and return what it registered."""
+    mocks = RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, project="btc-trader", stack=stack, preview=False)
+    pulumi.runtime.set_all_config(stack_config(stack, overrides))
+    try:
+        pulumi.runtime.test(build)()
+    finally:
+        pulumi.runtime.set_all_config({})
+    return mocks
+
+
+def policy_statements(policy: Any) -> list[dict[str, Any]]:
+    document = json.loads(policy) if isinstance(policy, str) else policy
+    return document["Statement"]

@@ -1,0 +1,116 @@
+"""Stack configuration: the shipped stacks are valid; every bad value is named precisely."""
+
+import pulumi
+import pytest
+
+from components.settings import (
+    SettingsError,
+    StackSettings,
+    load_settings,
+    load_stack_file,
+    parse_settings,
+    stack_keys,
+)
+from tests.infra.harness import run_program
+
+
+def test_dev_stack_keeps_the_seed_values():
+    dev = load_stack_file("dev")
+    assert dev.price_collection_interval == 5
+    assert dev.max_trade_amount == 100
+    assert dev.enable_real_trading is False
+    assert dev.ml_models == ("bedrock",)
+    assert dev.risk_threshold == 0.7
+    assert dev.timestream.enabled is False
+
+
+def test_prod_stack_keeps_the_seed_values():
+    prod = load_stack_file("prod")
+    assert prod.price_collection_interval == 1
+    assert prod.max_trade_amount == 10000
+    assert prod.enable_real_trading is True
+    assert prod.ml_models == ("bedrock", "huggingface", "custom")
+    assert prod.risk_threshold == 0.85
+    assert prod.exchange.secret_name, "real trading needs the double opt-in"
+
+
+def test_defaults_are_safe():
+    defaults = StackSettings()
+    assert defaults.enable_real_trading is False
+    assert defaults.exchange.sandbox is True
+    assert defaults.timestream.enabled is False
+    assert not defaults.bedrock.model_id.startswith("anthropic.claude-3-sonnet")
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"riskThreshold": 1.7}, "btc-trader:riskThreshold must be between 0 and 1, got 1.7"),
+        ({"riskThreshold": "high"}, "btc-trader:riskThreshold must be a number, got 'high'"),
+        ({"priceCollectionInterval": 0}, "btc-trader:priceCollectionInterval must be between 1 and 1440, got 0"),
+        ({"priceCollectionInterval": 2.5}, "btc-trader:priceCollectionInterval must be a whole number, got 2.5"),
+        ({"maxTradeAmount": -5}, "btc-trader:maxTradeAmount must be between 0 and 1000000, got -5"),
+        ({"enableRealTrading": "perhaps"}, "btc-trader:enableRealTrading must be true or false, got 'perhaps'"),
+        ({"mlModels": ["bedrock", "gpt"]}, "btc-trader:mlModels must be one of 'bedrock', 'huggingface' or 'custom', got 'gpt'"),
+        ({"mlModels": []}, "btc-trader:mlModels must not be empty, got []"),
+        ({"priceSources": ["kraken", "bitstamp"]}, "btc-trader:priceSources must be one of"),
+        ({"priceCollectoinInterval": 5}, "btc-trader:priceCollectoinInterval is not a known setting"),
+        ({"timestream": {"enabled": True, "retention": 3}}, "btc-trader:timestream.retention is not a known setting"),
+        ({"lambda": {"memoryMb": 64}}, "btc-trader:lambda.memoryMb must be between 128 and 10240, got 64"),
+        ({"logRetentionDays": 10}, "btc-trader:logRetentionDays must be one of"),
+        ({"minSources": 5}, "btc-trader:minSources must be at most the number of priceSources (4), got 5"),
+        ({"priceSources": ["kraken", "kraken"], "minSources": 1}, "btc-trader:priceSources must not repeat a source"),
+        ({"symbols": ["btcusd"]}, "btc-trader:symbols entries must look like BASE-QUOTE"),
+        ({"rawArchiveAfterDays": 90, "rawExpireAfterDays": 30}, "btc-trader:rawExpireAfterDays must be greater than rawArchiveAfterDays (90), got 30"),
+        ({"priceCollectionInterval": 30, "tradingInterval": 60}, "btc-trader:maxPriceAgeSeconds must be at least priceCollectionInterval in seconds (1800), got 600"),
+        ({"tradingInterval": 1}, "btc-trader:tradingInterval must be at least priceCollectionInterval (5), got 1"),
+        ({"alertEmail": "not-an-address"}, "btc-trader:alertEmail has an invalid format, got 'not-an-address'"),
+        ({"huggingface": {"deployEndpoint": True}}, "btc-trader:huggingface.deployEndpoint is true but 'huggingface' is not in"),
+    ],
+)
+def test_bad_values_are_named(raw, message):
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(raw, "staging")
+    assert any(line.startswith(message) for line in caught.value.problems), caught.value.problems
+
+
+def test_real_trading_needs_a_secret_and_never_on_dev():
+    with pytest.raises(SettingsError, match="exchange.secretName is not set"):
+        parse_settings({"enableRealTrading": True}, "prod")
+    with pytest.raises(SettingsError, match="must be false on the dev stack"):
+        parse_settings({"enableRealTrading": True, "exchange": {"secretName": "x"}}, "dev")
+    assert parse_settings({"enableRealTrading": True, "exchange": {"secretName": "x"}}, "prod").enable_real_trading
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(SettingsError) as caught:
+        parse_settings({"riskThreshold": 2, "maxTradeAmount": 0}, "dev")
+    assert len(caught.value.problems) == 2
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_shipped_stacks_load_through_pulumi_config(stack):
+    loaded = {}
+
+    def build():
+        loaded["settings"] = load_settings()
+        return pulumi.Output.from_input(None)
+
+    run_program(stack, build)
+    assert loaded["settings"] == load_stack_file(stack)
+
+
+def test_pulumi_config_errors_name_the_key():
+    def build():
+        load_settings()
+
+    with pytest.raises(SettingsError, match="btc-trader:riskThreshold must be between 0 and 1, got 1.7"):
+        run_program("dev", build, overrides={"btc-trader:riskThreshold": "1.7"})
+    with pytest.raises(SettingsError, match="btc-trader:unknownKey is not a known setting"):
+        run_program("dev", build, overrides={"btc-trader:unknownKey": "1"})
+
+
+def test_stack_keys_lists_every_top_level_key():
+    keys = stack_keys()
+    assert {"priceCollectionInterval", "maxTradeAmount", "enableRealTrading", "mlModels", "riskThreshold"} <= set(keys)
+    assert keys["timestream"].enabled is False
