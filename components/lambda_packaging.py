@@ -84,6 +84,7 @@ def build_dependency_layer(
         raise RuntimeError(
             f"building the Lambda dependency layer from {requirements} failed:\n{result.stderr[-2000:]}"
         )
+    target.mkdir(parents=True, exist_ok=True)
     stamp.write_text(" ".join(command))
     return target
 
