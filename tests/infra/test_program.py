@@ -73,5 +73,5 @@ def test_dependency_layer_failure_is_explained(monkeypatch, tmp_path):
 
 
 def test_lambda_requirements_are_pinned():
-    lines = [l for l in (PROJECT_ROOT / "requirements-lambda.txt").read_text().splitlines() if l and not l.startswith("#")]
-    assert lines and all("==" in l for l in lines)
+    lines = [line for line in (PROJECT_ROOT / "requirements-lambda.txt").read_text().splitlines() if line and not line.startswith("#")]
+    assert lines and all("==" in line for line in lines)
