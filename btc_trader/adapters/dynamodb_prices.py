@@ -53,11 +53,17 @@ def snapshot_item(snapshot: PriceSnapshot, *, expires_at: int) -> dict[str, Any]
     }
 
 
-def candle_item(symbol: str, candle: Candle, *, source: str, expires_at: int | None) -> dict[str, Any]:
-    """The stored form of a backfilled bar (price = close)."""
+def candle_item(
+    symbol: str, candle: Candle, *, source: str, expires_at: int | None, bar_seconds: int
+) -> dict[str, Any]:
+    """The stored form of a backfilled bar.
+
+    Keyed at the bar's close time with price = close, so a backfilled item means what a
+    collected one means: the price at that moment.
+    """
     return {
         PRICES.hash_key.name: symbol,
-        PRICES.range_key.name: candle.timestamp,
+        PRICES.range_key.name: candle.timestamp + bar_seconds,
         "kind": "backfill",
         "source": source,
         "price": to_decimal(candle.close),
@@ -113,10 +119,20 @@ class DynamoDBPriceRepository:
         candles: Sequence[Candle],
         *,
         source: str,
+        bar_seconds: int = 60,
         expires_at_for: Callable[[int], int] | None = None,
         on_progress: Callable[[int], None] | None = None,
     ) -> int:
-        """Batch-write bars (idempotent: a bar's key is its time, so a rerun overwrites)."""
+        """Batch-write bars; idempotent (a rerun overwrites its own items).
+
+        Slots that already hold a collected price are skipped: live evidence wins over history.
+        """
+        if not candles:
+            return 0
+        taken = self.collected_timestamps(
+            symbol, candles[0].timestamp + bar_seconds, candles[-1].timestamp + bar_seconds
+        )
+        candles = [c for c in candles if c.timestamp + bar_seconds not in taken]
         written = 0
         for start in range(0, len(candles), BATCH_SIZE):
             chunk = candles[start : start + BATCH_SIZE]
@@ -125,7 +141,7 @@ class DynamoDBPriceRepository:
                     "PutRequest": {
                         "Item": _serialize(
                             candle_item(
-                                symbol, c, source=source,
+                                symbol, c, source=source, bar_seconds=bar_seconds,
                                 expires_at=expires_at_for(c.timestamp) if expires_at_for else None,
                             )
                         )
@@ -138,6 +154,21 @@ class DynamoDBPriceRepository:
             if on_progress:
                 on_progress(len(chunk))
         return written
+
+    def collected_timestamps(self, symbol: str, start: int, end: int) -> set[int]:
+        """Times in [start, end] that hold a collected (not backfilled) price."""
+        paginator = self.client.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self.table_name,
+            KeyConditionExpression="#symbol = :symbol AND #ts BETWEEN :start AND :end",
+            FilterExpression="#kind = :collected",
+            ProjectionExpression="#ts",
+            ExpressionAttributeNames={"#symbol": PRICES.hash_key.name, "#ts": PRICES.range_key.name, "#kind": "kind"},
+            ExpressionAttributeValues=_serialize(
+                {":symbol": symbol, ":start": start, ":end": end, ":collected": "collected"}
+            ),
+        )
+        return {int(item[PRICES.range_key.name]["N"]) for page in pages for item in page.get("Items", [])}
 
     def _write_batch(self, requests: list[dict[str, Any]], max_rounds: int = 8) -> None:
         pending = {self.table_name: requests}

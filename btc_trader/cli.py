@@ -1,0 +1,270 @@
+"""`btc-trader`: everything local — emulator, invocations, data.
+
+Errors are one line naming the problem and the fix, with a non-zero exit; `--debug` shows the
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from btc_trader.domain.candles import CandleError
+
+EXIT_USAGE = 2
+
+
+class CliError(RuntimeError):
+    """A user-facing problem; printed as one line."""
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise CliError(f"--at must be an ISO-8601 time like 2023-03-11T12:00:00Z, got {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+# --- local ------------------------------------------------------------------------------------
+
+
+def cmd_local_up(args: argparse.Namespace) -> int:
+    from btc_trader.local import emulator
+
+    state, started = emulator.start(args.stack, args.port)
+    verb = "started" if started else "already running"
+    print(f"local emulator {verb}: stack {state.stack}, {state.endpoint} (pid {state.pid}, region {state.region})")
+    for kind, items in emulator.resources(state).items():
+        print(f"  {kind}: {', '.join(items) or '-'}")
+    print("stop it with: btc-trader local down" + ("" if args.port == emulator.DEFAULT_PORT else f" --port {args.port}"))
+    return 0
+
+
+def cmd_local_down(args: argparse.Namespace) -> int:
+    from btc_trader.local import emulator
+
+    state = emulator.stop(args.port)
+    print(f"local emulator on port {args.port} stopped" if state else f"no local emulator recorded on port {args.port}")
+    return 0
+
+
+def cmd_local_status(args: argparse.Namespace) -> int:
+    from btc_trader.local import emulator
+
+    states = [emulator.read_state(args.port)] if args.port else emulator.recorded_states()
+    states = [s for s in states if s]
+    if not states:
+        print("no local emulator is running; start one with `btc-trader local up`")
+        return 0
+    for state in states:
+        if emulator.is_running(state):
+            print(f"running: stack {state.stack} at {state.endpoint} (pid {state.pid}, since {state.started_at})")
+            for kind, items in emulator.resources(state).items():
+                print(f"  {kind}: {', '.join(items) or '-'}")
+        else:
+            print(f"dead: stack {state.stack} on port {state.port} (pid {state.pid} is gone); "
+                  f"clean up with `btc-trader local down --port {state.port}`")
+    return 0
+
+
+def _read_event(source: str) -> dict[str, Any]:
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    except OSError as exc:
+        raise CliError(f"--event: cannot read {source} ({exc.strerror})") from None
+    try:
+        event = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"--event {source}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    if not isinstance(event, dict):
+        raise CliError(f"--event {source}: the event must be a JSON object")
+    return event
+
+
+def cmd_local_invoke(args: argparse.Namespace) -> int:
+    from btc_trader.local import emulator, invoke
+
+    if args.function not in invoke.FUNCTIONS:
+        raise CliError(f"unknown function {args.function!r}; known: {', '.join(sorted(invoke.FUNCTIONS))}")
+    state = emulator.find_running(args.port)
+    if args.stack and args.stack != state.stack:
+        raise CliError(f"the running emulator holds stack {state.stack!r}, not {args.stack!r}; "
+                       f"restart it with `btc-trader local down && btc-trader local up --stack {args.stack}`")
+    replays = invoke.parse_replays(args.replay or [])
+    if args.event:
+        event = _read_event(args.event)
+    else:
+        at = _parse_time(args.at) if args.at else datetime.now(UTC)
+        event = invoke.scheduled_event(at, state.region)
+    outcome = invoke.invoke(args.function, event, state, replays)
+    _print_json(outcome["result"])
+    return 0 if outcome["ok"] else 1
+
+
+def cmd_local_generate_event(args: argparse.Namespace) -> int:
+    from btc_trader.local import invoke
+    from components.settings import stack_region
+
+    at = _parse_time(args.at) if args.at else datetime.now(UTC)
+    _print_json(invoke.scheduled_event(at, stack_region(args.stack)))
+    return 0
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+def cmd_data_backfill(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from btc_trader.adapters.dynamodb_prices import DynamoDBPriceRepository
+    from btc_trader.local import emulator
+    from btc_trader.services.backfill import backfill, bar_length
+    from components.settings import load_stack_file
+
+    state = emulator.find_running(args.port)
+    settings = load_stack_file(state.stack)
+    symbol = args.symbol or settings.symbols[0]
+    if args.file:
+        from btc_trader.adapters.candle_files import read_candles
+
+        candles = read_candles(args.file)
+        bar_seconds = bar_length(candles)
+        source = f"file:{Path(args.file).name}"
+    else:
+        from btc_trader.adapters.binance_klines import INTERVAL_SECONDS, BinanceKlinesClient
+        from btc_trader.adapters.price_sources import build_session
+
+        client = BinanceKlinesClient(build_session(settings.http_retries), args.exchange)
+        end = int(time.time()) // 60 * 60
+        start = end - args.days * 86_400
+        total = (end - start) // INTERVAL_SECONDS[args.interval]
+        bar_seconds = INTERVAL_SECONDS[args.interval]
+        with tqdm(total=total, desc=f"fetching {args.exchange} klines", unit="bar", file=sys.stderr,
+                  disable=None) as bar:
+            candles = list(client.candles(symbol, start, end, args.interval, on_page=bar.update))
+        source = f"{args.exchange}:klines:{args.interval}"
+    with emulator.aws_environment(state), tqdm(
+        total=len(candles), desc="writing prices", unit="bar", file=sys.stderr, disable=None
+    ) as bar:
+        result = backfill(
+            DynamoDBPriceRepository(state.names.table("prices")), symbol, candles,
+            source=source, bar_seconds=bar_seconds, retention_days=settings.price_retention_days,
+            now=int(time.time()),
+            on_progress=bar.update,
+        )
+    if not result.bars:
+        print(f"no bars written for {symbol} from {source}")
+        return 0
+    first = datetime.fromtimestamp(result.first, UTC).isoformat()
+    last = datetime.fromtimestamp(result.last, UTC).isoformat()
+    print(f"wrote {result.bars} bars of {symbol} from {source} into {state.names.table('prices')}: {first} .. {last}")
+    return 0
+
+
+def cmd_data_synthetic(args: argparse.Namespace) -> int:
+    from btc_trader.local.synthetic import write_synthetic_candles
+
+    end = int(_parse_time(args.at).timestamp())
+    files = write_synthetic_candles(Path(args.out), end)
+    print("SYNTHETIC candles (not market data):", file=sys.stderr)
+    for name, path in files.items():
+        print(f"{name}={path}")
+    return 0
+
+
+# --- parser -----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from btc_trader.local.emulator import DEFAULT_PORT
+
+    parser = argparse.ArgumentParser(prog="btc-trader", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    local = commands.add_parser("local", help="the local AWS emulator and handlers").add_subparsers(
+        dest="local_command", required=True
+    )
+    up = local.add_parser("up", help="start the emulator with every resource of the stack")
+    up.add_argument("--stack", default="dev")
+    up.add_argument("--port", type=int, default=DEFAULT_PORT)
+    up.set_defaults(handler=cmd_local_up)
+    down = local.add_parser("down", help="stop the emulator")
+    down.add_argument("--port", type=int, default=DEFAULT_PORT)
+    down.set_defaults(handler=cmd_local_down)
+    status = local.add_parser("status", help="what runs where")
+    status.add_argument("--port", type=int)
+    status.set_defaults(handler=cmd_local_status)
+    invoke = local.add_parser("invoke", help="run a function's handler against the emulator")
+    invoke.add_argument("function", help="e.g. price-collector")
+    invoke.add_argument("--event", help="event JSON file, or - for stdin (default: a scheduled event)")
+    invoke.add_argument("--stack", help="check that the running emulator holds this stack")
+    invoke.add_argument("--replay", action="append", metavar="NAME=FILE", help="replace the live sources (repeatable)")
+    invoke.add_argument("--at", help="the run's clock, ISO-8601 (default: now)")
+    invoke.add_argument("--port", type=int, help="the emulator's port (default: the running one)")
+    invoke.set_defaults(handler=cmd_local_invoke)
+    generate = local.add_parser("generate-event", help="print a sample event")
+    generate.add_argument("kind", choices=["schedule"])
+    generate.add_argument("--at")
+    generate.add_argument("--stack", default="dev")
+    generate.set_defaults(handler=cmd_local_generate_event)
+
+    data = commands.add_parser("data", help="price history").add_subparsers(dest="data_command", required=True)
+    fill = data.add_parser("backfill", help="load candles into the prices table")
+    origin = fill.add_mutually_exclusive_group(required=True)
+    origin.add_argument("--file", help="candle CSV(.gz): timestamp,open,high,low,close,volume")
+    origin.add_argument("--exchange", choices=["binance", "binanceus"], help="public klines endpoint")
+    fill.add_argument("--days", type=int, default=2, help="with --exchange: how far back")
+    fill.add_argument("--interval", default="1m", help="with --exchange: bar length")
+    fill.add_argument("--symbol", help="default: the stack's first symbol")
+    fill.add_argument("--port", type=int)
+    fill.set_defaults(handler=cmd_data_backfill)
+    synthetic = data.add_parser("synthetic", help="write clearly labelled synthetic candles")
+    synthetic.add_argument("--out", required=True)
+    synthetic.add_argument("--at", required=True, help="the last bar's time, ISO-8601")
+    synthetic.set_defaults(handler=cmd_data_synthetic)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `btc-trader` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except Exception as exc:
+        if args.debug:
+            raise
+        known = _known_errors()
+        if isinstance(exc, known):
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    from btc_trader.adapters.price_sources.base import SourceError
+    from btc_trader.local.emulator import EmulatorError
+    from btc_trader.local.invoke import InvokeError
+    from components.settings import SettingsError
+
+    return (CliError, EmulatorError, InvokeError, SettingsError, CandleError, SourceError)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,286 @@
+"""A persistent local AWS emulator (moto server on 127.0.0.1) holding the stack's resources.
+
+`local up` starts it as a detached process and records where it runs in a state file; every
+other local command finds it there, so what one command stores the next one reads, as in AWS.
+Resources are created from the same settings, naming and table specs as the Pulumi components.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from btc_trader.storage_schema import TABLES, TableSpec
+from components.naming import ResourceNames
+from components.settings import load_stack_file, stack_region
+
+DEFAULT_PORT = 4599  # away from LocalStack's 4566 and moto's 5000 (macOS AirPlay takes 5000)
+LOCAL_ACCOUNT = "123456789012"  # moto's account
+HOST = "127.0.0.1"  # never bind anything but loopback
+START_TIMEOUT_S = 30
+
+
+class EmulatorError(RuntimeError):
+    """Something is wrong with the local emulator; the message says what and how to fix it."""
+
+
+@dataclass(frozen=True)
+class EmulatorState:
+    port: int
+    pid: int
+    stack: str
+    region: str
+    started_at: str
+    log_file: str
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def names(self) -> ResourceNames:
+        return ResourceNames(self.stack, LOCAL_ACCOUNT, self.region)
+
+
+def state_dir() -> Path:
+    """Where emulator state lives: $BTC_TRADER_HOME, else ~/.btc-trader."""
+    return Path(os.environ.get("BTC_TRADER_HOME") or Path.home() / ".btc-trader")
+
+
+def _state_file(port: int) -> Path:
+    return state_dir() / f"emulator-{port}.json"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of this process still answers kill(0); reap it if it is ours.
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    return True
+
+
+def _answers(port: int, timeout_s: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def read_state(port: int) -> EmulatorState | None:
+    path = _state_file(port)
+    if not path.is_file():
+        return None
+    try:
+        return EmulatorState(**json.loads(path.read_text()))
+    except (ValueError, TypeError) as exc:
+        raise EmulatorError(f"state file {path} is unreadable ({exc}); delete it and run `btc-trader local up`") from None
+
+
+def recorded_states() -> list[EmulatorState]:
+    """Every emulator a state file mentions, newest first (alive or not)."""
+    states = []
+    for path in state_dir().glob("emulator-*.json"):
+        with contextlib.suppress(EmulatorError, ValueError):
+            port = int(path.stem.split("-", 1)[1])
+            state = read_state(port)
+            if state:
+                states.append(state)
+    return sorted(states, key=lambda s: s.started_at, reverse=True)
+
+
+def is_running(state: EmulatorState) -> bool:
+    return _alive(state.pid) and _answers(state.port)
+
+
+def find_running(port: int | None = None) -> EmulatorState:
+    """The emulator to talk to: the one on `port`, else the newest running one."""
+    candidates = [read_state(port)] if port else recorded_states()
+    for state in candidates:
+        if state and is_running(state):
+            return state
+    where = f" on port {port}" if port else ""
+    raise EmulatorError(f"no local emulator is running{where}; start one with `btc-trader local up`")
+
+
+def start(stack: str = "dev", port: int = DEFAULT_PORT) -> tuple[EmulatorState, bool]:
+    """Start (or find) the emulator for `stack` on `port`; returns (state, started_now)."""
+    existing = read_state(port)
+    if existing and is_running(existing):
+        if existing.stack != stack:
+            raise EmulatorError(
+                f"an emulator for stack {existing.stack!r} already runs on port {port}; "
+                f"stop it with `btc-trader local down --port {port}` or use another --port"
+            )
+        provision(existing)
+        return existing, False
+    if _answers(port):
+        raise EmulatorError(f"port {port} is in use by another program; choose another with --port")
+    load_stack_file(stack)  # an invalid stack fails here, before anything starts
+    state_dir().mkdir(parents=True, exist_ok=True)
+    log_file = state_dir() / f"emulator-{port}.log"
+    with log_file.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # outlives this command, like a daemon
+        )
+    state = EmulatorState(
+        port=port,
+        pid=process.pid,
+        stack=stack,
+        region=stack_region(stack),
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        log_file=str(log_file),
+    )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not _answers(port, 0.2):
+        if process.poll() is not None or time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            tail = log_file.read_text(errors="replace")[-400:] if log_file.exists() else ""
+            raise EmulatorError(f"the emulator did not start on port {port}: {tail.strip() or 'no output'}")
+        time.sleep(0.1)
+    _state_file(port).write_text(json.dumps(asdict(state), indent=2))
+    provision(state)
+    return state, True
+
+
+def stop(port: int = DEFAULT_PORT) -> EmulatorState | None:
+    """Stop the emulator on `port`; returns what was stopped, None when nothing ran."""
+    state = read_state(port)
+    if state is None:
+        return None
+    if _alive(state.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(state.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while _alive(state.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(state.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(state.pid, signal.SIGKILL)
+    _state_file(port).unlink(missing_ok=True)
+    return state
+
+
+@contextlib.contextmanager
+def aws_environment(state: EmulatorState) -> Iterator[None]:
+    """Point boto3 in this process at the emulator (and restore the environment after)."""
+    values = {
+        "AWS_ENDPOINT_URL": state.endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": state.region,
+        "AWS_REGION": state.region,
+    }
+    saved = {key: os.environ.get(key) for key in [*values, "AWS_PROFILE"]}
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _client(state: EmulatorState, service: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=state.endpoint,
+        region_name=state.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def create_table(client: Any, spec: TableSpec, name: str) -> None:
+    """Create a table exactly as the spec (keys, indexes, TTL, stream); no-op if it exists."""
+    keys = [{"AttributeName": spec.hash_key.name, "KeyType": "HASH"}]
+    if spec.range_key:
+        keys.append({"AttributeName": spec.range_key.name, "KeyType": "RANGE"})
+    request: dict[str, Any] = {
+        "TableName": name,
+        "KeySchema": keys,
+        "AttributeDefinitions": [{"AttributeName": a.name, "AttributeType": a.type} for a in spec.attributes()],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    if spec.stream_view_type:
+        request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": spec.stream_view_type}
+    if spec.global_indexes:
+        request["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": index.name,
+                "KeySchema": [{"AttributeName": index.hash_key.name, "KeyType": "HASH"}]
+                + ([{"AttributeName": index.range_key.name, "KeyType": "RANGE"}] if index.range_key else []),
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index in spec.global_indexes
+        ]
+    try:
+        client.create_table(**request)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceInUseException":
+            raise
+        return
+    if spec.ttl_attribute:
+        client.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},
+        )
+
+
+def provision(state: EmulatorState) -> dict[str, list[str]]:
+    """Create every table, bucket and topic of the stack (idempotent)."""
+    names = state.names
+    dynamodb = _client(state, "dynamodb")
+    for spec in TABLES:
+        create_table(dynamodb, spec, names.table(spec.role))
+    s3 = _client(state, "s3")
+    bucket_args: dict[str, Any] = {"Bucket": names.raw_bucket}
+    if state.region != "us-east-1":
+        bucket_args["CreateBucketConfiguration"] = {"LocationConstraint": state.region}
+    try:
+        s3.create_bucket(**bucket_args)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+            raise
+    s3.put_bucket_versioning(Bucket=names.raw_bucket, VersioningConfiguration={"Status": "Enabled"})
+    _client(state, "sns").create_topic(Name=names.alerts_topic)
+    return resources(state)
+
+
+def resources(state: EmulatorState) -> dict[str, list[str]]:
+    """What the emulator holds, by kind."""
+    return {
+        "tables": sorted(_client(state, "dynamodb").list_tables()["TableNames"]),
+        "buckets": sorted(b["Name"] for b in _client(state, "s3").list_buckets()["Buckets"]),
+        "topics": sorted(t["TopicArn"] for t in _client(state, "sns").list_topics()["Topics"]),
+    }
