@@ -110,6 +110,17 @@ def invoke(function: str, event: dict[str, Any], state: EmulatorState, replays: 
     local_only = {"POWERTOOLS_TRACE_DISABLED": "true"}
     with aws_environment(state), _patched_environ({**env, **local_only}), contextlib.redirect_stdout(sys.stderr):
         module = importlib.import_module(module_name)
+        # Every local invoke is a cold start: handlers cache what they build from the
+        # environment once per container, and this invoke's environment may differ.
+        for value in vars(module).values():
+            if callable(getattr(value, "cache_clear", None)):
+                value.cache_clear()
+        # Powertools binds its log stream when the module is first imported; logs belong on
+        # stderr whatever that stream was, so stdout carries only the result.
+        logger = getattr(module, "logger", None)
+        if logger is not None:
+            # Assigned, not setStream(): that flushes the old stream, which may be closed.
+            logger.registered_handler.stream = sys.stderr
         try:
             return {"ok": True, "result": module.lambda_handler(event, context)}
         except Exception as exc:  # reported the way Lambda reports an unhandled error

@@ -1,0 +1,142 @@
+"""`btc-trader local invoke` and `data backfill` against a real local emulator."""
+
+import gzip
+import json
+
+import boto3
+import pytest
+
+from btc_trader.cli import main
+from btc_trader.local import invoke
+from components.runtime_env import function_environments
+from components.settings import load_stack_file
+
+COINBASE = "btcusd_1m_coinbase_2023-03-01_2023-03-21.csv.gz"
+FOUR_VENUES = {
+    "coinbase": COINBASE,
+    "kraken": "btcusd_1m_kraken_2023-03-01_2023-03-21.csv.gz",
+    "binanceus": "btcusd_1m_binanceus_2023-03-01_2023-03-21.csv.gz",
+    "binanceus-usdc": "btcusdc_1m_binanceus_2023-03-01_2023-03-21.csv.gz",
+}
+
+
+def dynamodb(state):
+    return boto3.client("dynamodb", endpoint_url=state.endpoint, region_name=state.region,
+                        aws_access_key_id="x", aws_secret_access_key="x")
+
+
+def test_invoke_environment_is_the_deployed_one(running_emulator):
+    env = invoke.function_environment("price-collector", running_emulator)
+    expected = function_environments(load_stack_file("dev"), running_emulator.names)["price-collector"]
+    assert env == expected
+
+
+@pytest.mark.realdata
+def test_invoke_with_four_replays_rejects_the_usdc_source(running_emulator, home, shared_file, capsys):
+    replays = [f"--replay={name}={shared_file(file)}" for name, file in FOUR_VENUES.items()]
+    code = main(["local", "invoke", "price-collector", "--stack", "dev", "--at", "2023-03-11T12:00:00Z", *replays])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    result = json.loads(captured.out)  # stdout is exactly the JSON result
+    (entry,) = result["results"]
+    assert "binanceus-usdc" in entry["sources_rejected"]
+    assert entry["sources_used"] == ["binanceus", "coinbase", "kraken"]
+    assert 20_150 < entry["price"] < 20_250
+    assert '"level":"INFO"' in captured.err, "logs go to stderr"
+    item = dynamodb(running_emulator).get_item(
+        TableName=running_emulator.names.table("prices"),
+        Key={"symbol": {"S": "BTC-USD"}, "timestamp": {"N": str(entry["timestamp"])}},
+    )
+    assert item["Item"]["kind"]["S"] == "collected", "what invoke stored, the next command reads"
+
+
+def test_invoke_with_a_custom_event_and_errors(running_emulator, home, tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert main(["local", "invoke", "price-collector", "--event", str(bad)]) == 2
+    assert "malformed JSON at line 1" in capsys.readouterr().err
+    assert main(["local", "invoke", "nope"]) == 2
+    assert "unknown function 'nope'" in capsys.readouterr().err
+    assert main(["local", "invoke", "price-collector", "--replay", "x"]) == 2
+    assert "NAME=FILE" in capsys.readouterr().err
+    assert main(["local", "invoke", "price-collector", "--replay", f"x={tmp_path}/missing.csv"]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(["local", "invoke", "price-collector", "--at", "yesterday"]) == 2
+    assert "ISO-8601" in capsys.readouterr().err
+    assert main(["local", "invoke", "price-collector", "--stack", "prod"]) == 2
+    assert "holds stack 'dev'" in capsys.readouterr().err
+
+
+def test_handler_failure_is_reported_like_lambda(running_emulator, home, tmp_path, capsys):
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("time,price\n1,2\n")
+    code = main(["local", "invoke", "price-collector", "--at", "2023-03-12T06:00:00Z",
+                 "--replay", f"a={wrong}", "--replay", f"b={wrong}"])
+    captured = capsys.readouterr()
+    assert code == 1, captured.err
+    error = json.loads(captured.out)
+    assert error["errorType"] == "CollectionFailedError"
+    assert "expected columns" in error["errorMessage"]
+
+
+def test_generate_event_prints_a_scheduled_event(capsys):
+    assert main(["local", "generate-event", "schedule", "--at", "2023-03-11T12:00:00Z"]) == 0
+    event = json.loads(capsys.readouterr().out)
+    assert event["detail-type"] == "Scheduled Event" and event["time"] == "2023-03-11T12:00:00Z"
+
+
+def write_csv(path, rows):
+    with gzip.open(path, "wt") as handle:
+        handle.write("timestamp,open,high,low,close,volume\n" + "".join(r + "\n" for r in rows))
+    return path
+
+
+def test_backfill_from_a_file_keeps_collected_prices(running_emulator, home, tmp_path, capsys):
+    rows = [f"2024-01-01T00:{m:02d}:00Z,100,101,99,100.{m},1" for m in range(10)]
+    path = write_csv(tmp_path / "bars.csv.gz", rows)
+    table = running_emulator.names.table("prices")
+    client = dynamodb(running_emulator)
+    collected_slot = 1704067200 + 5 * 60  # 00:05, the close of the 00:04 bar
+    client.put_item(TableName=table, Item={"symbol": {"S": "BTC-USD"}, "timestamp": {"N": str(collected_slot)},
+                                           "kind": {"S": "collected"}, "price": {"N": "1"}})
+    assert main(["data", "backfill", "--file", str(path)]) == 0
+    assert "wrote 9 bars of BTC-USD" in capsys.readouterr().out
+    item = client.get_item(TableName=table, Key={"symbol": {"S": "BTC-USD"}, "timestamp": {"N": "1704067260"}})["Item"]
+    assert (item["kind"]["S"], float(item["price"]["N"])) == ("backfill", 100.0)
+    kept = client.get_item(TableName=table, Key={"symbol": {"S": "BTC-USD"}, "timestamp": {"N": str(collected_slot)}})
+    assert kept["Item"]["kind"]["S"] == "collected"
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (["2024-01-01T00:01:00Z,1,1,1,1,1", "2024-01-01T00:00:00Z,1,1,1,1,1"], "not sorted"),
+        (["2024-01-01T00:00:00Z,1,1,1,1,1", "2024-01-01T00:00:00Z,1,1,1,1,1"], "duplicate bar"),
+        (["2024-01-01T00:00:00Z,0,1,1,1,1"], "finite and positive"),
+        (["2024-01-01T00:00:00Z,1,1,1"], "unreadable row"),
+    ],
+)
+def test_backfill_rejects_bad_files(running_emulator, home, tmp_path, capsys, rows, message):
+    assert main(["data", "backfill", "--file", str(write_csv(tmp_path / "bad.csv.gz", rows))]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_backfill_wrong_columns(running_emulator, home, tmp_path, capsys):
+    path = tmp_path / "wrong.csv"
+    path.write_text("date,price\n2024-01-01,1\n")
+    assert main(["data", "backfill", "--file", str(path)]) == 2
+    assert "expected columns timestamp,open,high,low,close,volume" in capsys.readouterr().err
+
+
+@pytest.mark.realdata
+def test_backfill_real_coinbase_file(running_emulator, home, shared_file, capsys):
+    assert main(["data", "backfill", "--file", str(shared_file(COINBASE))]) == 0
+    out = capsys.readouterr().out
+    assert "2023-03-01T00:00:00+00:00 .. 2023-03-21T23:59:00+00:00" in out
+    pages = dynamodb(running_emulator).get_paginator("query").paginate(
+        TableName=running_emulator.names.table("prices"), Select="COUNT",
+        KeyConditionExpression="symbol = :s", ExpressionAttributeValues={":s": {"S": "BTC-USD"}},
+    )
+    count = sum(page["Count"] for page in pages)
+    assert count >= 29_900
