@@ -22,15 +22,25 @@ test: venv
 lint: venv
 	$(BIN)/ruff check .
 
-# The main job, offline: a local AWS emulator, then the price collector on replayed real candles.
+# The main job, offline: the local AWS emulator with the dev stack's resources, then the price
+# collector on four venues' real candles of the USDC de-peg (2023-03-11), the de-pegged BTC/USDC
+# venue rejected as an outlier. Without ../shared/data it says so and uses synthetic candles.
+VENUES = coinbase=btcusd_1m_coinbase kraken=btcusd_1m_kraken binanceus=btcusd_1m_binanceus \
+         binanceus-usdc=btcusdc_1m_binanceus
+WINDOW = _2023-03-01_2023-03-21.csv.gz
+SYNTHETIC = .btc-trader/synthetic
+
 demo: venv
 	$(BIN)/btc-trader local up --stack dev
-	$(BIN)/btc-trader local invoke price-collector --stack dev --at $(AT) \
-	    --replay coinbase=$(DATA)/btcusd_1m_coinbase_2023-03-01_2023-03-21.csv.gz \
-	    --replay kraken=$(DATA)/btcusd_1m_kraken_2023-03-01_2023-03-21.csv.gz \
-	    --replay binanceus=$(DATA)/btcusd_1m_binanceus_2023-03-01_2023-03-21.csv.gz \
-	    --replay binanceus-usdc=$(DATA)/btcusdc_1m_binanceus_2023-03-01_2023-03-21.csv.gz
-	$(BIN)/btc-trader local status
+	@if [ -d "$(DATA)" ]; then \
+	  replays="$(foreach v,$(VENUES),--replay $(firstword $(subst =, ,$(v)))=$(DATA)/$(lastword $(subst =, ,$(v)))$(WINDOW))"; \
+	else \
+	  echo "real candles not found in $(DATA): replaying SYNTHETIC candles instead"; \
+	  replays=$$($(BIN)/btc-trader data synthetic --out $(SYNTHETIC) --at $(AT) | sed 's/^/--replay /'); \
+	fi; \
+	echo "btc-trader local invoke price-collector --at $(AT) $$replays"; \
+	$(BIN)/btc-trader local invoke price-collector --stack dev --at $(AT) $$replays 2>/dev/null
+	@echo "the emulator keeps running for further commands; stop it with: $(BIN)/btc-trader local down"
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

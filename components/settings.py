@@ -198,6 +198,11 @@ class StackSettings(_Section):
             problems.append(f"{NAMESPACE}:modelWeights has unknown models {sorted(unknown_weights)}")
         if any(w < 0 for w in self.model_weights.values()):
             problems.append(f"{NAMESPACE}:modelWeights must be >= 0, got {dict(self.model_weights)}")
+        if self.network.vpc:
+            problems.append(
+                f"{NAMESPACE}:network.vpc is not supported yet (the functions run outside a VPC); "
+                "remove the key or set it to false"
+            )
         if problems:
             raise SettingsError(problems)
         return self
@@ -368,3 +373,72 @@ def stack_keys() -> dict[str, Any]:
         (field.alias or name): getattr(defaults, name)
         for name, field in StackSettings.model_fields.items()
     }
+
+
+# ------------------------------------------------------------------------------------------------
+# Documentation of every key: the README's table is generated from this and checked by a test.
+
+KEY_DOCS: dict[str, str] = {
+    "priceCollectionInterval": "Minutes between price collections (EventBridge schedule).",
+    "maxTradeAmount": "Largest order notional, USD.",
+    "enableRealTrading": "Live orders through the exchange; needs `exchange.secretName` too, never on dev.",
+    "mlModels": "Models in the ensemble: `bedrock`, `huggingface` (Chronos-Bolt), `custom` (technical).",
+    "riskThreshold": "Minimum ensemble confidence (0..1) to trade.",
+    "symbols": "Symbols to collect and trade, `BASE-QUOTE`.",
+    "priceSources": "Venues to collect from: coingecko, binance, binanceus, coinbase, kraken.",
+    "minSources": "Fewest valid sources for a price to be stored.",
+    "maxSourceDivergenceBps": "A source further than this from the median is an outlier (bps).",
+    "maxSourceStalenessSeconds": "A venue quote older than this is rejected.",
+    "httpTimeoutSeconds": "Read timeout of each venue request.",
+    "httpRetries": "Retries of a venue request on connection errors and 5xx (never on 4xx).",
+    "tradingInterval": "Minutes between trading-workflow runs.",
+    "predictionHorizonMinutes": "How far ahead predictions look.",
+    "buyThresholdPct": "Predicted rise (%) from which the risk manager considers a BUY.",
+    "sellThresholdPct": "Predicted fall (%, negative) from which it considers a SELL.",
+    "feeBps": "Fee per fill, bps of notional (paper wallet and backtests).",
+    "slippageBps": "Adverse slippage per fill, bps (paper wallet and backtests).",
+    "paperStartingCash": "Paper wallet's starting USD.",
+    "maxPositionPct": "Largest BTC position, % of equity.",
+    "dailyLossLimitPct": "No new trades after this realised+unrealised loss in a UTC day (%).",
+    "maxDrawdownPct": "Drawdown from peak equity that engages the kill switch (%).",
+    "cooldownMinutes": "Pause after a losing trade.",
+    "maxTradesPerDay": "Most trades per UTC day.",
+    "maxPriceAgeSeconds": "Refuse to trade on a price older than this.",
+    "modelWeights": "Ensemble weights before enough predictions are scored.",
+    "exchange": "`id` (ccxt exchange id), `sandbox` (testnet), `secretName` (Secrets Manager secret with the API keys).",
+    "bedrock": "`modelId` (inference-profile id), `maxTokens`, `timeoutSeconds`.",
+    "huggingface": "`endpointName`, `deployEndpoint` (create a serverless Chronos-Bolt endpoint), `modelId`, `predictionLength`, `timeoutSeconds`.",
+    "timestream": "`enabled` (opt-in; closed to new AWS customers since 2025-06-20), `memoryRetentionHours`, `magneticRetentionDays`.",
+    "alertEmail": "E-mail subscribed to the alerts topic (confirm the subscription mail).",
+    "logRetentionDays": "CloudWatch Logs retention of every function.",
+    "priceRetentionDays": "TTL of price items in DynamoDB.",
+    "rawArchiveAfterDays": "Raw payloads move to S3 Glacier after this many days.",
+    "rawExpireAfterDays": "Raw payloads are deleted after this many days.",
+    "lambda": "`memoryMb`, `timeoutSeconds`, `architecture` (x86_64/arm64), `pythonRuntime`.",
+    "network": "`vpc`: run the functions in private subnets (adds NAT cost).",
+}
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, BaseModel):
+        value = value.model_dump(by_alias=True, exclude_none=True)
+    if isinstance(value, tuple):
+        value = list(value)
+    text = json.dumps(value, separators=(", ", ": ")) if not isinstance(value, str) else value
+    return f"`{text}`"
+
+
+def stack_keys_markdown(root: Path = PROJECT_ROOT) -> str:
+    """The README's table of stack keys: default, dev and prod values, meaning."""
+    dev_raw = _strip_namespace(read_stack_file("dev", root))
+    prod_raw = _strip_namespace(read_stack_file("prod", root))
+    rows = ["| key (`btc-trader:`) | default | dev | prod | meaning |", "|---|---|---|---|---|"]
+    for key, default in stack_keys().items():
+        dev = _cell(dev_raw[key]) if key in dev_raw else ""
+        prod = _cell(prod_raw[key]) if key in prod_raw else ""
+        rows.append(f"| `{key}` | {_cell(default)} | {dev} | {prod} | {KEY_DOCS[key]} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(stack_keys_markdown())

@@ -114,3 +114,18 @@ def test_stack_keys_lists_every_top_level_key():
     keys = stack_keys()
     assert {"priceCollectionInterval", "maxTradeAmount", "enableRealTrading", "mlModels", "riskThreshold"} <= set(keys)
     assert keys["timestream"].enabled is False
+
+
+def test_vpc_is_refused_until_it_is_built():
+    with pytest.raises(SettingsError, match="network.vpc is not supported yet"):
+        parse_settings({"network": {"vpc": True}}, "dev")
+
+
+def test_every_key_is_documented_and_the_readme_table_is_current():
+    from components.settings import KEY_DOCS, PROJECT_ROOT, stack_keys_markdown
+
+    assert set(KEY_DOCS) == set(stack_keys())
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    begin, end = "<!-- stack-keys:begin -->\n", "\n<!-- stack-keys:end -->"
+    table = readme[readme.index(begin) + len(begin) : readme.index(end)]
+    assert table == stack_keys_markdown(), "regenerate with: python -m components.settings"
