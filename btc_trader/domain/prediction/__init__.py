@@ -1,0 +1,1 @@
+"""Prediction: models behind one port, their ensemble, and the scoring of every forecast."""

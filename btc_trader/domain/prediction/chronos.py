@@ -1,0 +1,68 @@
+"""Chronos-Bolt on SageMaker: the JumpStart request and the reading of its quantiles (pure)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from btc_trader.domain.prediction.model import ForecastError, ModelForecast, PriceHistory
+
+QUANTILES = (0.1, 0.5, 0.9)
+CONTEXT_BARS = 512  # Chronos-Bolt's context length; more is truncated by the model anyway
+MIN_CONTEXT = 30  # the JumpStart notebook recommends 30+ observations (5 is the hard minimum)
+
+
+def chronos_request(history: PriceHistory, prediction_length: int) -> dict[str, Any]:
+    """`{"inputs":[{"target":[...]}],"parameters":{"prediction_length":H,"quantile_levels":[...]}}`."""
+    if len(history) < MIN_CONTEXT:
+        raise ForecastError(f"huggingface: needs {MIN_CONTEXT} bars, got {len(history)}")
+    target = [round(float(p), 2) for p in history.prices[-CONTEXT_BARS:]]
+    return {
+        "inputs": [{"target": target}],
+        "parameters": {"prediction_length": prediction_length, "quantile_levels": list(QUANTILES)},
+    }
+
+
+def horizon_steps(horizon_minutes: int, bar_seconds: int) -> int:
+    """How many bars ahead the horizon is (at least one)."""
+    return max(1, round(horizon_minutes * 60 / bar_seconds))
+
+
+def parse_chronos_response(
+    body: Any, current_price: float, steps: int, model: str = "huggingface"
+) -> ModelForecast:
+    """Median at the horizon is the forecast; the 10-90% band against the move is the doubt.
+
+    confidence = |median move| / (|median move| + band half-width): a move that clears the
+    band is confident, a move buried inside a wide band is not.
+    """
+    try:
+        prediction = body["predictions"][0]
+        series = {q: prediction[_key(q)] for q in QUANTILES}
+    except (KeyError, IndexError, TypeError):
+        raise ForecastError(f"response lacks predictions[0] with quantiles {QUANTILES}: {str(body)[:160]}") from None
+    for q, values in series.items():
+        if not isinstance(values, list) or len(values) < steps:
+            raise ForecastError(f"quantile {q} has {len(values) if isinstance(values, list) else 'no'} steps, {steps} needed")
+    try:
+        low, median, high = (float(series[q][steps - 1]) for q in QUANTILES)
+    except (TypeError, ValueError):
+        raise ForecastError("quantile values are not numbers") from None
+    if not all(math.isfinite(v) for v in (low, median, high)) or median <= 0:
+        raise ForecastError(f"quantiles not finite and positive: {low}, {median}, {high}")
+    if not low <= median <= high:
+        raise ForecastError(f"quantiles out of order: {low} > {median} or {median} > {high}")
+    move = abs(median - current_price)
+    half_band = (high - low) / 2
+    confidence = move / (move + half_band) if move + half_band > 0 else 0.0
+    return ModelForecast(
+        model=model,
+        predicted_price=median,
+        confidence=confidence,
+        current_price=current_price,
+        detail={"q10": low, "q50": median, "q90": high},
+    )
+
+
+def _key(quantile: float) -> str:
+    return str(quantile)
