@@ -29,7 +29,7 @@ def load_fixture(name: str) -> object:
     return json.loads((FIXTURES / name).read_text())
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real-candle folder; the test is skipped cleanly when it is absent."""
     if not SHARED_DATA.is_dir():
@@ -37,7 +37,7 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_file(shared_data: Path):
     """Path of one real candle file, skipping when that file is absent."""
 
