@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Direction = Literal["up", "down", "stable"]
 Action = Literal["BUY", "SELL", "HOLD"]
@@ -38,15 +38,30 @@ class ModelOutput(_Contract):
 
 
 class PredictionResult(_Contract):
-    as_of: str  # ISO-8601 time of the newest price used
-    current_price: float = Field(gt=0)
-    price_age_s: float = Field(ge=0)
-    predicted_price: float = Field(gt=0)
+    """`status` "ok" carries a forecast; otherwise the prediction refused, with `reason`.
+
+    A refusal is a normal result, not an error: the risk manager rejects it with the reason.
+    """
+
+    status: Literal["ok", "insufficient_history", "no_model"] = "ok"
+    reason: str | None = None
+    as_of: str  # ISO-8601 time of the newest price used (or of the request when none)
+    current_price: float | None = Field(None, gt=0)
+    price_age_s: float | None = Field(None, ge=0)
+    predicted_price: float | None = Field(None, gt=0)
     horizon_minutes: int = Field(gt=0)
-    direction: Direction
-    confidence: float = Field(ge=0, le=1)
-    models: list[ModelOutput]
+    direction: Direction = "stable"
+    confidence: float = Field(0.0, ge=0, le=1)
+    models: list[ModelOutput] = Field(default_factory=list)
     source_divergence_bps: float | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _forecast_when_ok(self) -> PredictionResult:
+        if self.status == "ok" and None in (self.current_price, self.price_age_s, self.predicted_price):
+            raise ValueError("an ok prediction needs current_price, price_age_s and predicted_price")
+        if self.status != "ok" and not self.reason:
+            raise ValueError(f"a {self.status} prediction needs a reason")
+        return self
 
 
 class RiskResult(_Contract):

@@ -81,3 +81,25 @@ class CollectorConfig(_EnvModel):
     @property
     def timestream_enabled(self) -> bool:
         return bool(self.timestream_database and self.timestream_table)
+
+
+class PredictorConfig(_EnvModel):
+    """Environment of the ml_predictor and prediction_evaluator functions."""
+
+    stack: str
+    symbols: tuple[str, ...] = Field(min_length=1)
+    prices_table: str
+    predictions_table: str
+    scores_table: str
+    ml_models: tuple[str, ...] = Field(min_length=1)
+    model_weights: dict[str, float]
+    horizon_minutes: int = Field(ge=1)
+    bar_minutes: int = Field(ge=1)
+    bedrock_model_id: str | None = None
+    bedrock_max_tokens: int = Field(400, ge=1)
+    bedrock_timeout_seconds: float = Field(20, gt=0)
+    sagemaker_endpoint: str | None = None
+    sagemaker_timeout_seconds: float = Field(20, gt=0)
+    min_skill_samples: int = Field(20, ge=1)
+    skill_window: int = Field(200, ge=1)
+    prediction_ttl_days: int = Field(90, ge=1)

@@ -59,4 +59,21 @@ PRICES = TableSpec(
     stream_view_type="NEW_AND_OLD_IMAGES",
 )
 
-TABLES: tuple[TableSpec, ...] = (PRICES,)
+# One item per symbol and prediction time: the ensemble and every model's output and weight.
+PREDICTIONS = TableSpec(
+    role="predictions",
+    hash_key=KeyAttribute("symbol", "S"),
+    range_key=KeyAttribute("timestamp", "N"),
+    ttl_attribute=TTL_ATTRIBUTE,
+)
+
+# One item per scored forecast of one model (and of the persistence baseline), keyed by
+# `series` = "<symbol>#<model>" so a model's newest scores are one bounded query.
+PREDICTION_SCORES = TableSpec(
+    role="prediction-scores",
+    hash_key=KeyAttribute("series", "S"),
+    range_key=KeyAttribute("timestamp", "N"),
+    ttl_attribute=TTL_ATTRIBUTE,
+)
+
+TABLES: tuple[TableSpec, ...] = (PRICES, PREDICTIONS, PREDICTION_SCORES)

@@ -6,12 +6,14 @@ variables on a laptop as in Lambda; tests/infra prove it against what the Pulumi
 
 from __future__ import annotations
 
-from btc_trader.runtime_config import CollectorConfig
-from btc_trader.storage_schema import PRICES
+from btc_trader.runtime_config import CollectorConfig, PredictorConfig
+from btc_trader.storage_schema import PREDICTION_SCORES, PREDICTIONS, PRICES
 from components.naming import ResourceNames
 from components.settings import StackSettings
 
 PRICE_COLLECTOR = "price-collector"
+ML_PREDICTOR = "ml-predictor"
+PREDICTION_EVALUATOR = "prediction-evaluator"
 
 
 def powertools_environment(service: str, names: ResourceNames, log_level: str = "INFO") -> dict[str, str]:
@@ -52,6 +54,36 @@ def collector_environment(settings: StackSettings, names: ResourceNames) -> dict
     }
 
 
+def predictor_config(settings: StackSettings, names: ResourceNames) -> PredictorConfig:
+    models = settings.ml_models
+    return PredictorConfig(
+        stack=names.stack,
+        symbols=settings.symbols,
+        prices_table=names.table(PRICES.role),
+        predictions_table=names.table(PREDICTIONS.role),
+        scores_table=names.table(PREDICTION_SCORES.role),
+        ml_models=models,
+        model_weights={m: settings.model_weights.get(m, 1.0) for m in models},
+        horizon_minutes=settings.prediction_horizon_minutes,
+        bar_minutes=settings.price_collection_interval,
+        bedrock_model_id=settings.bedrock.model_id if "bedrock" in models else None,
+        bedrock_max_tokens=settings.bedrock.max_tokens,
+        bedrock_timeout_seconds=settings.bedrock.timeout_seconds,
+        sagemaker_endpoint=settings.huggingface.endpoint_name if "huggingface" in models else None,
+        sagemaker_timeout_seconds=settings.huggingface.timeout_seconds,
+        prediction_ttl_days=settings.price_retention_days,
+    )
+
+
+def predictor_environment(settings: StackSettings, names: ResourceNames, role: str) -> dict[str, str]:
+    """The ml_predictor's or the prediction_evaluator's environment (they share a config)."""
+    return {**powertools_environment(role, names), **predictor_config(settings, names).to_env()}
+
+
 def function_environments(settings: StackSettings, names: ResourceNames) -> dict[str, dict[str, str]]:
     """Every function of the stack and its environment (the emulator's source of truth)."""
-    return {PRICE_COLLECTOR: collector_environment(settings, names)}
+    return {
+        PRICE_COLLECTOR: collector_environment(settings, names),
+        ML_PREDICTOR: predictor_environment(settings, names, ML_PREDICTOR),
+        PREDICTION_EVALUATOR: predictor_environment(settings, names, PREDICTION_EVALUATOR),
+    }

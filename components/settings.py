@@ -73,7 +73,6 @@ class HuggingFaceSettings(_Section):
     )
     deploy_endpoint: bool = Field(False, alias="deployEndpoint")
     model_id: str = Field("amazon/chronos-bolt-small", alias="modelId", min_length=1)
-    prediction_length: int = Field(12, alias="predictionLength", ge=1, le=64)
     timeout_seconds: float = Field(20, alias="timeoutSeconds", gt=0, le=120)
 
 
@@ -192,6 +191,12 @@ class StackSettings(_Section):
             problems.append(
                 f"{NAMESPACE}:huggingface.deployEndpoint is true but 'huggingface' is not in "
                 f"{NAMESPACE}:mlModels {list(self.ml_models)}: the endpoint would cost money unused"
+            )
+        steps = self.prediction_horizon_minutes / self.price_collection_interval
+        if "huggingface" in self.ml_models and steps > 64:
+            problems.append(
+                f"{NAMESPACE}:predictionHorizonMinutes must be at most 64 bars of priceCollectionInterval "
+                f"for Chronos-Bolt ({64 * self.price_collection_interval}), got {self.prediction_horizon_minutes}"
             )
         unknown_weights = set(self.model_weights) - set(ModelName.__args__)
         if unknown_weights:
@@ -407,7 +412,7 @@ KEY_DOCS: dict[str, str] = {
     "modelWeights": "Ensemble weights before enough predictions are scored.",
     "exchange": "`id` (ccxt exchange id), `sandbox` (testnet), `secretName` (Secrets Manager secret with the API keys).",
     "bedrock": "`modelId` (inference-profile id), `maxTokens`, `timeoutSeconds`.",
-    "huggingface": "`endpointName`, `deployEndpoint` (create a serverless Chronos-Bolt endpoint), `modelId`, `predictionLength`, `timeoutSeconds`.",
+    "huggingface": "`endpointName`, `deployEndpoint` (create a serverless Chronos-Bolt endpoint), `modelId`, `timeoutSeconds`.",
     "timestream": "`enabled` (opt-in; closed to new AWS customers since 2025-06-20), `memoryRetentionHours`, `magneticRetentionDays`.",
     "alertEmail": "E-mail subscribed to the alerts topic (confirm the subscription mail).",
     "logRetentionDays": "CloudWatch Logs retention of every function.",
@@ -440,5 +445,15 @@ def stack_keys_markdown(root: Path = PROJECT_ROOT) -> str:
     return "\n".join(rows)
 
 
+def write_readme_table(readme: Path = PROJECT_ROOT / "README.md") -> None:
+    """Replace the table between the stack-keys markers of the README."""
+    text = readme.read_text()
+    begin, end = "<!-- stack-keys:begin -->\n", "\n<!-- stack-keys:end -->"
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(head + begin + stack_keys_markdown() + end + tail)
+
+
 if __name__ == "__main__":
-    print(stack_keys_markdown())
+    # `python -m components.settings` rewrites the README's table of stack keys.
+    write_readme_table()

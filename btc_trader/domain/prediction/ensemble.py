@@ -21,6 +21,9 @@ class ModelRun:
     model: str
     forecast: ModelForecast | None = None
     error: str | None = None
+    latency_ms: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
 
     @property
     def ok(self) -> bool:

@@ -21,7 +21,7 @@ def reference(prices: list[float]) -> tuple[float, float, float, float]:
     sma20 = sum(last51[-20:]) / 20
     sma50 = sum(last51[-50:]) / 50
     momentum = last51[-1] / last51[-11] - 1
-    returns = [math.log(b / a) for a, b in zip(last51, last51[1:])]
+    returns = [math.log(b / a) for a, b in zip(last51, last51[1:], strict=False)]
     volatility = statistics.pstdev(returns)
     return sma20, sma50, momentum, volatility
 

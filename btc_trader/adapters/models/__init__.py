@@ -1,0 +1,1 @@
+"""Model adapters: each wraps one AWS model service behind the PricePredictor port."""

@@ -1,0 +1,97 @@
+"""ml_predictor Lambda (workflow step Predict): history -> models in parallel -> ensemble.
+
+Wiring only. Input: the workflow input `{symbol, execution_id, requested_at}`; output: the
+`prediction` contract, which the state machine stores under `$.prediction`.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from btc_trader.adapters.dynamodb_history import DynamoDBPriceHistory
+from btc_trader.adapters.dynamodb_predictions import DynamoDBPredictionStore
+from btc_trader.adapters.models.registry import build_predictors
+from btc_trader.contracts import WorkflowInput
+from btc_trader.runtime_config import PredictorConfig
+from btc_trader.services.prediction import PredictionOutcome, PredictionParams, PredictionService
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+# The clients' own read timeouts end a slow model first; this bounds the wait for all of them.
+MODEL_GRACE_S = 1.0
+
+
+@cache
+def _config() -> PredictorConfig:
+    return PredictorConfig.from_env(os.environ)
+
+
+@cache
+def _service() -> PredictionService:
+    config = _config()
+    predictors = build_predictors(config.ml_models, config)
+    timeout = max(config.bedrock_timeout_seconds, config.sagemaker_timeout_seconds) + MODEL_GRACE_S
+    return PredictionService(
+        history=DynamoDBPriceHistory(config.prices_table),
+        store=DynamoDBPredictionStore(config.predictions_table, config.scores_table),
+        predictors=predictors,
+        params=PredictionParams(
+            horizon_minutes=config.horizon_minutes,
+            bar_seconds=config.bar_minutes * 60,
+            configured_weights=config.model_weights,
+            min_skill_samples=config.min_skill_samples,
+            skill_window=config.skill_window,
+            ttl_days=config.prediction_ttl_days,
+            model_timeout_s=timeout,
+        ),
+    )
+
+
+def _record(outcome: PredictionOutcome) -> None:
+    for run in outcome.runs:
+        with single_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=run.latency_ms) as m:
+            m.add_dimension(name="model", value=run.model)
+        name = "ModelSuccess" if run.ok else "ModelFailure"
+        with single_metric(name=name, unit=MetricUnit.Count, value=1) as m:
+            m.add_dimension(name="model", value=run.model)
+        if run.input_tokens or run.output_tokens:
+            metrics.add_metric(name="BedrockInputTokens", unit=MetricUnit.Count, value=run.input_tokens)
+            metrics.add_metric(name="BedrockOutputTokens", unit=MetricUnit.Count, value=run.output_tokens)
+        if not run.ok:
+            logger.warning("model failed", extra={"model": run.model, "reason": run.error})
+    result = outcome.result
+    if result.status == "ok":
+        metrics.add_metric(name="EnsembleConfidence", unit=MetricUnit.NoUnit, value=result.confidence)
+    else:
+        with single_metric(name="PredictionRefused", unit=MetricUnit.Count, value=1) as m:
+            m.add_dimension(name="reason", value=result.status)
+    metrics.add_metric(name="HistoryItemsRead", unit=MetricUnit.Count, value=outcome.history_items_read)
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+@event_parser(model=WorkflowInput)
+def lambda_handler(event: WorkflowInput, context: LambdaContext) -> dict[str, Any]:
+    requested = datetime.fromisoformat(event.requested_at.replace("Z", "+00:00"))
+    at = int(requested.timestamp()) // 60 * 60
+    logger.append_keys(symbol=event.symbol, execution_id=event.execution_id)
+    outcome = _service().predict(event.symbol, at, event.execution_id)
+    _record(outcome)
+    result = outcome.result
+    logger.info(
+        "prediction",
+        extra={"status": result.status, "direction": result.direction, "confidence": result.confidence,
+               "reason": result.reason, "weights": outcome.weights},
+    )
+    return result.model_dump(mode="json")

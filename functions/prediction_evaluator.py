@@ -1,0 +1,89 @@
+"""prediction_evaluator Lambda (scheduled): score due predictions, keep per-model skill."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict
+
+from btc_trader.adapters.dynamodb_history import DynamoDBPriceHistory
+from btc_trader.adapters.dynamodb_predictions import DynamoDBPredictionStore
+from btc_trader.domain.prediction.scoring import PERSISTENCE
+from btc_trader.runtime_config import PredictorConfig
+from btc_trader.services.evaluation import EvaluationService
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+LOOKBACK_DAYS = 7  # predictions older than this that never found a realised price are dropped
+
+
+class EvaluationEvent(BaseModel):
+    """A scheduled event (its `time` is the clock), optionally limited to some symbols."""
+
+    model_config = ConfigDict(extra="ignore")
+    time: datetime
+    symbols: list[str] | None = None
+
+
+@cache
+def _config() -> PredictorConfig:
+    return PredictorConfig.from_env(os.environ)
+
+
+@cache
+def _service() -> EvaluationService:
+    config = _config()
+    return EvaluationService(
+        prices=DynamoDBPriceHistory(config.prices_table),
+        store=DynamoDBPredictionStore(config.predictions_table, config.scores_table),
+        models=list(config.ml_models),
+        tolerance_s=max(120, config.bar_minutes * 60 * 2),
+        lookback_s=LOOKBACK_DAYS * 86_400,
+        skill_window=config.skill_window,
+        ttl_days=config.prediction_ttl_days,
+    )
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+@event_parser(model=EvaluationEvent)
+def lambda_handler(event: EvaluationEvent, context: LambdaContext) -> dict[str, Any]:
+    now = int(event.time.timestamp())
+    symbols = event.symbols or list(_config().symbols)
+    summary = []
+    for symbol in symbols:
+        outcome = _service().evaluate(symbol, now)
+        for score in outcome.scores:
+            if score.model == PERSISTENCE:
+                continue
+            with single_metric(name="PredictionAccuracy", unit=MetricUnit.Percent,
+                               value=100.0 if score.direction_hit else 0.0) as m:
+                m.add_dimension(name="model", value=score.model)
+        for model, skill in outcome.skills.items():
+            with single_metric(name="ModelSkillVsPersistence", unit=MetricUnit.NoUnit,
+                               value=skill.vs_persistence) as m:
+                m.add_dimension(name="model", value=model)
+        metrics.add_metric(name="PredictionsScored", unit=MetricUnit.Count, value=outcome.scored)
+        summary.append({
+            "symbol": symbol,
+            "scored": outcome.scored,
+            "waiting_for_price": outcome.waiting_for_price,
+            "skills": {
+                m: {"samples": s.samples, "hit_rate": s.hit_rate, "mae_pct": s.mae_pct,
+                    "persistence_mae_pct": s.persistence_mae_pct, "vs_persistence": s.vs_persistence}
+                for m, s in outcome.skills.items()
+            },
+        })
+    logger.info("evaluation", extra={"summary": summary})
+    return {"evaluated_at": event.time.isoformat().replace("+00:00", "Z"), "results": summary}
+
