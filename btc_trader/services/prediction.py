@@ -179,8 +179,10 @@ class PredictionService:
             "due_at": at + result.horizon_minutes * 60,
             "execution_id": execution_id,
         }
-        if result.status != "ok":
-            record["scored_at"] = at  # nothing to score: keeps it out of the evaluator's queue
+        if not any(m.ok for m in result.models):
+            # Nothing to score: keeps it out of the evaluator's queue. Forecasts that merely had
+            # no weight are still scored, so a model can earn its weight back.
+            record["scored_at"] = at
         return self.store.save_prediction(symbol, at, record, expires_at=at + self.params.ttl_days * SECONDS_PER_DAY)
 
 
