@@ -10,6 +10,7 @@ from components.lambda_packaging import (
     function_code,
     powertools_layer_arn,
 )
+from components.ml_prediction import MlPrediction, MlPredictionArgs
 from components.naming import ResourceNames
 from components.settings import load_settings
 
@@ -32,9 +33,21 @@ ingestion = DataIngestion(
     "ingestion", DataIngestionArgs(settings=settings, names=names, code=code, layers=layers)
 )
 
+prediction = MlPrediction(
+    "prediction",
+    MlPredictionArgs(
+        settings=settings, names=names, code=code, layers=layers,
+        prices_table_arn=ingestion.prices_table.arn,
+    ),
+)
+
 pulumi.export("region", names.region)
 pulumi.export("pricesTable", ingestion.prices_table.name)
 pulumi.export("rawBucket", ingestion.raw_bucket.bucket)
 pulumi.export("priceCollectorFunction", ingestion.collector.function.name)
 pulumi.export("priceCollectionSchedule", ingestion.schedule.schedule_expression)
 pulumi.export("timestreamEnabled", settings.timestream.enabled)
+pulumi.export("predictionsTable", prediction.predictions_table.name)
+pulumi.export("mlPredictorFunction", prediction.predictor.function.name)
+pulumi.export("predictionEvaluatorFunction", prediction.evaluator.function.name)
+pulumi.export("chronosEndpoint", prediction.endpoint.name if prediction.endpoint else None)

@@ -102,12 +102,16 @@ def cmd_local_invoke(args: argparse.Namespace) -> int:
         raise CliError(f"the running emulator holds stack {state.stack!r}, not {args.stack!r}; "
                        f"restart it with `btc-trader local down && btc-trader local up --stack {args.stack}`")
     replays = invoke.parse_replays(args.replay or [])
+    models = invoke.parse_models(args.models) if args.models else None
     if args.event:
         event = _read_event(args.event)
     else:
+        from components.settings import load_stack_file
+
         at = _parse_time(args.at) if args.at else datetime.now(UTC)
-        event = invoke.scheduled_event(at, state.region)
-    outcome = invoke.invoke(args.function, event, state, replays)
+        symbol = args.symbol or load_stack_file(state.stack).symbols[0]
+        event = invoke.default_event(args.function, at, state.region, symbol)
+    outcome = invoke.invoke(args.function, event, state, replays, models, args.real_models)
     _print_json(outcome["result"])
     return 0 if outcome["ok"] else 1
 
@@ -117,7 +121,12 @@ def cmd_local_generate_event(args: argparse.Namespace) -> int:
     from components.settings import stack_region
 
     at = _parse_time(args.at) if args.at else datetime.now(UTC)
-    _print_json(invoke.scheduled_event(at, stack_region(args.stack)))
+    if args.kind == "schedule":
+        _print_json(invoke.scheduled_event(at, stack_region(args.stack)))
+    else:
+        from components.settings import load_stack_file
+
+        _print_json(invoke.workflow_input(at, load_stack_file(args.stack).symbols[0]))
     return 0
 
 
@@ -207,15 +216,19 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--port", type=int)
     status.set_defaults(handler=cmd_local_status)
     invoke = local.add_parser("invoke", help="run a function's handler against the emulator")
-    invoke.add_argument("function", help="e.g. price-collector")
+    invoke.add_argument("function", help="price-collector, ml-predictor or prediction-evaluator")
     invoke.add_argument("--event", help="event JSON file, or - for stdin (default: a scheduled event)")
     invoke.add_argument("--stack", help="check that the running emulator holds this stack")
     invoke.add_argument("--replay", action="append", metavar="NAME=FILE", help="replace the live sources (repeatable)")
     invoke.add_argument("--at", help="the run's clock, ISO-8601 (default: now)")
+    invoke.add_argument("--models", help="ml-predictor/evaluator: override mlModels, e.g. custom")
+    invoke.add_argument("--symbol", help="default: the stack's first symbol")
+    invoke.add_argument("--real-models", action="store_true",
+                        help="send Bedrock/SageMaker calls to AWS with your credentials; storage stays local")
     invoke.add_argument("--port", type=int, help="the emulator's port (default: the running one)")
     invoke.set_defaults(handler=cmd_local_invoke)
     generate = local.add_parser("generate-event", help="print a sample event")
-    generate.add_argument("kind", choices=["schedule"])
+    generate.add_argument("kind", choices=["schedule", "workflow-input"])
     generate.add_argument("--at")
     generate.add_argument("--stack", default="dev")
     generate.set_defaults(handler=cmd_local_generate_event)

@@ -176,7 +176,7 @@ def stop(port: int = DEFAULT_PORT) -> EmulatorState | None:
         return None
     if _alive(state.pid):
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(state.pid, signal.SIGTERM)
+            os.killpg(state.pid, signal.SIGINT)  # werkzeug shuts down at once on Ctrl-C
         deadline = time.monotonic() + 5
         while _alive(state.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -187,19 +187,30 @@ def stop(port: int = DEFAULT_PORT) -> EmulatorState | None:
     return state
 
 
+# Model services the emulator cannot run; `real_services` sends them to AWS instead.
+REAL_SERVICE_ENDPOINTS = {
+    "bedrock-runtime": "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+    "sagemaker-runtime": "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
+}
+
+
 @contextlib.contextmanager
-def aws_environment(state: EmulatorState) -> Iterator[None]:
-    """Point boto3 in this process at the emulator (and restore the environment after)."""
-    values = {
-        "AWS_ENDPOINT_URL": state.endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": state.region,
-        "AWS_REGION": state.region,
-    }
-    saved = {key: os.environ.get(key) for key in [*values, "AWS_PROFILE"]}
-    os.environ.pop("AWS_PROFILE", None)
+def aws_environment(state: EmulatorState, real_services: tuple[str, ...] = ()) -> Iterator[None]:
+    """Point boto3 in this process at the emulator (and restore the environment after).
+
+    With `real_services`, those services go to AWS with your own credentials (profile or env),
+    while storage stays on the emulator: it accepts any credentials and never leaves 127.0.0.1.
+    """
+    values = {"AWS_ENDPOINT_URL": state.endpoint, "AWS_DEFAULT_REGION": state.region, "AWS_REGION": state.region}
+    if real_services:
+        for service in real_services:
+            values[REAL_SERVICE_ENDPOINTS[service]] = f"https://{service}.{state.region}.amazonaws.com"
+    else:
+        values |= {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+    keys = [*values, "AWS_PROFILE", *REAL_SERVICE_ENDPOINTS.values()]
+    saved = {key: os.environ.get(key) for key in keys}
+    if not real_services:
+        os.environ.pop("AWS_PROFILE", None)
     os.environ.update(values)
     try:
         yield

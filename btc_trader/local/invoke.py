@@ -20,11 +20,23 @@ from typing import Any
 
 from btc_trader.adapters.price_sources import replay_spec
 from btc_trader.local.emulator import LOCAL_ACCOUNT, EmulatorState, aws_environment
-from components.runtime_env import PRICE_COLLECTOR, function_environments
+from components.runtime_env import (
+    ML_PREDICTOR,
+    PREDICTION_EVALUATOR,
+    PRICE_COLLECTOR,
+    function_environments,
+)
 from components.settings import load_stack_file
 
 # CLI name -> handler module. Grows with every function of the stack.
-FUNCTIONS: dict[str, str] = {PRICE_COLLECTOR: "functions.price_collector"}
+FUNCTIONS: dict[str, str] = {
+    PRICE_COLLECTOR: "functions.price_collector",
+    ML_PREDICTOR: "functions.ml_predictor",
+    PREDICTION_EVALUATOR: "functions.prediction_evaluator",
+}
+# What each function is triggered by, for the default event of `local invoke`.
+TRIGGERS = {PRICE_COLLECTOR: "schedule", ML_PREDICTOR: "workflow-input", PREDICTION_EVALUATOR: "schedule"}
+MODELS = ("bedrock", "huggingface", "custom")
 
 
 class InvokeError(ValueError):
@@ -59,6 +71,31 @@ def scheduled_event(at: datetime, region: str, rule: str = "local") -> dict[str,
     }
 
 
+def workflow_input(at: datetime, symbol: str, execution_id: str | None = None) -> dict[str, Any]:
+    """The trading workflow's input, as the state machine builds it for each execution."""
+    return {
+        "symbol": symbol,
+        "execution_id": execution_id or f"local-{uuid.uuid4()}",
+        "requested_at": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def default_event(function: str, at: datetime, region: str, symbol: str) -> dict[str, Any]:
+    """What triggers `function` in the deployed stack, at time `at`."""
+    if TRIGGERS.get(function) == "workflow-input":
+        return workflow_input(at, symbol)
+    return scheduled_event(at, region)
+
+
+def parse_models(text: str) -> list[str]:
+    """`--models custom,bedrock` -> a validated list."""
+    models = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in models if m not in MODELS]
+    if not models or unknown:
+        raise InvokeError(f"--models takes a comma-separated subset of {', '.join(MODELS)}, got {text!r}")
+    return models
+
+
 def parse_replays(pairs: list[str]) -> list[str]:
     """`NAME=FILE` arguments -> replay source specs, checking each file exists."""
     specs = []
@@ -72,13 +109,27 @@ def parse_replays(pairs: list[str]) -> list[str]:
     return specs
 
 
-def function_environment(function: str, state: EmulatorState, replays: list[str] | None = None) -> dict[str, str]:
-    """The environment the deployed function gets, for the emulator's stack."""
+def function_environment(
+    function: str, state: EmulatorState, replays: list[str] | None = None, models: list[str] | None = None
+) -> dict[str, str]:
+    """The environment the deployed function gets, for the emulator's stack, with overrides."""
     if function not in FUNCTIONS:
         raise InvokeError(f"unknown function {function!r}; known: {', '.join(sorted(FUNCTIONS))}")
     env = dict(function_environments(load_stack_file(state.stack), state.names)[function])
     if replays:
+        if function != PRICE_COLLECTOR:
+            raise InvokeError("--replay applies to price-collector only")
         env["BTC_TRADER_PRICE_SOURCES"] = json.dumps(replays, separators=(",", ":"))
+    if models:
+        if "BTC_TRADER_ML_MODELS" not in env:
+            raise InvokeError(f"--models applies to {ML_PREDICTOR} and {PREDICTION_EVALUATOR} only")
+        env["BTC_TRADER_ML_MODELS"] = json.dumps(models, separators=(",", ":"))
+        settings = load_stack_file(state.stack)
+        env["BTC_TRADER_MODEL_WEIGHTS"] = json.dumps({m: settings.model_weights.get(m, 1.0) for m in models})
+        if "bedrock" in models:
+            env["BTC_TRADER_BEDROCK_MODEL_ID"] = settings.bedrock.model_id
+        if "huggingface" in models:
+            env["BTC_TRADER_SAGEMAKER_ENDPOINT"] = settings.huggingface.endpoint_name
     return env
 
 
@@ -96,9 +147,20 @@ def _patched_environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def invoke(function: str, event: dict[str, Any], state: EmulatorState, replays: list[str] | None = None) -> dict[str, Any]:
-    """Run the handler against the emulator; returns its result or a Lambda-style error body."""
-    env = function_environment(function, state, replays)
+def invoke(
+    function: str,
+    event: dict[str, Any],
+    state: EmulatorState,
+    replays: list[str] | None = None,
+    models: list[str] | None = None,
+    real_models: bool = False,
+) -> dict[str, Any]:
+    """Run the handler against the emulator; returns its result or a Lambda-style error body.
+
+    `real_models` sends Bedrock and SageMaker calls to AWS (your credentials) while storage
+    stays on the emulator.
+    """
+    env = function_environment(function, state, replays, models)
     module_name = FUNCTIONS[function]
     context = LocalContext(
         function_name=state.names.function(function),
@@ -108,7 +170,8 @@ def invoke(function: str, event: dict[str, Any], state: EmulatorState, replays: 
     )
     # Local runs send no traces (there is no X-Ray daemon); everything else is as deployed.
     local_only = {"POWERTOOLS_TRACE_DISABLED": "true"}
-    with aws_environment(state), _patched_environ({**env, **local_only}), contextlib.redirect_stdout(sys.stderr):
+    real = ("bedrock-runtime", "sagemaker-runtime") if real_models else ()
+    with aws_environment(state, real), _patched_environ({**env, **local_only}), contextlib.redirect_stdout(sys.stderr):
         module = importlib.import_module(module_name)
         # Every local invoke is a cold start: handlers cache what they build from the
         # environment once per container, and this invoke's environment may differ.

@@ -19,15 +19,19 @@ def no_pip(monkeypatch, tmp_path):
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_program_builds_every_component(no_pip, stack):
     mocks = run_program(stack, lambda: runpy.run_path(str(PROJECT_ROOT / "__main__.py")))
-    function = mocks.one("aws:lambda/function:Function").inputs
+    functions = {f.inputs["name"]: f.inputs for f in mocks.of_type("aws:lambda/function:Function")}
+    assert set(functions) == {f"btc-trader-{stack}-{role}" for role in ("price-collector", "ml-predictor", "prediction-evaluator")}
+    function = functions[f"btc-trader-{stack}-price-collector"]
     layer = mocks.one("aws:lambda/layerVersion:LayerVersion").inputs
     assert layer["layerName"] == f"btc-trader-{stack}-dependencies"
     assert layer["compatibleRuntimes"] == ["python3.12"]
     assert function["layers"][0] == POWERTOOLS_LAYER
-    (parameter,) = [args["name"] for token, args in mocks.calls if token == "aws:ssm/getParameter:getParameter"]
+    (parameter,) = {args["name"] for token, args in mocks.calls if token == "aws:ssm/getParameter:getParameter"}
     assert parameter == "/aws/service/powertools/python/x86_64/python3.12/3.37.0"
     components = {r.type for r in mocks.resources if r.type.startswith("btc-trader:")}
-    assert components == {"btc-trader:data:DataIngestion", "btc-trader:compute:PythonFunction"}
+    assert components == {"btc-trader:data:DataIngestion", "btc-trader:compute:PythonFunction",
+                          "btc-trader:ml:MlPrediction"}
+    assert all(f["layers"][0] == POWERTOOLS_LAYER for f in functions.values())
 
 
 def test_function_code_holds_only_shipped_packages():

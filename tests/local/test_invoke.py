@@ -130,13 +130,40 @@ def test_backfill_wrong_columns(running_emulator, home, tmp_path, capsys):
 
 
 @pytest.mark.realdata
-def test_backfill_real_coinbase_file(running_emulator, home, shared_file, capsys):
+def test_backfill_real_file_then_predict_and_evaluate(running_emulator, home, shared_file, capsys):
+    from btc_trader.contracts import PredictionResult
+
     assert main(["data", "backfill", "--file", str(shared_file(COINBASE))]) == 0
-    out = capsys.readouterr().out
-    assert "2023-03-01T00:00:00+00:00 .. 2023-03-21T23:59:00+00:00" in out
+    assert "2023-03-01T00:00:00+00:00 .. 2023-03-21T23:59:00+00:00" in capsys.readouterr().out
     pages = dynamodb(running_emulator).get_paginator("query").paginate(
         TableName=running_emulator.names.table("prices"), Select="COUNT",
         KeyConditionExpression="symbol = :s", ExpressionAttributeValues={":s": {"S": "BTC-USD"}},
     )
-    count = sum(page["Count"] for page in pages)
-    assert count >= 29_900
+    assert sum(page["Count"] for page in pages) >= 29_900
+    assert main(["local", "invoke", "ml-predictor", "--models", "custom", "--at", "2023-03-11T12:00:00Z"]) == 0
+    result = PredictionResult.model_validate_json(capsys.readouterr().out)
+    assert result.status == "ok" and [m.model for m in result.models] == ["custom"]
+    assert result.as_of == "2023-03-11T12:00:00Z" and result.current_price > 19_000
+    assert main(["local", "invoke", "prediction-evaluator", "--models", "custom", "--at", "2023-03-11T13:05:00Z"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["results"][0]["scored"] >= 1
+
+
+def test_model_and_replay_flags_are_checked(running_emulator, home, capsys):
+    assert main(["local", "invoke", "ml-predictor", "--models", "gpt"]) == 2
+    assert "--models takes" in capsys.readouterr().err
+    assert main(["local", "invoke", "price-collector", "--models", "custom"]) == 2
+    assert "--models applies to" in capsys.readouterr().err
+
+
+def test_environment_parity_for_every_function(running_emulator):
+    expected = function_environments(load_stack_file("dev"), running_emulator.names)
+    for function in invoke.FUNCTIONS:
+        assert invoke.function_environment(function, running_emulator) == expected[function]
+
+
+def test_generate_workflow_input(capsys):
+    assert main(["local", "generate-event", "workflow-input", "--at", "2023-03-11T12:00:00Z"]) == 0
+    event = json.loads(capsys.readouterr().out)
+    assert event["symbol"] == "BTC-USD" and event["requested_at"] == "2023-03-11T12:00:00Z"
+    assert event["execution_id"].startswith("local-")

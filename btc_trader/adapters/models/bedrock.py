@@ -56,7 +56,8 @@ class BedrockConversePredictor:
             )
         except ClientError as exc:
             error = exc.response.get("Error", {})
-            raise ForecastError(f"{error.get('Code', 'ClientError')}: {error.get('Message', '')}".strip()) from None
+            message = " ".join(str(error.get("Message", "")).split())[:200]
+            raise ForecastError(f"{error.get('Code', 'ClientError')}: {message}".strip()) from None
         except BotoCoreError as exc:
             raise ForecastError(f"{type(exc).__name__}: {exc}") from None
         usage = response.get("usage") or {}

@@ -1,0 +1,251 @@
+"""Prediction: the predictions and scores tables, the predictor, the scheduled evaluator, and
+(optionally) a serverless SageMaker endpoint serving Chronos-Bolt."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from btc_trader.storage_schema import PREDICTION_SCORES, PREDICTIONS, TableSpec
+from components.naming import ResourceNames
+from components.python_function import PythonFunction, PythonFunctionArgs
+from components.runtime_env import ML_PREDICTOR, PREDICTION_EVALUATOR, predictor_environment
+from components.settings import PROJECT_ROOT, StackSettings
+
+INFERENCE_CODE = PROJECT_ROOT / "sagemaker" / "chronos" / "code"
+# Hugging Face PyTorch inference DLC (CPU); the account is AWS's DLC registry in most regions.
+HF_INFERENCE_IMAGE = (
+    "763104351884.dkr.ecr.{region}.amazonaws.com/"
+    "huggingface-pytorch-inference:2.1.0-transformers4.37.0-cpu-py310-ubuntu22.04"
+)
+CROSS_REGION_PREFIXES = ("us.", "eu.", "apac.", "global.", "jp.", "au.", "ca.")
+
+
+@dataclass
+class MlPredictionArgs:
+    settings: StackSettings
+    names: ResourceNames
+    code: pulumi.Archive
+    prices_table_arn: pulumi.Input[str]
+    layers: list[pulumi.Input[str]] = field(default_factory=list)
+
+
+def bedrock_resources(model_id: str, region: str, account: str) -> list[str]:
+    """ARNs `bedrock:InvokeModel` needs for a model id or a cross-region inference profile.
+
+    A profile (`us.anthropic...`) is invoked by its own ARN and then routes to the foundation
+    model in any of its regions, so the model's ARN is granted with a region wildcard.
+    """
+    if model_id.startswith(CROSS_REGION_PREFIXES):
+        base = model_id.split(".", 1)[1]
+        return [
+            f"arn:aws:bedrock:{region}:{account}:inference-profile/{model_id}",
+            f"arn:aws:bedrock:*::foundation-model/{base}",
+        ]
+    return [f"arn:aws:bedrock:{region}::foundation-model/{model_id}"]
+
+
+def inference_archive(code_dir: Path = INFERENCE_CODE) -> bytes:
+    """model.tar.gz with code/inference.py and code/requirements.txt, byte-for-byte repeatable."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+        for path in sorted(code_dir.iterdir()):
+            if path.is_file() and path.suffix in {".py", ".txt"}:
+                info = tarfile.TarInfo(f"code/{path.name}")
+                data = path.read_bytes()
+                info.size, info.mtime, info.mode = len(data), 0, 0o644
+                tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+class MlPrediction(pulumi.ComponentResource):
+    def __init__(self, name: str, args: MlPredictionArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("btc-trader:ml:MlPrediction", name, None, opts)
+        settings, names = args.settings, args.names
+        child = pulumi.ResourceOptions(parent=self)
+        models = settings.ml_models
+
+        self.predictions_table = self._table(f"{name}-predictions", PREDICTIONS, names, child)
+        self.scores_table = self._table(f"{name}-scores", PREDICTION_SCORES, names, child)
+
+        self.endpoint = None
+        if settings.huggingface.deploy_endpoint:
+            self._deploy_endpoint(name, settings, names)
+        endpoint_arn = (
+            f"arn:aws:sagemaker:{names.region}:{names.account_id}:endpoint/"
+            f"{settings.huggingface.endpoint_name.lower()}"
+        )
+
+        predictor_statements = [
+            {"Sid": "ReadPrices", "Effect": "Allow", "Action": ["dynamodb:Query"], "Resource": args.prices_table_arn},
+            {"Sid": "StorePredictions", "Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:GetItem"],
+             "Resource": self.predictions_table.arn},
+            {"Sid": "ReadSkill", "Effect": "Allow", "Action": ["dynamodb:Query"], "Resource": self.scores_table.arn},
+        ]
+        if "bedrock" in models:
+            predictor_statements.append({
+                "Sid": "InvokeBedrock", "Effect": "Allow", "Action": ["bedrock:InvokeModel"],
+                "Resource": bedrock_resources(settings.bedrock.model_id, names.region, names.account_id),
+            })
+        if "huggingface" in models:
+            predictor_statements.append({
+                "Sid": "InvokeChronos", "Effect": "Allow", "Action": ["sagemaker:InvokeEndpoint"],
+                "Resource": endpoint_arn,
+            })
+        self.predictor = PythonFunction(
+            f"{name}-predictor",
+            PythonFunctionArgs(
+                role=ML_PREDICTOR, handler_module="functions.ml_predictor", settings=settings, names=names,
+                code=args.code, layers=args.layers, statements=predictor_statements,
+                environment=predictor_environment(settings, names, ML_PREDICTOR),
+                description="Predicts the price with the enabled models and their skill-weighted ensemble",
+            ),
+            opts=child,
+        )
+        self.evaluator = PythonFunction(
+            f"{name}-evaluator",
+            PythonFunctionArgs(
+                role=PREDICTION_EVALUATOR, handler_module="functions.prediction_evaluator", settings=settings,
+                names=names, code=args.code, layers=args.layers,
+                statements=[
+                    {"Sid": "ReadPrices", "Effect": "Allow", "Action": ["dynamodb:Query"],
+                     "Resource": args.prices_table_arn},
+                    {"Sid": "ScorePredictions", "Effect": "Allow", "Action": ["dynamodb:Query", "dynamodb:UpdateItem"],
+                     "Resource": self.predictions_table.arn},
+                    {"Sid": "StoreScores", "Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:Query"],
+                     "Resource": self.scores_table.arn},
+                ],
+                environment=predictor_environment(settings, names, PREDICTION_EVALUATOR),
+                async_retries=2,
+                description="Scores due predictions against realised prices and keeps per-model skill",
+            ),
+            opts=child,
+        )
+        self.evaluation_schedule = aws.cloudwatch.EventRule(
+            f"{name}-evaluation-schedule",
+            name=f"{names.prefix}-evaluate-predictions",
+            description="Scores predictions whose horizon has passed",
+            schedule_expression=f"rate({settings.trading_interval} minutes)",
+            opts=child,
+        )
+        aws.cloudwatch.EventTarget(
+            f"{name}-evaluation-target", rule=self.evaluation_schedule.name, arn=self.evaluator.function.arn,
+            opts=child,
+        )
+        aws.lambda_.Permission(
+            f"{name}-evaluation-permission", action="lambda:InvokeFunction",
+            function=self.evaluator.function.name, principal="events.amazonaws.com",
+            source_arn=self.evaluation_schedule.arn, opts=child,
+        )
+        self.register_outputs({
+            "predictions_table": self.predictions_table.name,
+            "predictor_function": self.predictor.function.name,
+            "evaluator_function": self.evaluator.function.name,
+        })
+
+    def _table(self, resource_name: str, spec: TableSpec, names: ResourceNames, opts) -> aws.dynamodb.Table:
+        return aws.dynamodb.Table(
+            resource_name,
+            name=names.table(spec.role),
+            billing_mode="PAY_PER_REQUEST",
+            hash_key=spec.hash_key.name,
+            range_key=spec.range_key.name if spec.range_key else None,
+            attributes=[aws.dynamodb.TableAttributeArgs(name=a.name, type=a.type) for a in spec.attributes()],
+            ttl=aws.dynamodb.TableTtlArgs(attribute_name=spec.ttl_attribute, enabled=True),
+            point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
+            server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
+            opts=opts,
+        )
+
+    def _deploy_endpoint(self, name: str, settings: StackSettings, names: ResourceNames) -> None:
+        """A serverless endpoint: pay per request, no idle instance (the seed's real-time
+        endpoint cost money around the clock)."""
+        child = pulumi.ResourceOptions(parent=self)
+        archive = inference_archive()
+        digest = hashlib.sha256(archive).hexdigest()[:12]
+        self.model_bucket = aws.s3.Bucket(
+            f"{name}-model-artifacts", bucket=f"{names.prefix}-models-{names.account_id}-{names.region}", opts=child
+        )
+        aws.s3.BucketPublicAccessBlock(
+            f"{name}-model-artifacts-public-access", bucket=self.model_bucket.id, block_public_acls=True,
+            block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True, opts=child,
+        )
+        self.model_artifact = aws.s3.BucketObjectv2(
+            f"{name}-chronos-artifact", bucket=self.model_bucket.id, key=f"chronos/{digest}/model.tar.gz",
+            source=pulumi.FileAsset(_write_build_file(f"chronos-{digest}.tar.gz", archive)),
+            opts=child,
+        )
+        self.sagemaker_role = aws.iam.Role(
+            f"{name}-sagemaker-role",
+            name=f"{names.prefix}-chronos-sagemaker",
+            assume_role_policy=pulumi.Output.json_dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
+                               "Action": "sts:AssumeRole"}],
+            }),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-sagemaker-policy",
+            role=self.sagemaker_role.id,
+            policy=pulumi.Output.json_dumps({
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Sid": "ModelArtifact", "Effect": "Allow", "Action": ["s3:GetObject"],
+                     "Resource": self.model_bucket.arn.apply(lambda arn: f"{arn}/chronos/*")},
+                    {"Sid": "PullImage", "Effect": "Allow",
+                     "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                     "Resource": f"arn:aws:ecr:{names.region}:763104351884:repository/huggingface-pytorch-inference"},
+                    # GetAuthorizationToken has no resource-level permissions.
+                    {"Sid": "EcrToken", "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"},
+                    {"Sid": "Logs", "Effect": "Allow",
+                     "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                     "Resource": f"arn:aws:logs:{names.region}:{names.account_id}:log-group:/aws/sagemaker/Endpoints/*"},
+                ],
+            }),
+            opts=child,
+        )
+        self.model = aws.sagemaker.Model(
+            f"{name}-chronos-model",
+            name=f"{names.prefix}-chronos-{digest}",
+            execution_role_arn=self.sagemaker_role.arn,
+            primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
+                image=HF_INFERENCE_IMAGE.format(region=names.region),
+                model_data_url=pulumi.Output.concat(
+                    "s3://", self.model_bucket.bucket, "/", self.model_artifact.key),
+                environment={"HF_MODEL_ID": settings.huggingface.model_id, "HF_TASK": "time-series-forecasting"},
+            ),
+            opts=child,
+        )
+        self.endpoint_config = aws.sagemaker.EndpointConfiguration(
+            f"{name}-chronos-config",
+            name=f"{names.prefix}-chronos-{digest}",
+            production_variants=[aws.sagemaker.EndpointConfigurationProductionVariantArgs(
+                variant_name="AllTraffic",
+                model_name=self.model.name,
+                serverless_config=aws.sagemaker.EndpointConfigurationProductionVariantServerlessConfigArgs(
+                    max_concurrency=2, memory_size_in_mb=4096,
+                ),
+            )],
+            opts=child,
+        )
+        self.endpoint = aws.sagemaker.Endpoint(
+            f"{name}-chronos-endpoint",
+            name=settings.huggingface.endpoint_name,
+            endpoint_config_name=self.endpoint_config.name,
+            opts=child,
+        )
+
+
+def _write_build_file(name: str, data: bytes) -> str:
+    path = PROJECT_ROOT / "build" / "sagemaker" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_bytes() != data:
+        path.write_bytes(data)
+    return str(path)

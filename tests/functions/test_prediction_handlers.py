@@ -1,0 +1,96 @@
+"""ml_predictor and prediction_evaluator handlers: contract shape, metrics, scoring."""
+
+import boto3
+import numpy as np
+import pytest
+from moto import mock_aws
+
+from btc_trader.adapters.dynamodb_prices import DynamoDBPriceRepository
+from btc_trader.contracts import PredictionResult
+from btc_trader.domain.candles import Candle
+from btc_trader.storage_schema import TABLES
+from components.naming import ResourceNames
+from components.runtime_env import function_environments
+from components.settings import load_stack_file
+from tests.aws_fakes import FakeLambdaContext, create_table, emf_records, metric_values
+
+NAMES = ResourceNames("dev", "123456789012", "us-east-1")
+START = 1_700_000_000 // 300 * 300
+
+
+@pytest.fixture
+def handlers(monkeypatch):
+    env = function_environments(load_stack_file("dev"), NAMES)["ml-predictor"]
+    env["BTC_TRADER_ML_MODELS"] = '["custom"]'  # Bedrock needs AWS; tested with Stubber elsewhere
+    env["BTC_TRADER_MIN_SKILL_SAMPLES"] = "3"
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        for spec in TABLES:
+            create_table(spec, NAMES.table(spec.role))
+        prices = 20_000 * np.exp(np.cumsum(np.sin(np.arange(2_000) / 60) * 0.0005))
+        DynamoDBPriceRepository(NAMES.table("prices")).save_candles(
+            "BTC-USD", [Candle(START + 60 * i, p, p, p, p, 1) for i, p in enumerate(prices)], source="test")
+        from functions import ml_predictor, prediction_evaluator
+
+        for module in (ml_predictor, prediction_evaluator):
+            module._config.cache_clear()
+            module._service.cache_clear()
+            module.metrics.clear_metrics()
+        yield ml_predictor, prediction_evaluator
+
+
+def iso(epoch):
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_predictor_returns_the_contract_and_meters(handlers, capsys):
+    predictor, _ = handlers
+    at = START + 600 * 60
+    result = predictor.lambda_handler(
+        {"symbol": "BTC-USD", "execution_id": "exec-42", "requested_at": iso(at + 17)}, FakeLambdaContext())
+    parsed = PredictionResult.model_validate(result)
+    assert parsed.status == "ok" and parsed.horizon_minutes == 60
+    assert [m["model"] for m in result["models"]] == ["custom"]
+    records = emf_records(capsys.readouterr().out)
+    assert metric_values(records, "ModelSuccess")[0][0]["model"] == "custom"
+    assert metric_values(records, "ModelLatency")[0][1] >= 0
+    assert metric_values(records, "EnsembleConfidence")[0][1] == pytest.approx(parsed.confidence)
+    assert 0 < metric_values(records, "HistoryItemsRead")[0][1] < 500
+
+
+def test_predictor_refuses_without_history(handlers, capsys):
+    predictor, _ = handlers
+    result = predictor.lambda_handler(
+        {"symbol": "ETH-USD", "execution_id": "e", "requested_at": iso(START + 600 * 60)}, FakeLambdaContext())
+    assert result["status"] == "insufficient_history"
+    assert metric_values(emf_records(capsys.readouterr().out), "PredictionRefused")[0][0]["reason"] == "insufficient_history"
+
+
+def test_bad_workflow_input_is_refused(handlers):
+    predictor, _ = handlers
+    with pytest.raises(Exception, match="execution_id"):
+        predictor.lambda_handler({"symbol": "BTC-USD", "requested_at": iso(START)}, FakeLambdaContext())
+
+
+def test_evaluator_scores_and_emits_accuracy(handlers, capsys):
+    predictor, evaluator = handlers
+    for hour in range(8):
+        at = START + (300 + 60 * hour) * 60
+        predictor.lambda_handler({"symbol": "BTC-USD", "execution_id": f"e{hour}", "requested_at": iso(at)},
+                                 FakeLambdaContext())
+    capsys.readouterr()
+    summary = evaluator.lambda_handler({"time": iso(START + (300 + 60 * 8) * 60)}, FakeLambdaContext())
+    (entry,) = summary["results"]
+    assert entry["scored"] == 8 and entry["skills"]["custom"]["samples"] == 8
+    records = emf_records(capsys.readouterr().out)
+    accuracy = metric_values(records, "PredictionAccuracy")
+    assert len(accuracy) == 8 and {d["model"] for d, _ in accuracy} == {"custom"}
+    assert all(v in (0.0, 100.0) for _, v in accuracy)
+    assert metric_values(records, "ModelSkillVsPersistence")[0][0]["model"] == "custom"
+    again = evaluator.lambda_handler({"time": iso(START + (300 + 60 * 8) * 60)}, FakeLambdaContext())
+    assert again["results"][0]["scored"] == 0, "a prediction is scored once"
+    scores = boto3.client("dynamodb").scan(TableName=NAMES.table("prediction-scores"))["Count"]
+    assert scores == 8
