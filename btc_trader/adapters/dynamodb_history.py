@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from btc_trader.adapters.aws_clients import client as aws_client
-from btc_trader.domain.prediction.model import InsufficientHistoryError, PriceHistory
+from btc_trader.domain.prediction.model import HistorySlice, InsufficientHistoryError, PriceHistory
 from btc_trader.storage_schema import PRICES
 
 # Read this much more than the bars strictly need, so a few missing slots do not starve a model.
@@ -72,8 +72,8 @@ class DynamoDBPriceHistory:
             self._client = aws_client("dynamodb")
         return self._client
 
-    def load(self, symbol: str, at: int, bars: int, bar_seconds: int) -> tuple[PriceHistory, int]:
-        """Up to `bars` newest bars at or before `at`, and the time of the newest price.
+    def load(self, symbol: str, at: int, bars: int, bar_seconds: int) -> HistorySlice:
+        """Up to `bars` newest bars at or before `at`, with the newest price's time and divergence.
 
         Fewer bars come back when fewer exist; none at all raises InsufficientHistoryError.
         """
@@ -85,19 +85,21 @@ class DynamoDBPriceHistory:
         pages = paginator.paginate(
             TableName=self.table_name,
             KeyConditionExpression="#symbol = :symbol AND #ts BETWEEN :start AND :at",
-            ProjectionExpression="#ts, price",
+            ProjectionExpression="#ts, price, divergence_bps",
             ExpressionAttributeNames={"#symbol": PRICES.hash_key.name, "#ts": PRICES.range_key.name},
             ExpressionAttributeValues={
                 ":symbol": {"S": symbol}, ":start": {"N": str(start)}, ":at": {"N": str(at)},
             },
             ScanIndexForward=False,
-            ReturnConsumedCapacity="TOTAL",
         )
+        divergence: float | None = None
         for page in pages:
             stats.pages += 1
             for item in page.get("Items", []):
                 stats.items += 1
                 stats.bytes += _item_bytes(item)
+                if not times and "divergence_bps" in item:
+                    divergence = float(item["divergence_bps"]["N"])
                 times.append(int(item[PRICES.range_key.name]["N"]))
                 prices.append(float(item["price"]["N"]))
         self.last_read = stats
@@ -105,7 +107,7 @@ class DynamoDBPriceHistory:
             raise InsufficientHistoryError(0, bars, f"no prices for {symbol} in the last {(at - start) // 60} minutes")
         newest = times[0]
         history = resample_last(np.array(times), np.array(prices), bar_seconds, end=at)
-        return history.tail(bars), newest
+        return HistorySlice(history.tail(bars), newest, divergence)
 
     def price_at(self, symbol: str, at: int, tolerance_s: int) -> tuple[int, float] | None:
         """The newest price at or before `at`, if one is within `tolerance_s` of it."""

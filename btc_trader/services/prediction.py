@@ -24,6 +24,7 @@ from btc_trader.domain.prediction.ensemble import (
 )
 from btc_trader.domain.prediction.model import (
     ForecastError,
+    HistorySlice,
     InsufficientHistoryError,
     PriceHistory,
     PricePredictor,
@@ -33,7 +34,7 @@ SECONDS_PER_DAY = 86_400
 
 
 class HistoryReader(Protocol):
-    def load(self, symbol: str, at: int, bars: int, bar_seconds: int) -> tuple[PriceHistory, int]: ...
+    def load(self, symbol: str, at: int, bars: int, bar_seconds: int) -> HistorySlice: ...
 
 
 class PredictionStore(Protocol):
@@ -131,9 +132,10 @@ class PredictionService:
             return PredictionOutcome(PredictionResult.model_validate(existing["result"]), [], {}, stored=False)
         need = max(predictor.history_bars for predictor in self.predictors)
         try:
-            history, newest = self.history.load(symbol, at, need, p.bar_seconds)
+            loaded = self.history.load(symbol, at, need, p.bar_seconds)
         except InsufficientHistoryError as exc:
             return self._refuse(symbol, at, "insufficient_history", str(exc), execution_id)
+        history, newest = loaded.history, loaded.newest_time
         least = min(predictor.history_bars for predictor in self.predictors)
         if len(history) < least:
             reason = str(InsufficientHistoryError(len(history), least, f"{p.bar_seconds // 60}-minute bars"))
@@ -154,6 +156,7 @@ class PredictionService:
             direction=ensemble.direction,
             confidence=ensemble.confidence,
             models=_outputs(runs, ensemble.weights),
+            source_divergence_bps=loaded.newest_divergence_bps,
         )
         stored = self._store(symbol, at, result, execution_id)
         items_read = getattr(getattr(self.history, "last_read", None), "items", 0)

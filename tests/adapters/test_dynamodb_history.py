@@ -34,7 +34,8 @@ def put_minutes(client, count, padding=0, start=END, price=lambda i: 20_000 + i)
 def test_pages_are_followed_and_only_two_attributes_read(table):
     put_minutes(table, 2_500, padding=1_000)  # ~1 KB items: several 1 MB pages unprojected
     reader = DynamoDBPriceHistory(TABLE, client=table)
-    history, newest = reader.load("BTC-USD", END, bars=1_600, bar_seconds=60)
+    loaded = reader.load("BTC-USD", END, bars=1_600, bar_seconds=60)
+    history, newest = loaded.history, loaded.newest_time
     assert len(history) == 1_600 and newest == END
     assert history.prices[-1] == 20_000 and history.prices[0] == 20_000 + 1_599
     assert reader.last_read.items == 2_401  # the window (1,600 bars x 1.5 slack), both ends included
@@ -53,7 +54,7 @@ def test_more_than_one_page_when_the_window_is_large(table):
 
 def test_five_minute_bars_take_each_bars_last_price(table):
     put_minutes(table, 300)
-    history, _ = DynamoDBPriceHistory(TABLE, client=table).load("BTC-USD", END, bars=51, bar_seconds=300)
+    history = DynamoDBPriceHistory(TABLE, client=table).load("BTC-USD", END, bars=51, bar_seconds=300).history
     assert len(history) == 51
     assert history.timestamps[-1] == END and history.timestamps[-2] == END - 300
     assert history.prices[-1] == 20_000 and history.prices[-2] == 20_005
@@ -78,3 +79,11 @@ def test_resample_fills_short_gaps_and_stops_at_long_ones():
     history = resample_last(times, prices, 60, END)
     assert list(history.prices) == [19, 18, 17, 16, 16, 16, 16, 12, 11, 10]
     assert history.timestamps[-1] == END and len(history) == 10
+
+
+def test_newest_collected_divergence_is_reported(table):
+    put_minutes(table, 60)
+    table.update_item(TableName=TABLE, Key={"symbol": {"S": "BTC-USD"}, "timestamp": {"N": str(END)}},
+                      UpdateExpression="SET divergence_bps = :d", ExpressionAttributeValues={":d": {"N": "12.5"}})
+    loaded = DynamoDBPriceHistory(TABLE, client=table).load("BTC-USD", END, bars=10, bar_seconds=60)
+    assert loaded.newest_divergence_bps == 12.5

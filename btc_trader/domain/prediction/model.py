@@ -54,6 +54,15 @@ class PriceHistory:
 
 
 @dataclass(frozen=True)
+class HistorySlice:
+    """Bars for the models, plus what the newest stored price says about itself."""
+
+    history: PriceHistory
+    newest_time: int
+    newest_divergence_bps: float | None  # venue disagreement at the newest collection
+
+
+@dataclass(frozen=True)
 class ModelForecast:
     """One model's view of the price `horizon_minutes` after the last bar."""
 
