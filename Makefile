@@ -42,5 +42,8 @@ demo: venv
 	$(BIN)/btc-trader local invoke price-collector --stack dev --at $(AT) $$replays 2>/dev/null
 	@echo "the emulator keeps running for further commands; stop it with: $(BIN)/btc-trader local down"
 
+bench: venv
+	$(BIN)/python benchmarks/prediction_bench.py --data $(DATA)
+
 clean:
 	rm -rf $(VENV) build .pytest_cache
