@@ -159,3 +159,23 @@ def test_on_real_replayed_candles(aws, shared_file):
     assert final.skills["custom"].samples >= 15
     assert weights[-1] != weights[0]
     assert all(math.isfinite(s.mae_pct) for s in final.skills.values())
+
+
+@pytest.mark.realdata
+def test_evaluator_on_real_hourly_data(aws, shared_file):
+    candles = read_candles(shared_file("btcusd_1h_bitstamp_2018-05-15_2023-01-25.csv.gz"))[:130]
+    DynamoDBPriceRepository("prices").save_candles("BTC-USD", candles, source="test", bar_seconds=3600)
+    params = PredictionParams(horizon_minutes=60, bar_seconds=3600, configured_weights={"custom": 1.0},
+                              min_skill_samples=20, skill_window=40, ttl_days=30, model_timeout_s=5)
+    prediction, evaluation, _ = services([TechnicalModel()], params)
+    first = candles[0].timestamp + 3600
+    for bar in range(60, 120):
+        at = first + bar * 3600
+        prediction.predict("BTC-USD", at)
+        evaluation.evaluate("BTC-USD", at)
+    skill = evaluation.evaluate("BTC-USD", first + 121 * 3600).skills["custom"]
+    assert skill.samples == 40
+    assert 0.2 < skill.hit_rate < 0.9 and skill.persistence_mae_pct > 0
+    # An hourly horizon on hourly bars: the persistence error equals the mean absolute hourly move.
+    moves = [abs(b.close / a.close - 1) * 100 for a, b in zip(candles[80:120], candles[81:121], strict=False)]
+    assert skill.persistence_mae_pct == pytest.approx(sum(moves) / len(moves), rel=0.25)
