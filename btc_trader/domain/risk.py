@@ -1,0 +1,276 @@
+"""The risk manager: a prediction becomes an order intent, then every protection has its say.
+
+Protections follow freqtrade's: each is a small function of (intent, context) returning a
+`RuleOutcome` with a human-readable reason; all failing reasons are kept, not only the first.
+Kill switches (the drawdown one and the operator's manual one) and per-trade sanity rules block
+every trade; loss limits, cooldown and the position cap block new exposure (BUY) but never a SELL
+that reduces it. Pure: the time, the wallet and the state are passed in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from btc_trader.contracts import PredictionResult, RiskResult
+from btc_trader.domain.wallet import DUST_BTC, PaperWallet
+
+Action = Literal["BUY", "SELL", "HOLD"]
+SECONDS_PER_DAY = 86_400
+
+
+@dataclass(frozen=True)
+class RiskLimits:
+    """The stack's risk settings, as the domain needs them."""
+
+    max_trade_usd: float
+    risk_threshold: float
+    buy_threshold_pct: float
+    sell_threshold_pct: float
+    fee_bps: float
+    max_position_pct: float
+    daily_loss_limit_pct: float
+    max_drawdown_pct: float
+    cooldown_minutes: int
+    max_trades_per_day: int
+    max_price_age_s: int
+    max_divergence_bps: float
+    min_order_usd: float = 5.0  # below every major venue's minimum notional
+
+
+@dataclass(frozen=True)
+class RiskState:
+    """What the risk manager remembers between runs (persisted per stack and symbol)."""
+
+    day: int = -1  # UTC day number of the counters
+    day_start_equity_usd: float = 0.0
+    trades_today: int = 0
+    last_loss_at: int | None = None
+    kill_switch: bool = False  # engaged by the drawdown rule; only an operator resets it
+    kill_reason: str | None = None
+
+    def roll_to(self, now: int, equity: float) -> RiskState:
+        """Start a new UTC day's counters when `now` is in a new day."""
+        day = now // SECONDS_PER_DAY
+        if day == self.day:
+            return self
+        return replace(self, day=day, day_start_equity_usd=equity, trades_today=0)
+
+    def after_trade(self, now: int, realised_pnl_usd: float) -> RiskState:
+        """Count a trade; a losing one starts the cooldown."""
+        return replace(
+            self, trades_today=self.trades_today + 1,
+            last_loss_at=now if realised_pnl_usd < 0 else self.last_loss_at,
+        )
+
+    def reset_kill_switch(self) -> RiskState:
+        """The operator's reset (`btc-trader ... reset-kill-switch`)."""
+        return replace(self, kill_switch=False, kill_reason=None)
+
+
+@dataclass(frozen=True)
+class Intent:
+    action: Action
+    quantity_btc: float
+    notional_usd: float
+    price: float
+    move_pct: float
+
+
+@dataclass(frozen=True)
+class RuleOutcome:
+    rule: str
+    passed: bool
+    reason: str = ""
+    utilisation: float = 0.0  # how close to its limit this rule is: 0 far, 1 at or beyond
+
+
+@dataclass(frozen=True)
+class Context:
+    prediction: PredictionResult
+    wallet: PaperWallet
+    state: RiskState
+    limits: RiskLimits
+    now: int
+    manual_kill_switch: bool
+    price: float
+
+
+@dataclass(frozen=True)
+class RiskDecision:
+    intent: Intent
+    outcomes: list[RuleOutcome]
+    state: RiskState  # to persist: day counters, kill switch
+    approved: bool
+    reasons: list[str] = field(default_factory=list)
+    risk_score: float = 0.0
+
+    def to_result(self) -> RiskResult:
+        """The workflow's `risk` contract."""
+        return RiskResult(
+            approved=self.approved,
+            action=self.intent.action,
+            quantity_btc=round(self.intent.quantity_btc, 8),
+            notional_usd=round(self.intent.notional_usd, 2),
+            reasons=self.reasons,
+            risk_score=round(self.risk_score, 4),
+        )
+
+
+def size_intent(prediction: PredictionResult, wallet: PaperWallet, limits: RiskLimits) -> Intent:
+    """BUY / SELL / HOLD from the predicted move, sized by maxTradeAmount, position cap, balance."""
+    price = float(prediction.current_price or 0)
+    if prediction.status != "ok" or price <= 0 or prediction.predicted_price is None:
+        return Intent("HOLD", 0.0, 0.0, price, 0.0)
+    move = (prediction.predicted_price / price - 1) * 100
+    equity = wallet.equity(price)
+    if move >= limits.buy_threshold_pct:
+        room = max(0.0, equity * limits.max_position_pct / 100 - wallet.btc * price)
+        cash = wallet.usd / (1 + limits.fee_bps / 10_000)
+        notional = max(0.0, min(limits.max_trade_usd, room, cash))
+        return Intent("BUY", notional / price, notional, price, move)
+    if move <= limits.sell_threshold_pct:
+        quantity = min(wallet.btc, limits.max_trade_usd / price)
+        return Intent("SELL", quantity, quantity * price, price, move)
+    return Intent("HOLD", 0.0, 0.0, price, move)
+
+
+# --- the protections -----------------------------------------------------------------------
+
+
+def prediction_usable(intent: Intent, c: Context) -> RuleOutcome:
+    if c.prediction.status != "ok":
+        return RuleOutcome("prediction", False, f"prediction unusable ({c.prediction.status}): {c.prediction.reason}", 1)
+    return RuleOutcome("prediction", True)
+
+
+def confidence(intent: Intent, c: Context) -> RuleOutcome:
+    conf, limit = c.prediction.confidence, c.limits.risk_threshold
+    # Utilisation: how much of the allowed doubt (1 - riskThreshold) this prediction uses.
+    use = min(1.0, (1 - conf) / (1 - limit)) if limit < 1 else 1.0
+    if conf < limit:
+        return RuleOutcome("confidence", False, f"confidence {conf:.2f} below riskThreshold {limit:.2f}", 1)
+    return RuleOutcome("confidence", True, utilisation=use)
+
+
+def price_freshness(intent: Intent, c: Context) -> RuleOutcome:
+    age, limit = c.prediction.price_age_s, c.limits.max_price_age_s
+    if age is None:
+        return RuleOutcome("price_age", False, "price age unknown", 1)
+    if age > limit:
+        return RuleOutcome("price_age", False, f"price is {age:.0f} s old, limit maxPriceAgeSeconds {limit}", 1)
+    return RuleOutcome("price_age", True, utilisation=age / limit)
+
+
+def source_divergence(intent: Intent, c: Context) -> RuleOutcome:
+    divergence, limit = c.prediction.source_divergence_bps, c.limits.max_divergence_bps
+    if divergence is None:  # backfilled history has no venue spread; nothing to hold against it
+        return RuleOutcome("divergence", True)
+    if divergence > limit:
+        return RuleOutcome("divergence", False, f"sources diverge by {divergence:.0f} bps, limit {limit:.0f}", 1)
+    return RuleOutcome("divergence", True, utilisation=divergence / limit)
+
+
+def position_cap(intent: Intent, c: Context) -> RuleOutcome:
+    if intent.action != "BUY":
+        return RuleOutcome("position_cap", True)
+    equity = c.wallet.equity(c.price)
+    cap = equity * c.limits.max_position_pct / 100
+    held = c.wallet.btc * c.price
+    use = min(1.0, held / cap) if cap > 0 else 1.0
+    if intent.notional_usd < c.limits.min_order_usd:
+        if c.wallet.usd < c.limits.min_order_usd:
+            return RuleOutcome("position_cap", False, f"no cash to buy with ({c.wallet.usd:.2f} USD)", 1)
+        return RuleOutcome("position_cap", False, f"position {held:.2f} USD at maxPositionPct "
+                           f"{c.limits.max_position_pct:g}% of equity ({cap:.2f} USD)", 1)
+    return RuleOutcome("position_cap", True, utilisation=use)
+
+
+def holdings(intent: Intent, c: Context) -> RuleOutcome:
+    if intent.action == "SELL" and intent.notional_usd < c.limits.min_order_usd:
+        return RuleOutcome("holdings", False, f"nothing to sell ({c.wallet.btc:.8f} BTC held)", 1)
+    return RuleOutcome("holdings", True)
+
+
+def daily_loss(intent: Intent, c: Context) -> RuleOutcome:
+    start = c.state.day_start_equity_usd
+    if start <= 0:
+        return RuleOutcome("daily_loss", True)
+    loss_pct = max(0.0, (1 - c.wallet.equity(c.price) / start) * 100)
+    limit = c.limits.daily_loss_limit_pct
+    if loss_pct >= limit and intent.action == "BUY":
+        return RuleOutcome("daily_loss", False, f"down {loss_pct:.2f}% today (realised + unrealised), "
+                           f"dailyLossLimitPct {limit:g}%", 1)
+    return RuleOutcome("daily_loss", True, utilisation=min(1.0, loss_pct / limit))
+
+
+def drawdown_kill_switch(intent: Intent, c: Context) -> RuleOutcome:
+    if c.state.kill_switch:
+        return RuleOutcome("kill_switch", False, f"kill switch engaged: {c.state.kill_reason}", 1)
+    drawdown = c.wallet.drawdown_pct(c.price)
+    limit = c.limits.max_drawdown_pct
+    if drawdown >= limit:
+        return RuleOutcome("kill_switch", False, f"drawdown {drawdown:.2f}% reached maxDrawdownPct {limit:g}%: "
+                           "kill switch engaged until an operator resets it", 1)
+    return RuleOutcome("kill_switch", True, utilisation=drawdown / limit)
+
+
+def manual_kill_switch(intent: Intent, c: Context) -> RuleOutcome:
+    if c.manual_kill_switch:
+        return RuleOutcome("manual_kill_switch", False, "manual kill switch is on (SSM parameter)", 1)
+    return RuleOutcome("manual_kill_switch", True)
+
+
+def cooldown(intent: Intent, c: Context) -> RuleOutcome:
+    if intent.action != "BUY" or c.state.last_loss_at is None or c.limits.cooldown_minutes == 0:
+        return RuleOutcome("cooldown", True)
+    remaining = c.state.last_loss_at + c.limits.cooldown_minutes * 60 - c.now
+    if remaining > 0:
+        return RuleOutcome("cooldown", False, f"cooling down after a losing trade, {math.ceil(remaining / 60)} "
+                           f"of {c.limits.cooldown_minutes} min left", 1)
+    return RuleOutcome("cooldown", True)
+
+
+def trades_per_day(intent: Intent, c: Context) -> RuleOutcome:
+    used, limit = c.state.trades_today, c.limits.max_trades_per_day
+    if used >= limit:
+        return RuleOutcome("max_trades", False, f"{used} trades today, maxTradesPerDay {limit}", 1)
+    return RuleOutcome("max_trades", True, utilisation=used / limit)
+
+
+RULES: tuple[Callable[[Intent, Context], RuleOutcome], ...] = (
+    prediction_usable, confidence, price_freshness, source_divergence, position_cap, holdings,
+    daily_loss, drawdown_kill_switch, manual_kill_switch, cooldown, trades_per_day,
+)
+
+
+def decide(
+    prediction: PredictionResult,
+    wallet: PaperWallet,
+    state: RiskState,
+    limits: RiskLimits,
+    now: int,
+    manual_kill_switch: bool = False,
+) -> RiskDecision:
+    """The intent, every rule's outcome, the state to persist and the verdict.
+
+    risk_score is the nearest limit's utilisation: 0 when every limit is far away, 1 when one is
+    reached (documented in the README; emitted as `RiskScore`).
+    """
+    price = float(prediction.current_price or 0)
+    state = state.roll_to(now, wallet.equity(price) if price > 0 else wallet.usd)
+    intent = size_intent(prediction, wallet, limits)
+    context = Context(prediction, wallet, state, limits, now, manual_kill_switch, price)
+    outcomes = [rule(intent, context) for rule in RULES]
+    engaged = next((o for o in outcomes if o.rule == "kill_switch" and not o.passed), None)
+    if engaged and not state.kill_switch and price > 0:
+        state = replace(state, kill_switch=True, kill_reason=engaged.reason.split(":")[0])
+    reasons = [o.reason for o in outcomes if not o.passed]
+    if intent.action == "HOLD" and prediction.status == "ok":
+        reasons.insert(0, f"hold: predicted move {intent.move_pct:+.2f}% within thresholds "
+                          f"(+{limits.buy_threshold_pct:g}% / {limits.sell_threshold_pct:g}%)")
+    approved = intent.action != "HOLD" and intent.quantity_btc >= DUST_BTC and not reasons
+    score = max((o.utilisation for o in outcomes), default=0.0)
+    return RiskDecision(intent, outcomes, state, approved, reasons, min(1.0, score))
