@@ -76,4 +76,18 @@ PREDICTION_SCORES = TableSpec(
     ttl_attribute=TTL_ATTRIBUTE,
 )
 
-TABLES: tuple[TableSpec, ...] = (PRICES, PREDICTIONS, PREDICTION_SCORES)
+# One item per order intent, keyed by its client order id (derived from the workflow execution),
+# so a duplicate execution finds its trade; the index serves "recent trades of a symbol".
+TRADES = TableSpec(
+    role="trades",
+    hash_key=KeyAttribute("trade_id", "S"),
+    global_indexes=(IndexSpec("by_symbol_time", KeyAttribute("symbol", "S"), KeyAttribute("created_at", "N")),),
+)
+
+# The paper wallet and the risk manager's memory, one item per symbol, versioned.
+TRADING_STATE = TableSpec(role="trading-state", hash_key=KeyAttribute("symbol", "S"))
+
+# Powertools Idempotency's table for the trade executor (its documented key schema).
+IDEMPOTENCY = TableSpec(role="idempotency", hash_key=KeyAttribute("id", "S"), ttl_attribute="expiration")
+
+TABLES: tuple[TableSpec, ...] = (PRICES, PREDICTIONS, PREDICTION_SCORES, TRADES, TRADING_STATE, IDEMPOTENCY)

@@ -22,16 +22,10 @@ class FakeLambdaContext:
 
 
 def create_table(spec: TableSpec, name: str) -> None:
-    """A moto table with exactly the spec's keys."""
-    keys = [{"AttributeName": spec.hash_key.name, "KeyType": "HASH"}]
-    if spec.range_key:
-        keys.append({"AttributeName": spec.range_key.name, "KeyType": "RANGE"})
-    boto3.client("dynamodb").create_table(
-        TableName=name,
-        KeySchema=keys,
-        AttributeDefinitions=[{"AttributeName": a.name, "AttributeType": a.type} for a in spec.attributes()],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    """A moto table exactly as the emulator (and so the stack) creates it."""
+    from btc_trader.local.emulator import create_table as create_stack_table
+
+    create_stack_table(boto3.client("dynamodb"), spec, name)
 
 
 def emf_records(text: str) -> list[dict]:

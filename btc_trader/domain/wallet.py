@@ -71,30 +71,41 @@ class PaperWallet:
         slip = slippage_bps / 10_000
         if side == "BUY":
             price = reference_price * (1 + slip)
-            affordable = self.usd / (price * (1 + fee_rate))
-            quantity = min(quantity_btc, affordable)
+            quantity = min(quantity_btc, self.usd / (price * (1 + fee_rate)))
             if quantity < DUST_BTC:
                 raise WalletError(f"cannot buy: {self.usd:.2f} USD does not pay for any BTC at {price:.2f}")
-            notional = quantity * price
-            fee = notional * fee_rate
-            usd = max(0.0, self.usd - notional - fee)  # rounding must never leave -0.0000001
-            btc = self.btc + quantity
-            avg_cost = (self.avg_cost * self.btc + notional + fee) / btc
-            wallet = replace(self, usd=usd, btc=btc, avg_cost=avg_cost, fees_paid_usd=self.fees_paid_usd + fee)
-            return wallet.mark(reference_price), Fill(side, quantity, price, notional, fee, 0.0,
-                                                      quantity < quantity_btc)
-        price = reference_price * (1 - slip)
-        quantity = min(quantity_btc, self.btc)
-        if quantity < DUST_BTC:
-            raise WalletError(f"cannot sell: the wallet holds {self.btc:.8f} BTC")
+        else:
+            price = reference_price * (1 - slip)
+            quantity = min(quantity_btc, self.btc)
+            if quantity < DUST_BTC:
+                raise WalletError(f"cannot sell: the wallet holds {self.btc:.8f} BTC")
+        wallet, fill = self.apply_fill(side, quantity, price, quantity * price * fee_rate)
+        shrunk = quantity < quantity_btc
+        return wallet.mark(reference_price), Fill(side, fill.quantity_btc, fill.price, fill.notional_usd,
+                                                  fill.fee_usd, fill.realised_pnl_usd, shrunk)
+
+    def apply_fill(self, side: Side, quantity: float, price: float, fee_usd: float) -> tuple[PaperWallet, Fill]:
+        """Book an executed fill (ours or the exchange's); refuses one the wallet cannot hold."""
         notional = quantity * price
-        fee = notional * fee_rate
-        pnl = (price - self.avg_cost) * quantity - fee
+        if side == "BUY":
+            if notional + fee_usd > self.usd * (1 + 1e-9):
+                raise WalletError(f"a buy of {notional + fee_usd:.2f} USD exceeds the {self.usd:.2f} USD held")
+            btc = self.btc + quantity
+            wallet = replace(
+                self, usd=max(0.0, self.usd - notional - fee_usd), btc=btc,
+                avg_cost=(self.avg_cost * self.btc + notional + fee_usd) / btc,
+                fees_paid_usd=self.fees_paid_usd + fee_usd,
+            )
+            return wallet, Fill(side, quantity, price, notional, fee_usd, 0.0, False)
+        if quantity > self.btc * (1 + 1e-9):
+            raise WalletError(f"a sell of {quantity:.8f} BTC exceeds the {self.btc:.8f} BTC held")
+        quantity = min(quantity, self.btc)
+        pnl = (price - self.avg_cost) * quantity - fee_usd
         btc = self.btc - quantity
         if btc < DUST_BTC:
             btc = 0.0
         wallet = replace(
-            self, usd=self.usd + notional - fee, btc=btc, avg_cost=self.avg_cost if btc else 0.0,
-            realised_pnl_usd=self.realised_pnl_usd + pnl, fees_paid_usd=self.fees_paid_usd + fee,
+            self, usd=self.usd + notional - fee_usd, btc=btc, avg_cost=self.avg_cost if btc else 0.0,
+            realised_pnl_usd=self.realised_pnl_usd + pnl, fees_paid_usd=self.fees_paid_usd + fee_usd,
         )
-        return wallet.mark(reference_price), Fill(side, quantity, price, notional, fee, pnl, quantity < quantity_btc)
+        return wallet, Fill(side, quantity, price, notional, fee_usd, pnl, False)

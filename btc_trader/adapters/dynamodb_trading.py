@@ -1,0 +1,144 @@
+"""Trades (intent-first audit trail) and the wallet/risk state, in DynamoDB.
+
+A trade is written PENDING before any order is sent. Its final status and the wallet that
+results from it are written in ONE transaction, guarded by the state's version, so a crash can
+leave a PENDING trade (which the next run reconciles) but never a wallet that disagrees with
+its trades.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from btc_trader.adapters.aws_clients import client as aws_client
+from btc_trader.adapters.dynamodb_predictions import _from_dynamo, _to_dynamo
+from btc_trader.domain.orders import check_transition
+from btc_trader.domain.risk import RiskState
+from btc_trader.domain.wallet import PaperWallet
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class ConcurrentUpdateError(RuntimeError):
+    """The state changed under us (another execution); retry from a fresh read."""
+
+
+def _ser(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(_to_dynamo(v)) for k, v in item.items() if v is not None}
+
+
+def _de(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+class DynamoDBTradingStore:
+    def __init__(self, trades_table: str, state_table: str, client: Any | None = None):
+        self.trades_table = trades_table
+        self.state_table = state_table
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = aws_client("dynamodb")
+        return self._client
+
+    # --- wallet and risk state -----------------------------------------------------------------
+
+    def load_state(self, symbol: str, starting_cash: float) -> tuple[PaperWallet, RiskState, int]:
+        """(wallet, risk state, version); a new symbol starts with the paper starting cash."""
+        response = self.client.get_item(TableName=self.state_table, Key=_ser({"symbol": symbol}), ConsistentRead=True)
+        if "Item" not in response:
+            return PaperWallet.start(starting_cash), RiskState(), 0
+        item = _de(response["Item"])
+        return PaperWallet(**item["wallet"]), RiskState(**item["risk"]), int(item["version"])
+
+    def _state_put(self, symbol: str, wallet: PaperWallet, risk: RiskState, version: int) -> dict[str, Any]:
+        return {
+            "TableName": self.state_table,
+            "Item": _ser({"symbol": symbol, "wallet": asdict(wallet), "risk": asdict(risk), "version": version + 1}),
+            "ConditionExpression": "attribute_not_exists(symbol) OR version = :v",
+            "ExpressionAttributeValues": _ser({":v": version}),
+        }
+
+    def save_state(self, symbol: str, wallet: PaperWallet, risk: RiskState, version: int) -> int:
+        """Store if nobody else did since `version`; returns the new version."""
+        try:
+            self.client.put_item(**self._state_put(symbol, wallet, risk, version))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise ConcurrentUpdateError(f"trading state of {symbol} changed since version {version}") from None
+            raise
+        return version + 1
+
+    # --- trades --------------------------------------------------------------------------------
+
+    def get_trade(self, trade_id: str) -> dict[str, Any] | None:
+        response = self.client.get_item(TableName=self.trades_table, Key=_ser({"trade_id": trade_id}),
+                                        ConsistentRead=True)
+        return _de(response["Item"]) if "Item" in response else None
+
+    def record_pending(self, trade: dict[str, Any]) -> bool:
+        """Write the intent before the order; False when this trade id already exists."""
+        try:
+            self.client.put_item(
+                TableName=self.trades_table,
+                Item=_ser({**trade, "status": "PENDING"}),
+                ConditionExpression="attribute_not_exists(trade_id)",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def settle(self, trade_id: str, current_status: str, new_status: str, fields: dict[str, Any],
+               symbol: str, wallet: PaperWallet, risk: RiskState, version: int) -> int:
+        """Final trade status and the resulting wallet, atomically; returns the new version."""
+        check_transition(current_status, new_status)
+        names = {f"#f{i}": k for i, k in enumerate(fields)}
+        values = {f":f{i}": v for i, v in enumerate(fields.values())}
+        sets = ", ".join(f"#f{i} = :f{i}" for i in range(len(fields)))
+        update = {
+            "TableName": self.trades_table,
+            "Key": _ser({"trade_id": trade_id}),
+            "UpdateExpression": f"SET #status = :new{', ' + sets if sets else ''}",
+            "ConditionExpression": "#status = :current",
+            "ExpressionAttributeNames": {"#status": "status", **names},
+            "ExpressionAttributeValues": _ser({":new": new_status, ":current": current_status, **values}),
+        }
+        try:
+            self.client.transact_write_items(TransactItems=[
+                {"Update": update}, {"Put": self._state_put(symbol, wallet, risk, version)},
+            ])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                raise ConcurrentUpdateError(f"trade {trade_id} or the state of {symbol} changed meanwhile") from None
+            raise
+        return version + 1
+
+    def mark(self, trade_id: str, current_status: str, new_status: str, fields: dict[str, Any]) -> None:
+        """Change a trade's status without touching the wallet (REJECTED, FAILED)."""
+        check_transition(current_status, new_status)
+        names = {f"#f{i}": k for i, k in enumerate(fields)}
+        values = {f":f{i}": v for i, v in enumerate(fields.values())}
+        sets = "".join(f", #f{i} = :f{i}" for i in range(len(fields)))
+        self.client.update_item(
+            TableName=self.trades_table, Key=_ser({"trade_id": trade_id}),
+            UpdateExpression=f"SET #status = :new{sets}", ConditionExpression="#status = :current",
+            ExpressionAttributeNames={"#status": "status", **names},
+            ExpressionAttributeValues=_ser({":new": new_status, ":current": current_status, **values}),
+        )
+
+    def recent_trades(self, symbol: str, limit: int = 50) -> list[dict[str, Any]]:
+        response = self.client.query(
+            TableName=self.trades_table, IndexName="by_symbol_time",
+            KeyConditionExpression="symbol = :s", ExpressionAttributeValues=_ser({":s": symbol}),
+            ScanIndexForward=False, Limit=limit,
+        )
+        return [_de(i) for i in response.get("Items", [])]
