@@ -36,7 +36,8 @@ class ExecutionReport:
 
 
 class LiveExecutor(Protocol):
-    def place_market_order(self, symbol: str, side: str, quantity: float, client_order_id: str) -> ExecutionReport: ...
+    def place_market_order(self, symbol: str, side: str, quantity: float, client_order_id: str,
+                           reference_price: float | None = None) -> ExecutionReport: ...
 
     def find_order(self, symbol: str, client_order_id: str) -> ExecutionReport | None: ...
 
@@ -112,7 +113,8 @@ class ExecutionService:
         if self.params.mode == "paper":
             return self._paper_fill(trade, now)
         try:
-            report = self.live.place_market_order(symbol, side, quantity, trade["client_order_id"])
+            report = self.live.place_market_order(symbol, side, quantity, trade["client_order_id"],
+                                                  float(trade["reference_price"]))
         except Exception as exc:  # network error, timeout, exchange down: look before retrying
             self.store.mark(trade["trade_id"], "PENDING", "FAILED", {"reason": f"{type(exc).__name__}: {exc}"})
             return self._reconcile({**trade, "status": "FAILED"}, now)
@@ -163,7 +165,7 @@ class ExecutionService:
         # exchange refuses a duplicate id.
         try:
             report = self.live.place_market_order(trade["symbol"], trade["side"], float(trade["quantity_btc"]),
-                                                  trade["client_order_id"])
+                                                  trade["client_order_id"], float(trade["reference_price"]))
         except Exception as exc:
             if trade["status"] == "PENDING":
                 self.store.mark(trade["trade_id"], "PENDING", "FAILED", {"reason": f"{type(exc).__name__}: {exc}"})

@@ -85,7 +85,7 @@ class FakeExchange:
     def __init__(self, place=None, found=None, raises=None):
         self.placed, self._place, self._found, self._raises = [], place, found, raises
 
-    def place_market_order(self, symbol, side, quantity, coid):
+    def place_market_order(self, symbol, side, quantity, coid, reference_price=None):
         self.placed.append(coid)
         if self._raises:
             error, self._raises = self._raises, None

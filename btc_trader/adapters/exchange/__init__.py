@@ -1,0 +1,1 @@
+"""Exchange adapters: live order execution through ccxt."""
