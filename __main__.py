@@ -13,6 +13,7 @@ from components.lambda_packaging import (
 from components.ml_prediction import MlPrediction, MlPredictionArgs
 from components.naming import ResourceNames
 from components.settings import load_settings
+from components.trading_engine import TradingEngine, TradingEngineArgs
 
 settings = load_settings()
 names = ResourceNames(
@@ -41,6 +42,14 @@ prediction = MlPrediction(
     ),
 )
 
+trading = TradingEngine(
+    "trading",
+    TradingEngineArgs(
+        settings=settings, names=names, code=code, layers=layers,
+        predictor_function=prediction.predictor.function,
+    ),
+)
+
 pulumi.export("region", names.region)
 pulumi.export("pricesTable", ingestion.prices_table.name)
 pulumi.export("rawBucket", ingestion.raw_bucket.bucket)
@@ -51,3 +60,6 @@ pulumi.export("predictionsTable", prediction.predictions_table.name)
 pulumi.export("mlPredictorFunction", prediction.predictor.function.name)
 pulumi.export("predictionEvaluatorFunction", prediction.evaluator.function.name)
 pulumi.export("chronosEndpoint", prediction.endpoint.name if prediction.endpoint else None)
+pulumi.export("tradingWorkflow", trading.state_machine.name)
+pulumi.export("alertsTopic", trading.topic.arn)
+pulumi.export("tradingMode", "live" if settings.enable_real_trading else "paper")

@@ -103,3 +103,31 @@ class PredictorConfig(_EnvModel):
     min_skill_samples: int = Field(20, ge=1)
     skill_window: int = Field(200, ge=1)
     prediction_ttl_days: int = Field(90, ge=1)
+
+
+class TradingConfig(_EnvModel):
+    """Environment of the risk_manager and trade_executor functions."""
+
+    stack: str
+    trades_table: str
+    state_table: str
+    idempotency_table: str
+    kill_switch_parameter: str
+    mode: str = Field(pattern="^(paper|live)$")
+    max_trade_usd: float = Field(gt=0)
+    risk_threshold: float = Field(ge=0, le=1)
+    buy_threshold_pct: float
+    sell_threshold_pct: float
+    fee_bps: float = Field(ge=0)
+    slippage_bps: float = Field(ge=0)
+    starting_cash: float = Field(gt=0)
+    max_position_pct: float = Field(gt=0)
+    daily_loss_limit_pct: float = Field(gt=0)
+    max_drawdown_pct: float = Field(gt=0)
+    cooldown_minutes: int = Field(ge=0)
+    max_trades_per_day: int = Field(ge=1)
+    max_price_age_seconds: int = Field(ge=1)
+    max_divergence_bps: float = Field(gt=0)
+    exchange_id: str
+    exchange_sandbox: bool
+    exchange_secret_name: str | None = None

@@ -12,6 +12,7 @@ from components.naming import ResourceNames
 from components.python_function import PythonFunction, PythonFunctionArgs
 from components.runtime_env import PRICE_COLLECTOR, collector_config, collector_environment
 from components.settings import StackSettings
+from components.tables import table_from_spec
 
 
 @dataclass
@@ -125,22 +126,7 @@ class DataIngestion(pulumi.ComponentResource):
         )
 
         # --- prices table ------------------------------------------------------------------
-        self.prices_table = aws.dynamodb.Table(
-            f"{name}-prices",
-            name=names.table(PRICES.role),
-            billing_mode="PAY_PER_REQUEST",
-            hash_key=PRICES.hash_key.name,
-            range_key=PRICES.range_key.name,
-            attributes=[
-                aws.dynamodb.TableAttributeArgs(name=a.name, type=a.type) for a in PRICES.attributes()
-            ],
-            ttl=aws.dynamodb.TableTtlArgs(attribute_name=PRICES.ttl_attribute, enabled=True),
-            point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
-            stream_enabled=True,
-            stream_view_type=PRICES.stream_view_type,
-            server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
-            opts=child,
-        )
+        self.prices_table = table_from_spec(f"{name}-prices", PRICES, names, child)
 
         # --- Timestream, opt-in (closed to new AWS customers since 2025-06-20) ---------------
         self.timestream_database = None

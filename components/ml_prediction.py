@@ -12,11 +12,12 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
-from btc_trader.storage_schema import PREDICTION_SCORES, PREDICTIONS, TableSpec
+from btc_trader.storage_schema import PREDICTION_SCORES, PREDICTIONS
 from components.naming import ResourceNames
 from components.python_function import PythonFunction, PythonFunctionArgs
 from components.runtime_env import ML_PREDICTOR, PREDICTION_EVALUATOR, predictor_environment
 from components.settings import PROJECT_ROOT, StackSettings
+from components.tables import table_from_spec
 
 INFERENCE_CODE = PROJECT_ROOT / "sagemaker" / "chronos" / "code"
 # Hugging Face PyTorch inference DLC (CPU); the account is AWS's DLC registry in most regions.
@@ -71,8 +72,8 @@ class MlPrediction(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         models = settings.ml_models
 
-        self.predictions_table = self._table(f"{name}-predictions", PREDICTIONS, names, child)
-        self.scores_table = self._table(f"{name}-scores", PREDICTION_SCORES, names, child)
+        self.predictions_table = table_from_spec(f"{name}-predictions", PREDICTIONS, names, child)
+        self.scores_table = table_from_spec(f"{name}-scores", PREDICTION_SCORES, names, child)
 
         self.endpoint = None
         if settings.huggingface.deploy_endpoint:
@@ -148,20 +149,6 @@ class MlPrediction(pulumi.ComponentResource):
             "predictor_function": self.predictor.function.name,
             "evaluator_function": self.evaluator.function.name,
         })
-
-    def _table(self, resource_name: str, spec: TableSpec, names: ResourceNames, opts) -> aws.dynamodb.Table:
-        return aws.dynamodb.Table(
-            resource_name,
-            name=names.table(spec.role),
-            billing_mode="PAY_PER_REQUEST",
-            hash_key=spec.hash_key.name,
-            range_key=spec.range_key.name if spec.range_key else None,
-            attributes=[aws.dynamodb.TableAttributeArgs(name=a.name, type=a.type) for a in spec.attributes()],
-            ttl=aws.dynamodb.TableTtlArgs(attribute_name=spec.ttl_attribute, enabled=True),
-            point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
-            server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
-            opts=opts,
-        )
 
     def _deploy_endpoint(self, name: str, settings: StackSettings, names: ResourceNames) -> None:
         """A serverless endpoint: pay per request, no idle instance (the seed's real-time

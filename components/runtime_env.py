@@ -6,14 +6,23 @@ variables on a laptop as in Lambda; tests/infra prove it against what the Pulumi
 
 from __future__ import annotations
 
-from btc_trader.runtime_config import CollectorConfig, PredictorConfig
-from btc_trader.storage_schema import PREDICTION_SCORES, PREDICTIONS, PRICES
+from btc_trader.runtime_config import CollectorConfig, PredictorConfig, TradingConfig
+from btc_trader.storage_schema import (
+    IDEMPOTENCY,
+    PREDICTION_SCORES,
+    PREDICTIONS,
+    PRICES,
+    TRADES,
+    TRADING_STATE,
+)
 from components.naming import ResourceNames
 from components.settings import StackSettings
 
 PRICE_COLLECTOR = "price-collector"
 ML_PREDICTOR = "ml-predictor"
 PREDICTION_EVALUATOR = "prediction-evaluator"
+RISK_MANAGER = "risk-manager"
+TRADE_EXECUTOR = "trade-executor"
 
 
 def powertools_environment(service: str, names: ResourceNames, log_level: str = "INFO") -> dict[str, str]:
@@ -80,10 +89,50 @@ def predictor_environment(settings: StackSettings, names: ResourceNames, role: s
     return {**powertools_environment(role, names), **predictor_config(settings, names).to_env()}
 
 
+def kill_switch_parameter(names: ResourceNames) -> str:
+    """The SSM parameter an operator sets to "on" to stop all trading without a deploy."""
+    return f"{names.parameter_path}/kill-switch"
+
+
+def trading_config(settings: StackSettings, names: ResourceNames) -> TradingConfig:
+    live = settings.enable_real_trading
+    return TradingConfig(
+        stack=names.stack,
+        trades_table=names.table(TRADES.role),
+        state_table=names.table(TRADING_STATE.role),
+        idempotency_table=names.table(IDEMPOTENCY.role),
+        kill_switch_parameter=kill_switch_parameter(names),
+        mode="live" if live else "paper",
+        max_trade_usd=settings.max_trade_amount,
+        risk_threshold=settings.risk_threshold,
+        buy_threshold_pct=settings.buy_threshold_pct,
+        sell_threshold_pct=settings.sell_threshold_pct,
+        fee_bps=settings.fee_bps,
+        slippage_bps=settings.slippage_bps,
+        starting_cash=settings.paper_starting_cash,
+        max_position_pct=settings.max_position_pct,
+        daily_loss_limit_pct=settings.daily_loss_limit_pct,
+        max_drawdown_pct=settings.max_drawdown_pct,
+        cooldown_minutes=settings.cooldown_minutes,
+        max_trades_per_day=settings.max_trades_per_day,
+        max_price_age_seconds=settings.max_price_age_seconds,
+        max_divergence_bps=settings.max_source_divergence_bps,
+        exchange_id=settings.exchange.id,
+        exchange_sandbox=settings.exchange.sandbox,
+        exchange_secret_name=settings.exchange.secret_name if live else None,
+    )
+
+
+def trading_environment(settings: StackSettings, names: ResourceNames, role: str) -> dict[str, str]:
+    return {**powertools_environment(role, names), **trading_config(settings, names).to_env()}
+
+
 def function_environments(settings: StackSettings, names: ResourceNames) -> dict[str, dict[str, str]]:
     """Every function of the stack and its environment (the emulator's source of truth)."""
     return {
         PRICE_COLLECTOR: collector_environment(settings, names),
         ML_PREDICTOR: predictor_environment(settings, names, ML_PREDICTOR),
         PREDICTION_EVALUATOR: predictor_environment(settings, names, PREDICTION_EVALUATOR),
+        RISK_MANAGER: trading_environment(settings, names, RISK_MANAGER),
+        TRADE_EXECUTOR: trading_environment(settings, names, TRADE_EXECUTOR),
     }

@@ -32,9 +32,10 @@ class Captured:
 class RecordingMocks(pulumi.runtime.Mocks):
     resources: list[Captured] = field(default_factory=list)
     calls: list[tuple[str, dict]] = field(default_factory=list)
+    secrets: tuple[str, ...] = ("btc-trader/prod/exchange",)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        self.resources.append(Captured(args.typ, args.name, dict(args.inputs)))
+        self.resources.append(Captured(args.typ, args.name, _unwrap_secrets(dict(args.inputs))))
         outputs = dict(args.inputs)
         physical = args.inputs.get("name") or args.inputs.get("bucket") or args.name
         outputs.setdefault("name", physical)
@@ -58,6 +59,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if args.token == "aws:ssm/getParameter:getParameter":
             return {"name": args.args["name"], "value": POWERTOOLS_LAYER, "type": "String", "id": args.args["name"],
                     "arn": "arn", "version": 1, "insecureValue": POWERTOOLS_LAYER, "withDecryption": False}
+        if args.token == "aws:secretsmanager/getSecret:getSecret":
+            name = args.args["name"]
+            if name not in self.secrets:
+                raise Exception(f"Secrets Manager can't find the specified secret: {name}")
+            return {"arn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-AbCdEf", "name": name, "id": name}
         return {}
 
     def of_type(self, type_token: str) -> list[Captured]:
@@ -67,6 +73,19 @@ class RecordingMocks(pulumi.runtime.Mocks):
         found = [r for r in self.of_type(type_token) if name_part in r.name]
         assert len(found) == 1, f"expected one {type_token} matching {name_part!r}, got {[r.name for r in found]}"
         return found[0]
+
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker of a secret value on the wire
+
+
+def _unwrap_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG) and "value" in value:
+            return _unwrap_secrets(value["value"])
+        return {k: _unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap_secrets(v) for v in value]
+    return value
 
 
 def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:

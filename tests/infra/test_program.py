@@ -20,7 +20,8 @@ def no_pip(monkeypatch, tmp_path):
 def test_program_builds_every_component(no_pip, stack):
     mocks = run_program(stack, lambda: runpy.run_path(str(PROJECT_ROOT / "__main__.py")))
     functions = {f.inputs["name"]: f.inputs for f in mocks.of_type("aws:lambda/function:Function")}
-    assert set(functions) == {f"btc-trader-{stack}-{role}" for role in ("price-collector", "ml-predictor", "prediction-evaluator")}
+    roles = ("price-collector", "ml-predictor", "prediction-evaluator", "risk-manager", "trade-executor")
+    assert set(functions) == {f"btc-trader-{stack}-{role}" for role in roles}
     function = functions[f"btc-trader-{stack}-price-collector"]
     layer = mocks.one("aws:lambda/layerVersion:LayerVersion").inputs
     assert layer["layerName"] == f"btc-trader-{stack}-dependencies"
@@ -30,7 +31,7 @@ def test_program_builds_every_component(no_pip, stack):
     assert parameter == "/aws/service/powertools/python/x86_64/python3.12/3.37.0"
     components = {r.type for r in mocks.resources if r.type.startswith("btc-trader:")}
     assert components == {"btc-trader:data:DataIngestion", "btc-trader:compute:PythonFunction",
-                          "btc-trader:ml:MlPrediction"}
+                          "btc-trader:ml:MlPrediction", "btc-trader:trading:TradingEngine"}
     assert all(f["layers"][0] == POWERTOOLS_LAYER for f in functions.values())
 
 

@@ -1,0 +1,200 @@
+"""Trading: trades and state tables, alerts topic, risk manager, executor, the state machine and
+its schedule per symbol. Real trading is guarded here too: the exchange secret must exist."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from btc_trader.storage_schema import IDEMPOTENCY, TRADES, TRADING_STATE
+from btc_trader.workflow import trading_workflow
+from components.naming import ResourceNames
+from components.python_function import PythonFunction, PythonFunctionArgs
+from components.runtime_env import (
+    RISK_MANAGER,
+    TRADE_EXECUTOR,
+    kill_switch_parameter,
+    trading_environment,
+)
+from components.settings import StackSettings
+from components.tables import table_from_spec
+
+
+@dataclass
+class TradingEngineArgs:
+    settings: StackSettings
+    names: ResourceNames
+    code: pulumi.Archive
+    predictor_function: aws.lambda_.Function
+    layers: list[pulumi.Input[str]] = field(default_factory=list)
+
+
+class TradingEngine(pulumi.ComponentResource):
+    def __init__(self, name: str, args: TradingEngineArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("btc-trader:trading:TradingEngine", name, None, opts)
+        settings, names = args.settings, args.names
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.trades_table = table_from_spec(f"{name}-trades", TRADES, names, child)
+        self.state_table = table_from_spec(f"{name}-state", TRADING_STATE, names, child)
+        self.idempotency_table = table_from_spec(f"{name}-idempotency", IDEMPOTENCY, names, child)
+
+        self.topic = aws.sns.Topic(
+            f"{name}-alerts", name=names.alerts_topic, kms_master_key_id="alias/aws/sns", opts=child
+        )
+        if settings.alert_email:
+            aws.sns.TopicSubscription(
+                f"{name}-alerts-email", topic=self.topic.arn, protocol="email", endpoint=settings.alert_email,
+                opts=child,
+            )
+        self.kill_switch = aws.ssm.Parameter(
+            f"{name}-kill-switch",
+            name=kill_switch_parameter(names),
+            type="String",
+            value="off",
+            description='Set to "on" to stop all trading at the next run, without a deploy',
+            # The operator owns the value after creation; a deploy must not switch it back off.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["value"]),
+        )
+
+        secret_arn = None
+        if settings.enable_real_trading:
+            # Fails `pulumi up` (before anything is changed) when the secret does not exist.
+            secret_arn = aws.secretsmanager.get_secret_output(name=settings.exchange.secret_name).arn
+
+        self.risk_manager = PythonFunction(
+            f"{name}-risk",
+            PythonFunctionArgs(
+                role=RISK_MANAGER, handler_module="functions.risk_manager", settings=settings, names=names,
+                code=args.code, layers=args.layers,
+                environment=trading_environment(settings, names, RISK_MANAGER),
+                statements=[
+                    {"Sid": "TradingState", "Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem"],
+                     "Resource": self.state_table.arn},
+                    {"Sid": "KillSwitch", "Effect": "Allow", "Action": ["ssm:GetParameter"],
+                     "Resource": self.kill_switch.arn},
+                ],
+                description="Turns a prediction into an order intent and applies every risk rule",
+            ),
+            opts=child,
+        )
+        executor_statements = [
+            {"Sid": "Trades", "Effect": "Allow",
+             "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+             "Resource": self.trades_table.arn},
+            {"Sid": "TradingState", "Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem"],
+             "Resource": self.state_table.arn},
+            {"Sid": "Idempotency", "Effect": "Allow",
+             "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+             "Resource": self.idempotency_table.arn},
+        ]
+        if secret_arn is not None:
+            executor_statements.append({"Sid": "ExchangeKeys", "Effect": "Allow",
+                                        "Action": ["secretsmanager:GetSecretValue"], "Resource": secret_arn})
+        self.executor = PythonFunction(
+            f"{name}-executor",
+            PythonFunctionArgs(
+                role=TRADE_EXECUTOR, handler_module="functions.trade_executor", settings=settings, names=names,
+                code=args.code, layers=args.layers,
+                environment=trading_environment(settings, names, TRADE_EXECUTOR),
+                statements=executor_statements,
+                reserved_concurrency=1,  # two executions never trade at once
+                description="Executes approved intents exactly once (paper wallet or exchange)",
+            ),
+            opts=child,
+        )
+
+        self.workflow_logs = aws.cloudwatch.LogGroup(
+            f"{name}-workflow-logs", name=f"/aws/vendedlogs/states/{names.state_machine}",
+            retention_in_days=settings.log_retention_days, opts=child,
+        )
+        functions = [args.predictor_function, self.risk_manager.function, self.executor.function]
+        self.workflow_role = aws.iam.Role(
+            f"{name}-workflow-role",
+            name=f"{names.state_machine}-role",
+            assume_role_policy=pulumi.Output.json_dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"},
+                               "Action": "sts:AssumeRole"}],
+            }),
+            opts=child,
+        )
+        self.workflow_policy = aws.iam.RolePolicy(
+            f"{name}-workflow-policy",
+            role=self.workflow_role.id,
+            policy=pulumi.Output.json_dumps({
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Sid": "InvokeSteps", "Effect": "Allow", "Action": ["lambda:InvokeFunction"],
+                     "Resource": [f.arn for f in functions]},
+                    {"Sid": "Notify", "Effect": "Allow", "Action": ["sns:Publish"], "Resource": self.topic.arn},
+                    {"Sid": "EncryptedTopic", "Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                     "Resource": f"arn:aws:kms:{names.region}:{names.account_id}:alias/aws/sns"},
+                    # Log delivery and X-Ray APIs have no resource-level permissions.
+                    {"Sid": "LogDelivery", "Effect": "Allow", "Resource": "*", "Action": [
+                        "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+                        "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+                        "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"]},
+                    {"Sid": "Traces", "Effect": "Allow", "Resource": "*",
+                     "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
+                                "xray:GetSamplingTargets"]},
+                ],
+            }),
+            opts=child,
+        )
+        definition = pulumi.Output.all(
+            args.predictor_function.arn, self.risk_manager.function.arn, self.executor.function.arn, self.topic.arn
+        ).apply(lambda arns: json.dumps(trading_workflow(*arns)))
+        self.state_machine = aws.sfn.StateMachine(
+            f"{name}-workflow",
+            name=names.state_machine,
+            role_arn=self.workflow_role.arn,
+            definition=definition,
+            logging_configuration=aws.sfn.StateMachineLoggingConfigurationArgs(
+                level="ERROR", include_execution_data=True,
+                log_destination=self.workflow_logs.arn.apply(lambda arn: f"{arn}:*"),
+            ),
+            tracing_configuration=aws.sfn.StateMachineTracingConfigurationArgs(enabled=True),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.workflow_policy]),
+        )
+
+        self.schedule_role = aws.iam.Role(
+            f"{name}-schedule-role",
+            name=f"{names.prefix}-start-trading",
+            assume_role_policy=pulumi.Output.json_dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+                               "Action": "sts:AssumeRole"}],
+            }),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-schedule-policy", role=self.schedule_role.id,
+            policy=pulumi.Output.json_dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Sid": "StartWorkflow", "Effect": "Allow", "Action": ["states:StartExecution"],
+                               "Resource": self.state_machine.arn}],
+            }),
+            opts=child,
+        )
+        self.schedule = aws.cloudwatch.EventRule(
+            f"{name}-schedule", name=f"{names.prefix}-trade",
+            description="Starts the trading workflow for every symbol",
+            schedule_expression=f"rate({settings.trading_interval} minute{'s' if settings.trading_interval != 1 else ''})",
+            opts=child,
+        )
+        self.schedule_targets = [
+            aws.cloudwatch.EventTarget(
+                f"{name}-schedule-{symbol.lower()}", rule=self.schedule.name, arn=self.state_machine.arn,
+                role_arn=self.schedule_role.arn, input=pulumi.Output.json_dumps({"symbol": symbol}), opts=child,
+            )
+            for symbol in settings.symbols
+        ]
+        self.register_outputs({
+            "state_machine": self.state_machine.name,
+            "alerts_topic": self.topic.arn,
+            "trades_table": self.trades_table.name,
+        })

@@ -1,0 +1,78 @@
+"""risk_manager Lambda (workflow step CheckRisk): prediction -> order intent -> every protection.
+
+Input: the workflow state `{symbol, execution_id, requested_at, prediction}`; output: the `risk`
+contract. The operator's kill switch is an SSM parameter read through Powertools Parameters
+(cached 30 s); if it cannot be read, trading stops — when in doubt, do not trade.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
+from btc_trader.contracts import PredictionResult, WorkflowInput
+from btc_trader.runtime_config import TradingConfig
+from btc_trader.services.trading import RiskService
+from btc_trader.services.trading_wiring import trading_params
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+KILL_SWITCH_CACHE_S = 30
+
+
+class RiskInput(WorkflowInput):
+    prediction: PredictionResult
+
+
+@cache
+def _config() -> TradingConfig:
+    return TradingConfig.from_env(os.environ)
+
+
+@cache
+def _service() -> RiskService:
+    config = _config()
+    return RiskService(DynamoDBTradingStore(config.trades_table, config.state_table), trading_params(config))
+
+
+def manual_kill_switch(name: str) -> tuple[bool, str | None]:
+    """(engaged, why-unreadable). Anything but a clear "off"/"false" stops trading."""
+    try:
+        value = parameters.get_parameter(name, max_age=KILL_SWITCH_CACHE_S)
+    except parameters.exceptions.GetParameterError as exc:
+        return True, f"kill switch parameter {name} unreadable ({exc})"
+    return str(value).strip().lower() not in {"off", "false", "0"}, None
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+@event_parser(model=RiskInput)
+def lambda_handler(event: RiskInput, context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(symbol=event.symbol, execution_id=event.execution_id)
+    now = int(datetime.fromisoformat(event.requested_at.replace("Z", "+00:00")).timestamp())
+    engaged, unreadable = manual_kill_switch(_config().kill_switch_parameter)
+    if unreadable:
+        logger.error(unreadable)
+    decision = _service().check(event.symbol, event.prediction, now, engaged)
+    result = decision.to_result()
+    metrics.add_metric(name="RiskScore", unit=MetricUnit.NoUnit, value=result.risk_score)
+    for outcome in decision.outcomes:
+        if not outcome.passed:
+            with single_metric(name="RiskRejections", unit=MetricUnit.Count, value=1) as m:
+                m.add_dimension(name="rule", value=outcome.rule)
+    metrics.add_metric(name="KillSwitchEngaged", unit=MetricUnit.Count, value=1 if decision.state.kill_switch else 0)
+    logger.info("risk decision", extra={"approved": result.approved, "action": result.action,
+                                        "reasons": result.reasons, "risk_score": result.risk_score})
+    return result.model_dump(mode="json")

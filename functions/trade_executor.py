@@ -1,0 +1,95 @@
+"""trade_executor Lambda (workflow step Execute): executes an approved intent exactly once.
+
+Powertools Idempotency keyed on the workflow execution id guards the handler; the service's
+intent-first audit trail guards the order itself; reserved concurrency 1 keeps two executions
+from trading at once. Live keys come from Secrets Manager through Powertools Parameters.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
+from btc_trader.contracts import PredictionResult, RiskResult, TradeResult, WorkflowInput
+from btc_trader.runtime_config import TradingConfig
+from btc_trader.services.trading import ExecutionService
+from btc_trader.services.trading_wiring import trading_params
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+SECRET_CACHE_S = 300
+
+
+class ExecuteInput(WorkflowInput):
+    prediction: PredictionResult
+    risk: RiskResult
+
+
+@cache
+def _config() -> TradingConfig:
+    return TradingConfig.from_env(os.environ)
+
+
+@cache
+def _service() -> ExecutionService:
+    config = _config()
+    live = None
+    if config.mode == "live":
+        from btc_trader.adapters.exchange.ccxt_executor import CcxtExecutor
+
+        keys = parameters.get_secret(config.exchange_secret_name, transform="json", max_age=SECRET_CACHE_S)
+        live = CcxtExecutor(config.exchange_id, keys["apiKey"], keys["secret"], config.exchange_sandbox)
+    store = DynamoDBTradingStore(config.trades_table, config.state_table)
+    return ExecutionService(store, trading_params(config), live)
+
+
+@cache
+def _idempotency() -> tuple[IdempotencyConfig, Any]:
+    config = IdempotencyConfig(event_key_jmespath="execution_id", raise_on_no_idempotency_key=True)
+    persistence = DynamoDBPersistenceLayer(table_name=_config().idempotency_table)
+
+    @idempotent_function(data_keyword_argument="request", persistence_store=persistence, config=config)
+    def execute(request: dict[str, Any]) -> dict[str, Any]:
+        parsed = ExecuteInput.model_validate(request)
+        now = int(datetime.fromisoformat(parsed.requested_at.replace("Z", "+00:00")).timestamp())
+        trade = _service().execute(parsed.symbol, parsed.execution_id, parsed.risk, parsed.prediction, now)
+        return trade.model_dump(mode="json")
+
+    return config, execute
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+@event_parser(model=ExecuteInput)
+def lambda_handler(event: ExecuteInput, context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(symbol=event.symbol, execution_id=event.execution_id)
+    config, execute = _idempotency()
+    config.register_lambda_context(context)
+    trade = TradeResult.model_validate(execute(request=event.model_dump(mode="json")))
+    success = trade.status in ("FILLED", "PARTIAL")
+    metrics.add_metric(name="TradeSuccessRate", unit=MetricUnit.Percent, value=100.0 if success else 0.0)
+    with single_metric(name="TradesExecuted", unit=MetricUnit.Count, value=1) as m:
+        m.add_dimension(name="mode", value=trade.mode)
+        m.add_dimension(name="side", value=event.risk.action)
+    with single_metric(name="PortfolioValue", unit=MetricUnit.NoUnit, value=trade.wallet.equity_usd) as m:
+        m.add_dimension(name="mode", value=trade.mode)
+    logger.info("trade", extra={"status": trade.status, "trade_id": trade.trade_id, "filled": trade.filled_qty,
+                                "price": trade.avg_price, "wallet": trade.wallet.model_dump()})
+    return trade.model_dump(mode="json")
