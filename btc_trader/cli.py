@@ -130,6 +130,43 @@ def cmd_local_generate_event(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_local_run(args: argparse.Namespace) -> int:
+    from btc_trader.local.invoke import parse_models
+    from btc_trader.local.run import local_run
+
+    overrides = {}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"--set must look like key=value, got {item!r}")
+        overrides[key] = value
+    if args.ticks < 1:
+        raise CliError(f"--ticks must be at least 1, got {args.ticks}")
+    if not Path(args.replay).is_file():
+        raise CliError(f"--replay {args.replay}: file not found")
+    start = int(_parse_time(args.start).timestamp()) if args.start else None
+    lines = sys.stderr if args.json else sys.stdout
+    summary = local_run(
+        Path(args.replay), args.ticks, args.stack, start,
+        parse_models(args.models) if args.models else None, overrides,
+        emit=lambda line: print(line, file=lines, flush=True),
+    )
+    if args.json:
+        _print_json(summary.to_json())
+        return 0
+    data = summary.to_json()
+    print(f"\nsummary ({data['stack']} stack, paper, {data['ticks']} decisions "
+          f"{data['first_decision']} .. {data['last_decision']} on {data['replay']}):")
+    for key in ("executions", "trades", "rejections", "wallet"):
+        print(f"  {key:<11} {json.dumps(data[key])}")
+    print(f"  equity      {data['start_equity_usd']:.2f} -> {data['final_equity_usd']:.2f} USD "
+          f"({data['return_pct']:+.3f}%), buy and hold {data['buy_and_hold_pct']:+.3f}%")
+    print(f"  kill switch {'ENGAGED' if data['kill_switch'] else 'off'}")
+    for note in data["notes"]:
+        print(f"  note: {note}")
+    return 0
+
+
 # --- data -------------------------------------------------------------------------------------
 
 
@@ -216,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--port", type=int)
     status.set_defaults(handler=cmd_local_status)
     invoke = local.add_parser("invoke", help="run a function's handler against the emulator")
-    invoke.add_argument("function", help="price-collector, ml-predictor or prediction-evaluator")
+    invoke.add_argument("function", help="price-collector, ml-predictor, prediction-evaluator, risk-manager, trade-executor")
     invoke.add_argument("--event", help="event JSON file, or - for stdin (default: a scheduled event)")
     invoke.add_argument("--stack", help="check that the running emulator holds this stack")
     invoke.add_argument("--replay", action="append", metavar="NAME=FILE", help="replace the live sources (repeatable)")
@@ -227,6 +264,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="send Bedrock/SageMaker calls to AWS with your credentials; storage stays local")
     invoke.add_argument("--port", type=int, help="the emulator's port (default: the running one)")
     invoke.set_defaults(handler=cmd_local_invoke)
+    run = local.add_parser("run", help="collector + trading workflow over replayed candles (paper)")
+    run.add_argument("--replay", required=True, help="candle CSV(.gz): the market to replay")
+    run.add_argument("--ticks", type=int, default=60, help="trading decisions to run")
+    run.add_argument("--stack", default="dev")
+    run.add_argument("--from", dest="start", help="first decision time, ISO-8601 (default: as early as history allows)")
+    run.add_argument("--models", help="models to run (default: custom; Bedrock/SageMaker need AWS)")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a stack key (repeatable)")
+    run.add_argument("--json", action="store_true", help="print only the summary, as JSON")
+    run.set_defaults(handler=cmd_local_run)
     generate = local.add_parser("generate-event", help="print a sample event")
     generate.add_argument("kind", choices=["schedule", "workflow-input"])
     generate.add_argument("--at")

@@ -68,7 +68,7 @@ def trading_workflow(predictor_arn: str, risk_arn: str, executor_arn: str, topic
                 "Parameters": {
                     "TopicArn": topic_arn,
                     "Subject": "btc-trader trade",
-                    "Message.$": "States.JsonToString($.trade)",
+                    "Message.$": "$.trade",
                 },
                 "ResultPath": None,
                 "End": True,
@@ -79,7 +79,7 @@ def trading_workflow(predictor_arn: str, risk_arn: str, executor_arn: str, topic
                 "Parameters": {
                     "TopicArn": topic_arn,
                     "Subject": "btc-trader workflow failed",
-                    "Message.$": "States.JsonToString($.error)",
+                    "Message.$": "$.error",
                 },
                 "ResultPath": None,
                 "Next": "Fail",

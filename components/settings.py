@@ -341,6 +341,22 @@ def load_stack_file(stack: str = "dev", root: Path = PROJECT_ROOT) -> StackSetti
     return parse_settings(_strip_namespace(read_stack_file(stack, root)), stack)
 
 
+def load_stack_with_overrides(stack: str, overrides: Mapping[str, str], root: Path = PROJECT_ROOT) -> StackSettings:
+    """A stack's settings with `key=value` overrides (values in YAML syntax; dots reach into
+    objects, e.g. `exchange.sandbox=false`), validated like the stack itself."""
+    raw = _strip_namespace(read_stack_file(stack, root))
+    for key, text in overrides.items():
+        value = yaml.safe_load(text)
+        target = raw
+        *parents, leaf = key.removeprefix(f"{NAMESPACE}:").split(".")
+        for parent in parents:
+            target = target.setdefault(parent, {})
+            if not isinstance(target, dict):
+                raise SettingsError([f"{NAMESPACE}:{key}: {parent} is not an object"])
+        target[leaf] = value
+    return parse_settings(raw, stack)
+
+
 def stack_region(stack: str = "dev", root: Path = PROJECT_ROOT) -> str:
     return str(read_stack_file(stack, root).get("aws:region", "us-east-1"))
 

@@ -151,7 +151,7 @@ def confidence(intent: Intent, c: Context) -> RuleOutcome:
     # Utilisation: how much of the allowed doubt (1 - riskThreshold) this prediction uses.
     use = min(1.0, (1 - conf) / (1 - limit)) if limit < 1 else 1.0
     if conf < limit:
-        return RuleOutcome("confidence", False, f"confidence {conf:.2f} below riskThreshold {limit:.2f}", 1)
+        return RuleOutcome("confidence", False, f"{conf:.2f} below riskThreshold {limit:.2f}", 1)
     return RuleOutcome("confidence", True, utilisation=use)
 
 
@@ -267,7 +267,8 @@ def decide(
     engaged = next((o for o in outcomes if o.rule == "kill_switch" and not o.passed), None)
     if engaged and not state.kill_switch and price > 0:
         state = replace(state, kill_switch=True, kill_reason=engaged.reason.split(":")[0])
-    reasons = [o.reason for o in outcomes if not o.passed]
+    # "rule: detail", so reasons can be counted by rule and still read as sentences.
+    reasons = [f"{o.rule}: {o.reason}" for o in outcomes if not o.passed]
     if intent.action == "HOLD" and prediction.status == "ok":
         reasons.insert(0, f"hold: predicted move {intent.move_pct:+.2f}% within thresholds "
                           f"(+{limits.buy_threshold_pct:g}% / {limits.sell_threshold_pct:g}%)")

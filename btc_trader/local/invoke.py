@@ -24,6 +24,8 @@ from components.runtime_env import (
     ML_PREDICTOR,
     PREDICTION_EVALUATOR,
     PRICE_COLLECTOR,
+    RISK_MANAGER,
+    TRADE_EXECUTOR,
     function_environments,
 )
 from components.settings import load_stack_file
@@ -33,9 +35,12 @@ FUNCTIONS: dict[str, str] = {
     PRICE_COLLECTOR: "functions.price_collector",
     ML_PREDICTOR: "functions.ml_predictor",
     PREDICTION_EVALUATOR: "functions.prediction_evaluator",
+    RISK_MANAGER: "functions.risk_manager",
+    TRADE_EXECUTOR: "functions.trade_executor",
 }
 # What each function is triggered by, for the default event of `local invoke`.
-TRIGGERS = {PRICE_COLLECTOR: "schedule", ML_PREDICTOR: "workflow-input", PREDICTION_EVALUATOR: "schedule"}
+TRIGGERS = {PRICE_COLLECTOR: "schedule", ML_PREDICTOR: "workflow-input", PREDICTION_EVALUATOR: "schedule",
+            RISK_MANAGER: "workflow-state", TRADE_EXECUTOR: "workflow-state"}
 MODELS = ("bedrock", "huggingface", "custom")
 
 
@@ -84,6 +89,10 @@ def default_event(function: str, at: datetime, region: str, symbol: str) -> dict
     """What triggers `function` in the deployed stack, at time `at`."""
     if TRIGGERS.get(function) == "workflow-input":
         return workflow_input(at, symbol)
+    if TRIGGERS.get(function) == "workflow-state":
+        raise InvokeError(f"{function} is a step of the trading workflow: pass the workflow state with "
+                          "--event FILE (the output of the previous step), or run the whole workflow with "
+                          "`btc-trader local run`")
     return scheduled_event(at, region)
 
 
@@ -134,7 +143,7 @@ def function_environment(
 
 
 @contextlib.contextmanager
-def _patched_environ(values: Mapping[str, str]) -> Iterator[None]:
+def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
     try:
@@ -145,6 +154,34 @@ def _patched_environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+_ENV_SEEN: dict[str, dict[str, str]] = {}
+
+
+def run_handler(function: str, event: dict[str, Any], env: dict[str, str], region: str,
+                account: str = LOCAL_ACCOUNT, memory_mb: int = 256) -> Any:
+    """Call a function's handler in this process with its environment; exceptions propagate.
+
+    Handlers build their clients once per container from the environment; when this
+    function's environment changed since its last call, that is a new container (cold start).
+    """
+    env = {**env, "POWERTOOLS_TRACE_DISABLED": "true"}  # no X-Ray daemon locally
+    name = f"btc-trader-local-{function}"
+    context = LocalContext(name, memory_mb, f"arn:aws:lambda:{region}:{account}:function:{name}", str(uuid.uuid4()))
+    with patched_environ(env), contextlib.redirect_stdout(sys.stderr):
+        # Imported with its environment in place: Powertools reads it at import.
+        module = importlib.import_module(FUNCTIONS[function])
+        if _ENV_SEEN.get(function) != env:
+            for value in vars(module).values():
+                if callable(getattr(value, "cache_clear", None)):
+                    value.cache_clear()
+            _ENV_SEEN[function] = env
+        # Powertools binds its log stream at import; logs belong on stderr, stdout to results.
+        logger = getattr(module, "logger", None)
+        if logger is not None:
+            logger.registered_handler.stream = sys.stderr  # assigned: setStream() flushes a maybe-closed stream
+        return module.lambda_handler(event, context)
 
 
 def invoke(
@@ -161,30 +198,10 @@ def invoke(
     stays on the emulator.
     """
     env = function_environment(function, state, replays, models)
-    module_name = FUNCTIONS[function]
-    context = LocalContext(
-        function_name=state.names.function(function),
-        memory_limit_in_mb=load_stack_file(state.stack).lambda_settings.memory_mb,
-        invoked_function_arn=f"arn:aws:lambda:{state.region}:{LOCAL_ACCOUNT}:function:{state.names.function(function)}",
-        aws_request_id=str(uuid.uuid4()),
-    )
-    # Local runs send no traces (there is no X-Ray daemon); everything else is as deployed.
-    local_only = {"POWERTOOLS_TRACE_DISABLED": "true"}
     real = ("bedrock-runtime", "sagemaker-runtime") if real_models else ()
-    with aws_environment(state, real), _patched_environ({**env, **local_only}), contextlib.redirect_stdout(sys.stderr):
-        module = importlib.import_module(module_name)
-        # Every local invoke is a cold start: handlers cache what they build from the
-        # environment once per container, and this invoke's environment may differ.
-        for value in vars(module).values():
-            if callable(getattr(value, "cache_clear", None)):
-                value.cache_clear()
-        # Powertools binds its log stream when the module is first imported; logs belong on
-        # stderr whatever that stream was, so stdout carries only the result.
-        logger = getattr(module, "logger", None)
-        if logger is not None:
-            # Assigned, not setStream(): that flushes the old stream, which may be closed.
-            logger.registered_handler.stream = sys.stderr
+    memory = load_stack_file(state.stack).lambda_settings.memory_mb
+    with aws_environment(state, real):
         try:
-            return {"ok": True, "result": module.lambda_handler(event, context)}
+            return {"ok": True, "result": run_handler(function, event, env, state.region, memory_mb=memory)}
         except Exception as exc:  # reported the way Lambda reports an unhandled error
             return {"ok": False, "result": {"errorType": type(exc).__name__, "errorMessage": str(exc)}}

@@ -53,7 +53,7 @@ def test_hold_within_thresholds():
 @pytest.mark.parametrize(
     ("kwargs", "wallet", "state", "manual", "reason"),
     [
-        ({"confidence": 0.5}, None, None, False, "confidence 0.50 below riskThreshold 0.70"),
+        ({"confidence": 0.5}, None, None, False, "confidence: 0.50 below riskThreshold 0.70"),
         ({"age": 900}, None, None, False, "price is 900 s old"),
         ({"divergence": 400}, None, None, False, "sources diverge by 400 bps"),
         ({}, holding(btc=0.25, usd=5_000), None, False, "maxPositionPct"),
