@@ -167,6 +167,37 @@ def cmd_local_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reset_kill_switch(args: argparse.Namespace) -> int:
+    """Reset the sticky drawdown kill switch (the manual one is the SSM parameter)."""
+    import boto3
+
+    from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
+    from btc_trader.local import emulator
+    from components.naming import ResourceNames
+    from components.settings import load_stack_file, stack_region
+
+    settings = load_stack_file(args.stack)
+    if args.aws:
+        region = stack_region(args.stack)
+        account = boto3.client("sts", region_name=region).get_caller_identity()["Account"]
+        from btc_trader.local.invoke import patched_environ
+
+        names, environment = ResourceNames(args.stack, account, region), patched_environ({"AWS_DEFAULT_REGION": region})
+    else:
+        state = emulator.find_running(args.port)
+        names, environment = state.names, emulator.aws_environment(state)
+    symbol = args.symbol or settings.symbols[0]
+    with environment:
+        store = DynamoDBTradingStore(names.table("trades"), names.table("trading-state"))
+        wallet, risk, version = store.load_state(symbol, settings.paper_starting_cash)
+        if not risk.kill_switch:
+            print(f"the kill switch of {symbol} on {names.prefix} is not engaged; nothing to reset")
+            return 0
+        store.save_state(symbol, wallet, risk.reset_kill_switch(), version)
+    print(f"kill switch of {symbol} on {names.prefix} reset (it was engaged: {risk.kill_reason})")
+    return 0
+
+
 # --- data -------------------------------------------------------------------------------------
 
 
@@ -279,6 +310,15 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--stack", default="dev")
     generate.set_defaults(handler=cmd_local_generate_event)
 
+    trading = commands.add_parser("trading", help="operate a stack's trading").add_subparsers(
+        dest="trading_command", required=True)
+    reset = trading.add_parser("reset-kill-switch", help="re-arm trading after the drawdown kill switch engaged")
+    reset.add_argument("--stack", default="dev")
+    reset.add_argument("--symbol")
+    reset.add_argument("--aws", action="store_true", help="the deployed stack (your AWS credentials), not the emulator")
+    reset.add_argument("--port", type=int)
+    reset.set_defaults(handler=cmd_reset_kill_switch)
+
     data = commands.add_parser("data", help="price history").add_subparsers(dest="data_command", required=True)
     fill = data.add_parser("backfill", help="load candles into the prices table")
     origin = fill.add_mutually_exclusive_group(required=True)
@@ -320,9 +360,10 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from btc_trader.adapters.price_sources.base import SourceError
     from btc_trader.local.emulator import EmulatorError
     from btc_trader.local.invoke import InvokeError
+    from btc_trader.local.run import LocalRunError
     from components.settings import SettingsError
 
-    return (CliError, EmulatorError, InvokeError, SettingsError, CandleError, SourceError)
+    return (CliError, EmulatorError, InvokeError, SettingsError, CandleError, SourceError, LocalRunError)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,10 @@ from components.runtime_env import (
 from components.settings import StackSettings, load_stack_with_overrides, stack_region
 
 OFFLINE_MODELS = ["custom"]
+
+
+class LocalRunError(ValueError):
+    """The run cannot start as asked (too few candles for the ticks, ...)."""
 HISTORY_BARS = 120  # history loaded before the first decision (the technical model needs 51)
 
 
@@ -137,8 +141,8 @@ def local_run(
     start -= start % collect_every
     last_needed = start + (ticks - 1) * trade_every
     if last_needed > candles[-1].timestamp + bar:
-        raise ValueError(f"{replay}: {ticks} ticks from {iso(start)} need candles until {iso(last_needed)}, "
-                         f"the file ends at {iso(candles[-1].timestamp + bar)}")
+        raise LocalRunError(f"{replay}: {ticks} ticks from {iso(start)} need candles until {iso(last_needed)}, "
+                            f"the file ends at {iso(candles[-1].timestamp + bar)}; use fewer --ticks or an earlier --from")
     # The embedded emulator needs a region and (fake) credentials, and must not inherit an
     # endpoint or a profile that would send anything to AWS or to another emulator.
     fake_aws = {"AWS_DEFAULT_REGION": region, "AWS_REGION": region, "AWS_ACCESS_KEY_ID": "testing",

@@ -167,3 +167,31 @@ def test_generate_workflow_input(capsys):
     event = json.loads(capsys.readouterr().out)
     assert event["symbol"] == "BTC-USD" and event["requested_at"] == "2023-03-11T12:00:00Z"
     assert event["execution_id"].startswith("local-")
+
+
+def test_reset_kill_switch_against_the_emulator(running_emulator, home, capsys):
+    from dataclasses import replace
+
+    from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
+    from btc_trader.local.emulator import aws_environment
+
+    with aws_environment(running_emulator):
+        store = DynamoDBTradingStore(running_emulator.names.table("trades"), running_emulator.names.table("trading-state"))
+        wallet, risk, version = store.load_state("BTC-USD", 10_000)
+        store.save_state("BTC-USD", wallet, replace(risk, kill_switch=True, kill_reason="drawdown 11%"), version)
+    assert main(["trading", "reset-kill-switch"]) == 0
+    assert "reset (it was engaged: drawdown 11%)" in capsys.readouterr().out
+    assert main(["trading", "reset-kill-switch"]) == 0
+    assert "not engaged" in capsys.readouterr().out
+
+
+def test_local_run_bad_input(home, tmp_path, capsys):
+    assert main(["local", "run", "--replay", str(tmp_path / "missing.csv"), "--ticks", "3"]) == 2
+    assert "file not found" in capsys.readouterr().err
+    short = tmp_path / "short.csv"
+    short.write_text("timestamp,open,high,low,close,volume\n" + "".join(
+        f"2024-01-01T{h:02d}:{m:02d}:00Z,100,101,99,100,1\n" for h in range(3) for m in range(60)))
+    assert main(["local", "run", "--replay", str(short), "--ticks", "500"]) == 2
+    assert "ticks from" in capsys.readouterr().err
+    assert main(["local", "run", "--replay", str(short), "--set", "riskThreshold"]) == 2
+    assert "key=value" in capsys.readouterr().err

@@ -1,0 +1,82 @@
+"""risk_manager and trade_executor handlers on moto: kill switch parameter, idempotency, metrics."""
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from btc_trader.contracts import RiskResult, TradeResult
+from btc_trader.storage_schema import TABLES
+from components.naming import ResourceNames
+from components.runtime_env import function_environments, kill_switch_parameter
+from components.settings import load_stack_file
+from tests.aws_fakes import FakeLambdaContext, create_table, emf_records, metric_values
+
+NAMES = ResourceNames("dev", "123456789012", "us-east-1")
+PREDICTION = {"status": "ok", "as_of": "2023-03-11T12:00:00Z", "current_price": 20_000.0, "price_age_s": 10,
+              "predicted_price": 20_300.0, "horizon_minutes": 60, "direction": "up", "confidence": 0.9, "models": []}
+STATE = {"symbol": "BTC-USD", "execution_id": "exec-7", "requested_at": "2023-03-11T12:00:00Z", "prediction": PREDICTION}
+
+
+@pytest.fixture
+def handlers(monkeypatch):
+    env = function_environments(load_stack_file("dev"), NAMES)["risk-manager"]
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        for spec in TABLES:
+            create_table(spec, NAMES.table(spec.role))
+        boto3.client("ssm").put_parameter(Name=kill_switch_parameter(NAMES), Value="off", Type="String")
+        from aws_lambda_powertools.utilities import parameters
+
+        from functions import risk_manager, trade_executor
+
+        for module in (risk_manager, trade_executor):
+            for name in ("_config", "_service"):
+                getattr(module, name).cache_clear()
+            module.metrics.clear_metrics()
+        trade_executor._idempotency.cache_clear()
+        parameters.clear_caches()
+        yield risk_manager, trade_executor
+
+
+def test_approve_then_execute_once(handlers, capsys):
+    risk_manager, trade_executor = handlers
+    risk = RiskResult.model_validate(risk_manager.lambda_handler(STATE, FakeLambdaContext()))
+    assert risk.approved and risk.action == "BUY" and risk.notional_usd == 100
+    records = emf_records(capsys.readouterr().out)
+    assert metric_values(records, "RiskScore")[0][1] == pytest.approx(risk.risk_score)
+    event = {**STATE, "risk": risk.model_dump(mode="json")}
+    first = TradeResult.model_validate(trade_executor.lambda_handler(event, FakeLambdaContext()))
+    second = TradeResult.model_validate(trade_executor.lambda_handler(event, FakeLambdaContext()))
+    assert first == second and first.status == "FILLED" and first.mode == "paper"
+    assert boto3.client("dynamodb").scan(TableName=NAMES.table("trades"))["Count"] == 1
+    assert boto3.client("dynamodb").scan(TableName=NAMES.table("idempotency"))["Count"] == 1
+    records = emf_records(capsys.readouterr().out)
+    assert metric_values(records, "TradeSuccessRate")[0][1] == 100.0
+    (dims, _), *_ = metric_values(records, "TradesExecuted")
+    assert dims["mode"] == "paper" and dims["side"] == "BUY"
+    assert metric_values(records, "PortfolioValue")[0][1] == pytest.approx(first.wallet.equity_usd)
+
+
+def test_manual_kill_switch_stops_trading(handlers, capsys):
+    risk_manager, _ = handlers
+    boto3.client("ssm").put_parameter(Name=kill_switch_parameter(NAMES), Value="on", Type="String", Overwrite=True)
+    risk = risk_manager.lambda_handler(STATE, FakeLambdaContext())
+    assert not risk["approved"] and any("manual_kill_switch" in r for r in risk["reasons"])
+    records = emf_records(capsys.readouterr().out)
+    assert {d["rule"] for d, _ in metric_values(records, "RiskRejections")} == {"manual_kill_switch"}
+
+
+def test_unreadable_kill_switch_fails_safe(handlers):
+    risk_manager, _ = handlers
+    boto3.client("ssm").delete_parameter(Name=kill_switch_parameter(NAMES))
+    risk = risk_manager.lambda_handler(STATE, FakeLambdaContext())
+    assert not risk["approved"]
+
+
+def test_executor_refuses_unapproved_intents(handlers):
+    _, trade_executor = handlers
+    risk = {"approved": False, "action": "HOLD", "quantity_btc": 0, "notional_usd": 0, "reasons": ["hold: x"],
+            "risk_score": 0.1}
+    with pytest.raises(Exception, match="not approved"):
+        trade_executor.lambda_handler({**STATE, "execution_id": "exec-8", "risk": risk}, FakeLambdaContext())
