@@ -23,8 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from btc_trader.adapters.candle_files import read_candles  # noqa: E402
+from btc_trader.adapters.dynamodb_codec import serialize  # noqa: E402
 from btc_trader.adapters.dynamodb_history import DynamoDBPriceHistory, _item_bytes  # noqa: E402
-from btc_trader.adapters.dynamodb_prices import DynamoDBPriceRepository, _serialize, snapshot_item  # noqa: E402
+from btc_trader.adapters.dynamodb_prices import DynamoDBPriceRepository, snapshot_item  # noqa: E402
 from btc_trader.domain.prediction.ensemble import ModelRun, combine  # noqa: E402
 from btc_trader.domain.prediction.model import PriceHistory  # noqa: E402
 from btc_trader.domain.prediction.technical import TechnicalModel, technical_signals  # noqa: E402
@@ -39,7 +40,7 @@ def collected_item_bytes() -> int:
               for i, s in enumerate(["coingecko", "binance", "coinbase", "kraken"])]
     snapshot = aggregate_quotes(quotes, symbol="BTC-USD", at=1_678_536_000, max_divergence_bps=150,
                                 max_staleness_s=300, min_sources=2)
-    return _item_bytes(_serialize(snapshot_item(snapshot, expires_at=1_700_000_000)))
+    return _item_bytes(serialize(snapshot_item(snapshot, expires_at=1_700_000_000)))
 
 
 def history_reads(closes: np.ndarray, start: int) -> dict[str, dict[str, float]]:

@@ -180,7 +180,7 @@ def cmd_reset_kill_switch(args: argparse.Namespace) -> int:
     if args.aws:
         region = stack_region(args.stack)
         account = boto3.client("sts", region_name=region).get_caller_identity()["Account"]
-        from btc_trader.local.invoke import patched_environ
+        from btc_trader.local.environ import patched_environ
 
         names, environment = ResourceNames(args.stack, account, region), patched_environ({"AWS_DEFAULT_REGION": region})
     else:

@@ -11,6 +11,7 @@ from btc_trader.storage_schema import PRICES
 from components.naming import ResourceNames
 from components.python_function import PythonFunction, PythonFunctionArgs
 from components.runtime_env import PRICE_COLLECTOR, collector_config, collector_environment
+from components.schedules import schedule_lambda
 from components.settings import StackSettings
 from components.tables import table_from_spec
 
@@ -21,11 +22,6 @@ class DataIngestionArgs:
     names: ResourceNames
     code: pulumi.Archive
     layers: list[pulumi.Input[str]] = field(default_factory=list)
-
-
-def schedule_expression(minutes: int) -> str:
-    """EventBridge rate syntax: `rate(1 minute)` is singular, anything else plural."""
-    return f"rate({minutes} minute{'s' if minutes != 1 else ''})"
 
 
 class DataIngestion(pulumi.ComponentResource):
@@ -194,26 +190,9 @@ class DataIngestion(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.schedule = aws.cloudwatch.EventRule(
-            f"{name}-schedule",
-            name=f"{names.prefix}-collect-prices",
-            description="Triggers the price collector",
-            schedule_expression=schedule_expression(settings.price_collection_interval),
-            opts=child,
-        )
-        self.schedule_target = aws.cloudwatch.EventTarget(
-            f"{name}-schedule-target",
-            rule=self.schedule.name,
-            arn=self.collector.function.arn,
-            opts=child,
-        )
-        self.schedule_permission = aws.lambda_.Permission(
-            f"{name}-schedule-permission",
-            action="lambda:InvokeFunction",
-            function=self.collector.function.name,
-            principal="events.amazonaws.com",
-            source_arn=self.schedule.arn,
-            opts=child,
+        self.schedule, self.schedule_target, self.schedule_permission = schedule_lambda(
+            name, f"{names.prefix}-collect-prices", "Triggers the price collector",
+            settings.price_collection_interval, self.collector.function, child,
         )
         self.register_outputs(
             {

@@ -16,6 +16,7 @@ from btc_trader.storage_schema import PREDICTION_SCORES, PREDICTIONS
 from components.naming import ResourceNames
 from components.python_function import PythonFunction, PythonFunctionArgs
 from components.runtime_env import ML_PREDICTOR, PREDICTION_EVALUATOR, predictor_environment
+from components.schedules import schedule_lambda
 from components.settings import PROJECT_ROOT, StackSettings
 from components.tables import table_from_spec
 
@@ -128,21 +129,9 @@ class MlPrediction(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.evaluation_schedule = aws.cloudwatch.EventRule(
-            f"{name}-evaluation-schedule",
-            name=f"{names.prefix}-evaluate-predictions",
-            description="Scores predictions whose horizon has passed",
-            schedule_expression=f"rate({settings.trading_interval} minutes)",
-            opts=child,
-        )
-        aws.cloudwatch.EventTarget(
-            f"{name}-evaluation-target", rule=self.evaluation_schedule.name, arn=self.evaluator.function.arn,
-            opts=child,
-        )
-        aws.lambda_.Permission(
-            f"{name}-evaluation-permission", action="lambda:InvokeFunction",
-            function=self.evaluator.function.name, principal="events.amazonaws.com",
-            source_arn=self.evaluation_schedule.arn, opts=child,
+        self.evaluation_schedule, _, _ = schedule_lambda(
+            f"{name}-evaluation", f"{names.prefix}-evaluate-predictions",
+            "Scores predictions whose horizon has passed", settings.trading_interval, self.evaluator.function, child,
         )
         self.register_outputs({
             "predictions_table": self.predictions_table.name,

@@ -19,6 +19,7 @@ from components.runtime_env import (
     kill_switch_parameter,
     trading_environment,
 )
+from components.schedules import rate
 from components.settings import StackSettings
 from components.tables import table_from_spec
 
@@ -183,7 +184,7 @@ class TradingEngine(pulumi.ComponentResource):
         self.schedule = aws.cloudwatch.EventRule(
             f"{name}-schedule", name=f"{names.prefix}-trade",
             description="Starts the trading workflow for every symbol",
-            schedule_expression=f"rate({settings.trading_interval} minute{'s' if settings.trading_interval != 1 else ''})",
+            schedule_expression=rate(settings.trading_interval),
             opts=child,
         )
         self.schedule_targets = [

@@ -10,29 +10,19 @@ backfilled candles add `open`, `high`, `low`, `volume` and `source`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from btc_trader.adapters.aws_clients import client as aws_client
+from btc_trader.adapters.dynamodb_codec import deserialize as _deserialize
+from btc_trader.adapters.dynamodb_codec import serialize as _serialize
+from btc_trader.adapters.dynamodb_codec import to_decimal
 from btc_trader.domain.candles import Candle
 from btc_trader.domain.prices import PriceSnapshot
 from btc_trader.storage_schema import PRICES, TTL_ATTRIBUTE
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 BATCH_SIZE = 25  # BatchWriteItem's limit
-
-
-def to_decimal(value: float) -> Decimal:
-    """Floats become Decimals through their shortest repr, so 0.1 stays 0.1."""
-    return Decimal(repr(float(value)))
-
-
-def _serialize(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(v) for k, v in item.items() if v is not None}
 
 
 def snapshot_item(snapshot: PriceSnapshot, *, expires_at: int) -> dict[str, Any]:
@@ -111,7 +101,7 @@ class DynamoDBPriceRepository:
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return None if item is None else {k: _deserializer.deserialize(v) for k, v in item.items()}
+        return None if item is None else _deserialize(item)
 
     def save_candles(
         self,

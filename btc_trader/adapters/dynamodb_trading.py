@@ -11,29 +11,18 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from btc_trader.adapters.aws_clients import client as aws_client
-from btc_trader.adapters.dynamodb_predictions import _from_dynamo, _to_dynamo
+from btc_trader.adapters.dynamodb_codec import deserialize as _de
+from btc_trader.adapters.dynamodb_codec import serialize as _ser
 from btc_trader.domain.orders import check_transition
 from btc_trader.domain.risk import RiskState
 from btc_trader.domain.wallet import PaperWallet
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
 
 class ConcurrentUpdateError(RuntimeError):
     """The state changed under us (another execution); retry from a fresh read."""
-
-
-def _ser(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(_to_dynamo(v)) for k, v in item.items() if v is not None}
-
-
-def _de(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
 
 
 class DynamoDBTradingStore:

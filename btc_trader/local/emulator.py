@@ -24,6 +24,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from btc_trader.local.environ import patched_environ
 from btc_trader.storage_schema import TABLES, TableSpec
 from components.naming import ResourceNames
 from components.settings import load_stack_file, stack_region
@@ -201,25 +202,16 @@ def aws_environment(state: EmulatorState, real_services: tuple[str, ...] = ()) -
     With `real_services`, those services go to AWS with your own credentials (profile or env),
     while storage stays on the emulator: it accepts any credentials and never leaves 127.0.0.1.
     """
-    values = {"AWS_ENDPOINT_URL": state.endpoint, "AWS_DEFAULT_REGION": state.region, "AWS_REGION": state.region}
-    if real_services:
-        for service in real_services:
-            values[REAL_SERVICE_ENDPOINTS[service]] = f"https://{service}.{state.region}.amazonaws.com"
-    else:
-        values |= {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
-    keys = [*values, "AWS_PROFILE", *REAL_SERVICE_ENDPOINTS.values()]
-    saved = {key: os.environ.get(key) for key in keys}
+    values: dict[str, str | None] = {
+        "AWS_ENDPOINT_URL": state.endpoint, "AWS_DEFAULT_REGION": state.region, "AWS_REGION": state.region,
+    }
+    for service, variable in REAL_SERVICE_ENDPOINTS.items():
+        values[variable] = f"https://{service}.{state.region}.amazonaws.com" if service in real_services else None
     if not real_services:
-        os.environ.pop("AWS_PROFILE", None)
-    os.environ.update(values)
-    try:
+        values |= {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                   "AWS_SESSION_TOKEN": "testing", "AWS_PROFILE": None}
+    with patched_environ(values):
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _client(state: EmulatorState, service: str) -> Any:

@@ -13,13 +13,13 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from btc_trader.adapters.price_sources import replay_spec
 from btc_trader.local.emulator import LOCAL_ACCOUNT, EmulatorState, aws_environment
+from btc_trader.local.environ import patched_environ
 from components.runtime_env import (
     ML_PREDICTOR,
     PREDICTION_EVALUATOR,
@@ -140,20 +140,6 @@ def function_environment(
         if "huggingface" in models:
             env["BTC_TRADER_SAGEMAKER_ENDPOINT"] = settings.huggingface.endpoint_name
     return env
-
-
-@contextlib.contextmanager
-def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 _ENV_SEEN: dict[str, dict[str, str]] = {}

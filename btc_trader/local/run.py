@@ -8,11 +8,9 @@ reasons, then a summary whose wallet can be checked against its trades.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +24,8 @@ from btc_trader.adapters.dynamodb_prices import DynamoDBPriceRepository
 from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
 from btc_trader.adapters.price_sources import replay_spec
 from btc_trader.local.emulator import LOCAL_ACCOUNT, create_table
-from btc_trader.local.invoke import patched_environ, run_handler, scheduled_event
+from btc_trader.local.environ import patched_environ
+from btc_trader.local.invoke import run_handler, scheduled_event
 from btc_trader.local.workflow_runner import (
     MOTO_CONFIG,
     failure_cause,
@@ -146,8 +145,9 @@ def local_run(
     # The embedded emulator needs a region and (fake) credentials, and must not inherit an
     # endpoint or a profile that would send anything to AWS or to another emulator.
     fake_aws = {"AWS_DEFAULT_REGION": region, "AWS_REGION": region, "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
-    with _without_aws_overrides(), patched_environ(fake_aws), mock_aws(config=MOTO_CONFIG):
+                "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+                "AWS_ENDPOINT_URL": None, "AWS_PROFILE": None}
+    with patched_environ(fake_aws), mock_aws(config=MOTO_CONFIG):
         _provision(names, region)
         envs = _environments(settings, names, Path(replay), models)
         # Bars that closed before the first decision become history, as `data backfill` does.
@@ -199,15 +199,6 @@ def local_run(
         summary.buy_and_hold_pct = round((last_price / first_price - 1) * 100, 4)
         summary.kill_switch = risk.kill_switch
     return summary
-
-
-@contextlib.contextmanager
-def _without_aws_overrides() -> Iterator[None]:
-    removed = {k: os.environ.pop(k) for k in ("AWS_ENDPOINT_URL", "AWS_PROFILE") if k in os.environ}
-    try:
-        yield
-    finally:
-        os.environ.update(removed)
 
 
 def _price_at(candles, at: int) -> float:

@@ -5,9 +5,10 @@ import json
 import pulumi
 import pytest
 
-from components.data_ingestion import DataIngestion, DataIngestionArgs, schedule_expression
+from components.data_ingestion import DataIngestion, DataIngestionArgs
 from components.naming import ResourceNames
 from components.runtime_env import function_environments
+from components.schedules import rate
 from components.settings import load_settings, load_stack_file
 from tests.infra.harness import ACCOUNT, REGION, policy_statements, run_program
 
@@ -114,7 +115,7 @@ def test_schedule_runs_the_collector_every_interval(dev, prod):
     permission = dev.one("aws:lambda/permission:Permission").inputs
     assert permission["principal"] == "events.amazonaws.com"
     assert permission["sourceArn"].endswith("btc-trader-dev-collect-prices")
-    assert schedule_expression(15) == "rate(15 minutes)"
+    assert rate(15) == "rate(15 minutes)" and rate(1) == "rate(1 minute)"
 
 
 def test_collector_policy_is_least_privilege(dev):

@@ -8,6 +8,7 @@ from typing import Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from btc_trader.adapters.models import forecast_error
 from btc_trader.domain.prediction.llm import build_prompt, parse_llm_forecast
 from btc_trader.domain.prediction.model import ForecastError, ModelForecast, PriceHistory
 
@@ -54,12 +55,8 @@ class BedrockConversePredictor:
                 messages=[{"role": "user", "content": [{"text": prompt}]}],
                 inferenceConfig={"maxTokens": self.max_tokens, "temperature": 0.0},
             )
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            message = " ".join(str(error.get("Message", "")).split())[:200]
-            raise ForecastError(f"{error.get('Code', 'ClientError')}: {message}".strip()) from None
-        except BotoCoreError as exc:
-            raise ForecastError(f"{type(exc).__name__}: {exc}") from None
+        except (ClientError, BotoCoreError) as exc:
+            raise forecast_error(exc) from None
         usage = response.get("usage") or {}
         self.last_usage = TokenUsage(int(usage.get("inputTokens", 0)), int(usage.get("outputTokens", 0)))
         blocks = ((response.get("output") or {}).get("message") or {}).get("content") or []

@@ -9,6 +9,7 @@ from typing import Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from btc_trader.adapters.models import forecast_error
 from btc_trader.domain.prediction.chronos import (
     chronos_request,
     horizon_steps,
@@ -46,12 +47,8 @@ class SageMakerChronosPredictor:
                 Accept="application/json",
                 Body=json.dumps(body).encode(),
             )
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            message = " ".join(str(error.get("Message", "")).split())[:200]
-            raise ForecastError(f"{error.get('Code', 'ClientError')}: {message}".strip()) from None
-        except BotoCoreError as exc:
-            raise ForecastError(f"{type(exc).__name__}: {exc}") from None
+        except (ClientError, BotoCoreError) as exc:
+            raise forecast_error(exc) from None
         raw = response["Body"].read()
         try:
             parsed = json.loads(raw)
