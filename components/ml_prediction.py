@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from btc_trader.storage_schema import PREDICTION_SCORES, PREDICTIONS
+from components.iam import service_role
 from components.naming import ResourceNames
 from components.python_function import PythonFunction, PythonFunctionArgs
 from components.runtime_env import ML_PREDICTOR, PREDICTION_EVALUATOR, predictor_environment
@@ -157,22 +158,9 @@ class MlPrediction(pulumi.ComponentResource):
             source=pulumi.FileAsset(_write_build_file(f"chronos-{digest}.tar.gz", archive)),
             opts=child,
         )
-        self.sagemaker_role = aws.iam.Role(
-            f"{name}-sagemaker-role",
-            name=f"{names.prefix}-chronos-sagemaker",
-            assume_role_policy=pulumi.Output.json_dumps({
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
-                               "Action": "sts:AssumeRole"}],
-            }),
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-sagemaker-policy",
-            role=self.sagemaker_role.id,
-            policy=pulumi.Output.json_dumps({
-                "Version": "2012-10-17",
-                "Statement": [
+        self.sagemaker_role, _ = service_role(
+            f"{name}-sagemaker", f"{names.prefix}-chronos-sagemaker", "sagemaker.amazonaws.com",
+            [
                     {"Sid": "ModelArtifact", "Effect": "Allow", "Action": ["s3:GetObject"],
                      "Resource": self.model_bucket.arn.apply(lambda arn: f"{arn}/chronos/*")},
                     {"Sid": "PullImage", "Effect": "Allow",
@@ -183,9 +171,8 @@ class MlPrediction(pulumi.ComponentResource):
                     {"Sid": "Logs", "Effect": "Allow",
                      "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
                      "Resource": f"arn:aws:logs:{names.region}:{names.account_id}:log-group:/aws/sagemaker/Endpoints/*"},
-                ],
-            }),
-            opts=child,
+            ],
+            child,
         )
         self.model = aws.sagemaker.Model(
             f"{name}-chronos-model",

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
+from components.iam import assume_role_policy
 from components.naming import ResourceNames
 from components.settings import StackSettings
-
-LAMBDA_ASSUME_ROLE = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-)
 
 # X-Ray's write actions do not support resource-level permissions: `*` is the only resource.
 XRAY_STATEMENT = {
@@ -69,7 +56,7 @@ class PythonFunction(pulumi.ComponentResource):
         self.role = aws.iam.Role(
             f"{name}-role",
             name=f"{self.function_name}-role",
-            assume_role_policy=LAMBDA_ASSUME_ROLE,
+            assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
             opts=child,
         )
         logs_statement = {

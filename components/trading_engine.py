@@ -11,6 +11,7 @@ import pulumi_aws as aws
 
 from btc_trader.storage_schema import IDEMPOTENCY, TRADES, TRADING_STATE
 from btc_trader.workflow import trading_workflow
+from components.iam import service_role
 from components.naming import ResourceNames
 from components.python_function import PythonFunction, PythonFunctionArgs
 from components.runtime_env import (
@@ -113,22 +114,9 @@ class TradingEngine(pulumi.ComponentResource):
             retention_in_days=settings.log_retention_days, opts=child,
         )
         functions = [args.predictor_function, self.risk_manager.function, self.executor.function]
-        self.workflow_role = aws.iam.Role(
-            f"{name}-workflow-role",
-            name=f"{names.state_machine}-role",
-            assume_role_policy=pulumi.Output.json_dumps({
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"},
-                               "Action": "sts:AssumeRole"}],
-            }),
-            opts=child,
-        )
-        self.workflow_policy = aws.iam.RolePolicy(
-            f"{name}-workflow-policy",
-            role=self.workflow_role.id,
-            policy=pulumi.Output.json_dumps({
-                "Version": "2012-10-17",
-                "Statement": [
+        self.workflow_role, self.workflow_policy = service_role(
+            f"{name}-workflow", f"{names.state_machine}-role", "states.amazonaws.com",
+            [
                     {"Sid": "InvokeSteps", "Effect": "Allow", "Action": ["lambda:InvokeFunction"],
                      "Resource": [f.arn for f in functions]},
                     {"Sid": "Notify", "Effect": "Allow", "Action": ["sns:Publish"], "Resource": self.topic.arn},
@@ -142,9 +130,8 @@ class TradingEngine(pulumi.ComponentResource):
                     {"Sid": "Traces", "Effect": "Allow", "Resource": "*",
                      "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
                                 "xray:GetSamplingTargets"]},
-                ],
-            }),
-            opts=child,
+            ],
+            child,
         )
         definition = pulumi.Output.all(
             args.predictor_function.arn, self.risk_manager.function.arn, self.executor.function.arn, self.topic.arn
@@ -162,24 +149,11 @@ class TradingEngine(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.workflow_policy]),
         )
 
-        self.schedule_role = aws.iam.Role(
-            f"{name}-schedule-role",
-            name=f"{names.prefix}-start-trading",
-            assume_role_policy=pulumi.Output.json_dumps({
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
-                               "Action": "sts:AssumeRole"}],
-            }),
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-schedule-policy", role=self.schedule_role.id,
-            policy=pulumi.Output.json_dumps({
-                "Version": "2012-10-17",
-                "Statement": [{"Sid": "StartWorkflow", "Effect": "Allow", "Action": ["states:StartExecution"],
-                               "Resource": self.state_machine.arn}],
-            }),
-            opts=child,
+        self.schedule_role, _ = service_role(
+            f"{name}-schedule", f"{names.prefix}-start-trading", "events.amazonaws.com",
+            [{"Sid": "StartWorkflow", "Effect": "Allow", "Action": ["states:StartExecution"],
+              "Resource": self.state_machine.arn}],
+            child,
         )
         self.schedule = aws.cloudwatch.EventRule(
             f"{name}-schedule", name=f"{names.prefix}-trade",

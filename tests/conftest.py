@@ -6,7 +6,12 @@ import json
 import os
 from pathlib import Path
 
+import hypothesis  # noqa: F401  (imported up front; see the note below)
 import pytest
+
+# CPython 3.11.7 can raise "SystemError: AST constructor recursion depth mismatch" when a module
+# is first compiled late in a session that ran Pulumi's mock runtime; hypothesis' pytest plugin
+# otherwise imports hypothesis only in the terminal summary, after the infra tests.
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
