@@ -21,3 +21,16 @@ RETRY_CONFIG = Config(
 def client(service: str, **kwargs: Any) -> Any:
     """A boto3 client with the project's retry and timeout policy."""
     return boto3.client(service, config=RETRY_CONFIG, **kwargs)
+
+
+class LazyClient:
+    """Mixin: a boto3 client for `service`, built on first use unless one was injected."""
+
+    service: str
+    _client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = client(self.service)
+        return self._client

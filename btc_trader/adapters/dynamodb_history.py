@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from btc_trader.adapters.aws_clients import client as aws_client
+from btc_trader.adapters.aws_clients import LazyClient
 from btc_trader.domain.prediction.model import HistorySlice, InsufficientHistoryError, PriceHistory
 from btc_trader.storage_schema import PRICES
 
@@ -58,19 +58,16 @@ def resample_last(timestamps: np.ndarray, prices: np.ndarray, bar_seconds: int, 
     return PriceHistory(times.astype(np.int64), filled[first:], bar_seconds)
 
 
-class DynamoDBPriceHistory:
+class DynamoDBPriceHistory(LazyClient):
     """Reads recent prices of a symbol as evenly spaced bars."""
+
+    service = "dynamodb"
 
     def __init__(self, table_name: str, client: Any | None = None):
         self.table_name = table_name
         self._client = client
         self.last_read = ReadStats()
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws_client("dynamodb")
-        return self._client
 
     def load(self, symbol: str, at: int, bars: int, bar_seconds: int) -> HistorySlice:
         """Up to `bars` newest bars at or before `at`, with the newest price's time and divergence.

@@ -6,7 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from btc_trader.adapters.aws_clients import client as aws_client
+from btc_trader.adapters.aws_clients import LazyClient
 from btc_trader.adapters.dynamodb_codec import deserialize as _deserialize
 from btc_trader.adapters.dynamodb_codec import serialize as _serialize
 from btc_trader.domain.prediction.ensemble import Skill
@@ -14,19 +14,16 @@ from btc_trader.domain.prediction.scoring import PERSISTENCE, Score, rolling_ski
 from btc_trader.storage_schema import TTL_ATTRIBUTE
 
 
-class DynamoDBPredictionStore:
+class DynamoDBPredictionStore(LazyClient):
     """Stores each prediction once, finds those due for scoring, keeps every model's scores."""
+
+    service = "dynamodb"
 
     def __init__(self, predictions_table: str, scores_table: str, client: Any | None = None):
         self.predictions_table = predictions_table
         self.scores_table = scores_table
         self._client = client
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws_client("dynamodb")
-        return self._client
 
     def save_prediction(self, symbol: str, timestamp: int, record: dict[str, Any], *, expires_at: int) -> bool:
         """Store a prediction; False when one already exists for that time (a retried run)."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from btc_trader.adapters.aws_clients import client as aws_client
+from btc_trader.adapters.aws_clients import LazyClient
 from btc_trader.adapters.dynamodb_codec import deserialize as _deserialize
 from btc_trader.adapters.dynamodb_codec import serialize as _serialize
 from btc_trader.adapters.dynamodb_codec import to_decimal
@@ -65,18 +65,15 @@ def candle_item(
     }
 
 
-class DynamoDBPriceRepository:
+class DynamoDBPriceRepository(LazyClient):
     """Writes and reads price items; a conditional put makes re-delivery a no-op."""
+
+    service = "dynamodb"
 
     def __init__(self, table_name: str, client: Any | None = None):
         self.table_name = table_name
         self._client = client
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws_client("dynamodb")
-        return self._client
 
     def save_snapshot(self, snapshot: PriceSnapshot, *, expires_at: int) -> bool:
         """Store the snapshot unless its slot is taken; False means it was already stored."""

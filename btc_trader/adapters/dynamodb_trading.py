@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from btc_trader.adapters.aws_clients import client as aws_client
+from btc_trader.adapters.aws_clients import LazyClient
 from btc_trader.adapters.dynamodb_codec import deserialize as _de
 from btc_trader.adapters.dynamodb_codec import serialize as _ser
 from btc_trader.domain.orders import check_transition
@@ -25,17 +25,14 @@ class ConcurrentUpdateError(RuntimeError):
     """The state changed under us (another execution); retry from a fresh read."""
 
 
-class DynamoDBTradingStore:
+class DynamoDBTradingStore(LazyClient):
+    service = "dynamodb"
+
     def __init__(self, trades_table: str, state_table: str, client: Any | None = None):
         self.trades_table = trades_table
         self.state_table = state_table
         self._client = client
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws_client("dynamodb")
-        return self._client
 
     # --- wallet and risk state -----------------------------------------------------------------
 

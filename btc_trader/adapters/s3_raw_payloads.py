@@ -6,26 +6,22 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from btc_trader.adapters.aws_clients import client as aws_client
+from btc_trader.adapters.aws_clients import LazyClient
 
 
-class S3RawPayloadStore:
+class S3RawPayloadStore(LazyClient):
     """One JSON object per symbol and collection slot, at a key derived from both.
 
     The key is deterministic, so a retried run overwrites the same object instead of adding a
     second one (and the bucket's versioning keeps the earlier attempt).
     """
 
+    service = "s3"
+
     def __init__(self, bucket: str, prefix: str = "raw/prices/", client: Any | None = None):
         self.bucket = bucket
         self.prefix = prefix
         self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws_client("s3")
-        return self._client
 
     def key_for(self, symbol: str, timestamp: int) -> str:
         when = datetime.fromtimestamp(timestamp, UTC)

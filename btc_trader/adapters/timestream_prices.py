@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from btc_trader.adapters.aws_clients import client as aws_client
+from btc_trader.adapters.aws_clients import LazyClient
 from btc_trader.domain.prices import PriceSnapshot
 
 
-class TimestreamPriceWriter:
+class TimestreamPriceWriter(LazyClient):
     """One multi-measure record per snapshot, upserted.
 
     A retried run may carry fresher quotes than the attempt that failed; writing with a higher
@@ -17,16 +17,13 @@ class TimestreamPriceWriter:
     same (last) attempt and nothing is duplicated.
     """
 
+    service = "timestream-write"
+
     def __init__(self, database: str, table: str, client: Any | None = None):
         self.database = database
         self.table = table
         self._client = client
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws_client("timestream-write")
-        return self._client
 
     def write(self, snapshot: PriceSnapshot) -> None:
         measures = [
