@@ -349,6 +349,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, known):
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if isinstance(exc, BotoCoreError | ClientError):
+            print(f"error: AWS: {exc} (check your AWS profile or credentials and the stack's region)",
+                  file=sys.stderr)
+            return EXIT_USAGE
         print(f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
