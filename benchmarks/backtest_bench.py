@@ -1,0 +1,68 @@
+"""Backtest benchmark: sma-cross bars per second and peak memory (outside the test run).
+
+    .venv/bin/python benchmarks/backtest_bench.py [--data ../shared/data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from btc_trader.backtest.data import Bars, load_bars  # noqa: E402
+from btc_trader.backtest.engine import metrics, simulate, sma_cross_targets  # noqa: E402
+
+
+def run(bars: Bars, repeats: int = 5) -> float:
+    """Best-of-`repeats` bars per second of signals + simulation + metrics."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = simulate(bars, sma_cross_targets(bars.close, bars.gap_before), 10_000, 10, 5)
+        metrics(bars, result, 10_000)
+        best = min(best, time.perf_counter() - started)
+    return len(bars) / best
+
+
+def tiled(bars: Bars, count: int) -> Bars:
+    """`count` bars made of real bars repeated, each copy scaled to continue the last one."""
+    copies = -(-count // len(bars))
+    scale = np.cumprod(np.concatenate(([1.0], np.full(copies - 1, bars.close[-1] / bars.open[0]))))
+    stack = lambda a: np.concatenate([a * s for s in scale])[:count]  # noqa: E731
+    return Bars(np.arange(count) * bars.bar_seconds, stack(bars.open), stack(bars.high), stack(bars.low),
+                stack(bars.close), np.resize(bars.volume, count), np.zeros(count, dtype=np.int64), bars.bar_seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    data = Path(parser.parse_args().data)
+    report = {}
+    for name in ("btcusdt_1h_binance_2020-09-20_2026-06-20.csv.gz", "btcusd_1m_coinbase_2023-03-01_2023-03-21.csv.gz",
+                 "btcusd_1m_binanceus_2023-03-01_2023-03-21.csv.gz"):
+        if (data / name).exists():
+            bars = load_bars(data / name)
+            report[name] = {"bars": len(bars), "sma_cross_bars_per_s": round(run(bars))}
+    hourly = data / "btcusdt_1h_binance_2020-09-20_2026-06-20.csv.gz"
+    if hourly.exists():
+        million = tiled(load_bars(hourly), 1_000_000)
+        speed = run(million, repeats=3)
+        tracemalloc.start()
+        run(million, repeats=1)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        report["1M_bars"] = {"sma_cross_bars_per_s": round(speed), "peak_traced_mb": round(peak / 2**20, 1)}
+    report["live_strategy"] = "not built yet"
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""The backtest engine against an independent plain-Python reference, and its conventions."""
+
+import json
+
+import numpy as np
+import pytest
+
+from btc_trader.backtest.data import Bars, load_bars
+from btc_trader.backtest.engine import metrics, simulate, sma_cross_targets
+from btc_trader.cli import main
+from btc_trader.domain.candles import CandleError
+from btc_trader.domain.wallet import PaperWallet
+
+HOURLY = "btcusdt_1h_binance_2020-09-20_2026-06-20.csv.gz"
+
+
+def reference_trades(opens, closes):
+    """Longhand SMA(20)/SMA(50) cross: decide at close t, fill at open t+1."""
+    trades, long, entry = [], False, None
+    def avg(i, w):
+        return sum(closes[i - w + 1 : i + 1]) / w
+    for t in range(50, len(closes) - 1):
+        prev_above = avg(t - 1, 20) > avg(t - 1, 50)
+        above = avg(t, 20) > avg(t, 50)
+        if not long and above and not prev_above:
+            long, entry = True, t + 1
+        elif long and not above and prev_above:
+            trades.append((entry, t + 1))
+            long = False
+    if long:
+        trades.append((entry, None))
+    return trades
+
+
+@pytest.mark.realdata
+def test_trades_equal_an_independent_reference_on_real_hourly_data(shared_file):
+    bars = load_bars(shared_file(HOURLY), start=1_633_046_400, end=1_633_046_400 + 8_000 * 3600)  # from 2021-10-01
+    assert bars.gap_before.max() <= 3, "the reference has no gap rule; this window has only short gaps"
+    result = simulate(bars, sma_cross_targets(bars.close, bars.gap_before), 10_000, 10, 5)
+    engine = [(t.entry_index, t.exit_index) for t in result.trades]
+    assert engine == reference_trades(bars.open.tolist(), bars.close.tolist())
+    assert len(engine) > 50
+
+
+def bars_from(closes, gaps=None):
+    closes = np.asarray(closes, dtype=float)
+    n = len(closes)
+    opens = np.concatenate(([closes[0]], closes[:-1]))
+    return Bars(np.arange(n) * 3600, opens, np.maximum(opens, closes), np.minimum(opens, closes), closes,
+                np.ones(n), np.zeros(n, dtype=np.int64) if gaps is None else np.asarray(gaps), 3600)
+
+
+def test_changing_future_bars_never_changes_past_decisions():
+    rng = np.random.default_rng(3)
+    closes = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 600)))
+    base = sma_cross_targets(closes, np.zeros(600, dtype=np.int64))
+    for cut in (100, 250, 400):
+        changed = closes.copy()
+        changed[cut:] *= rng.uniform(0.5, 1.5, 600 - cut)
+        assert (sma_cross_targets(changed, np.zeros(600, dtype=np.int64))[:cut] == base[:cut]).all()
+
+
+def test_fills_match_the_paper_wallet():
+    closes = [100.0] * 60 + [101, 103, 106, 110, 115] + [90.0] * 60
+    bars = bars_from(closes)
+    result = simulate(bars, sma_cross_targets(bars.close, bars.gap_before), 1_000, fee_bps=10, slippage_bps=5)
+    first = result.trades[0]
+    wallet = PaperWallet.start(1_000)
+    wallet, buy = wallet.fill("BUY", 1e9, bars.open[first.entry_index], 10, 5)
+    wallet, sell = wallet.fill("SELL", 1e9, bars.open[first.exit_index], 10, 5)
+    assert first.entry_price == pytest.approx(buy.price) and first.exit_price == pytest.approx(sell.price)
+    assert result.equity[first.exit_index] == pytest.approx(wallet.usd)
+    assert result.fees_usd == pytest.approx(wallet.fees_paid_usd)
+
+
+def test_no_decision_right_after_a_long_gap():
+    closes = np.concatenate((np.full(60, 100.0), np.linspace(100, 130, 10)))
+    gaps = np.zeros(70, dtype=np.int64)
+    gaps[60] = 10
+    targets = sma_cross_targets(closes, gaps)
+    assert targets[60] == targets[59]
+
+
+def test_metrics_on_a_hand_computable_series():
+    bars = bars_from([100.0] * 10)
+    result = simulate(bars, np.zeros(10, dtype=np.int8), 1_000, 10, 5)
+    figures = metrics(bars, result, 1_000)
+    assert figures["total_return_pct"] == 0 and figures["trades"] == 0 and figures["max_drawdown_pct"] == 0
+    assert figures["sharpe"] is None and figures["buy_and_hold_pct"] == 0
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (["2024-01-01T01:00:00Z,1,1,1,1,1", "2024-01-01T00:00:00Z,1,1,1,1,1"], "not sorted"),
+        (["2024-01-01T00:00:00Z,1,1,1,1,1", "2024-01-01T00:00:00Z,1,1,1,1,1"], "duplicate bar"),
+        (["2024-01-01T00:00:00Z,1,1,1,1,1", "2024-01-01T01:00:00Z,0,1,1,1,1"], "finite and positive"),
+    ],
+)
+def test_bad_files_are_named(tmp_path, rows, message):
+    path = tmp_path / "bad.csv"
+    path.write_text("timestamp,open,high,low,close,volume\n" + "\n".join(rows) + "\n")
+    with pytest.raises(CandleError, match=message):
+        load_bars(path)
+
+
+@pytest.mark.realdata
+def test_cli_json_and_resampling(shared_file, capsys):
+    assert main(["backtest", "--data", str(shared_file(HOURLY)), "--strategy", "sma-cross", "--fee-bps", "10",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["bars"] == 50_366 and report["trades"] > 100 and report["simulation_seconds"] < 60
+    assert main(["backtest", "--data", str(shared_file("btcusd_1m_coinbase_2023-03-01_2023-03-21.csv.gz")),
+                 "--interval", "1h", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["bars"] == 500  # 504 hours, 4 lost whole in the 277-minute hole
+    assert main(["backtest", "--data", str(shared_file(HOURLY)), "--strategy", "live"]) == 2
+    assert "not built yet" in capsys.readouterr().err
