@@ -22,7 +22,7 @@ class _Contract(BaseModel):
 
 
 class WorkflowInput(_Contract):
-    symbol: str = "BTC-USD"
+    symbol: str = Field(pattern=r"^[A-Z0-9]+-[A-Z0-9]+$")
     execution_id: str = Field(min_length=1)
     requested_at: str = Field(min_length=1)  # ISO-8601, from $$.State.EnteredTime
 

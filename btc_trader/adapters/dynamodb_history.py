@@ -7,7 +7,7 @@ need (plus slack for gaps), projects only `timestamp` and `price`, and follows e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -103,7 +103,7 @@ class DynamoDBPriceHistory(LazyClient):
         if not times:
             raise InsufficientHistoryError(0, bars, f"no prices for {symbol} in the last {(at - start) // 60} minutes")
         newest = times[0]
-        history = resample_last(np.array(times), np.array(prices), bar_seconds, end=at)
+        history = replace(resample_last(np.array(times), np.array(prices), bar_seconds, end=at), symbol=symbol)
         return HistorySlice(history.tail(bars), newest, divergence)
 
     def price_at(self, symbol: str, at: int, tolerance_s: int) -> tuple[int, float] | None:

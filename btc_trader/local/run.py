@@ -152,7 +152,8 @@ def local_run(
         envs = _environments(settings, names, Path(replay), models)
         # Bars that closed before the first decision become history, as `data backfill` does.
         history = [c for c in candles if c.timestamp + bar <= start - collect_every]
-        DynamoDBPriceRepository(names.table("prices")).save_candles("BTC-USD", history, source="replay", bar_seconds=bar)
+        symbol = settings.symbols[0]  # the replay file stands for the stack's first symbol
+        DynamoDBPriceRepository(names.table("prices")).save_candles(symbol, history, source="replay", bar_seconds=bar)
         handlers = {
             names.function(role): (lambda event, role=role: run_handler(role, event, envs[role], region))
             for role in (ML_PREDICTOR, RISK_MANAGER, TRADE_EXECUTOR)
@@ -164,7 +165,6 @@ def local_run(
                 definition=definition_json(arns[names.function(ML_PREDICTOR)], arns[names.function(RISK_MANAGER)],
                                            arns[names.function(TRADE_EXECUTOR)], topic),
             )["stateMachineArn"]
-            symbol = settings.symbols[0]
             next_collection = start - collect_every * (trade_every // collect_every)
             done = 0
             for tick in range(ticks):

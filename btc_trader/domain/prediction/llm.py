@@ -24,8 +24,9 @@ MAX_MOVE_PCT = 10.0
 _FENCE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL | re.IGNORECASE)
 
 
-def build_prompt(history: PriceHistory, horizon_minutes: int, symbol: str = "BTC-USD") -> str:
+def build_prompt(history: PriceHistory, horizon_minutes: int) -> str:
     """Recent prices and returns, and the exact JSON expected back."""
+    symbol = history.symbol or "the asset"
     recent = history.tail(min(PROMPT_BARS, len(history)))
     prices = recent.prices.astype(float)
     returns = np.diff(prices) / prices[:-1] * 100

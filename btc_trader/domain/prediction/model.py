@@ -33,6 +33,7 @@ class PriceHistory:
     timestamps: np.ndarray
     prices: np.ndarray
     bar_seconds: int
+    symbol: str = ""
 
     def __post_init__(self) -> None:
         if len(self.timestamps) != len(self.prices):
@@ -50,7 +51,7 @@ class PriceHistory:
         return int(self.timestamps[-1])
 
     def tail(self, bars: int) -> PriceHistory:
-        return PriceHistory(self.timestamps[-bars:], self.prices[-bars:], self.bar_seconds)
+        return PriceHistory(self.timestamps[-bars:], self.prices[-bars:], self.bar_seconds, self.symbol)
 
 
 @dataclass(frozen=True)
