@@ -42,6 +42,7 @@ def register(commands: Any) -> None:
     parser.add_argument("--slippage-bps", type=float, default=5.0)
     parser.add_argument("--cash", type=float, default=10_000.0)
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    parser.add_argument("--report", metavar="PATH.html", help="write a self-contained HTML report")
     parser.set_defaults(handler=run)
 
 
@@ -57,6 +58,15 @@ def run(args: argparse.Namespace) -> int:
     figures = metrics(bars, result, args.cash)
     elapsed = time.perf_counter() - started
     report = {"strategy": args.strategy, **figures, "bars": len(bars), "simulation_seconds": round(elapsed, 6)}
+    if args.report:
+        from pathlib import Path
+
+        from btc_trader.backtest.report import write_report
+
+        target = Path(args.report)
+        if target.suffix.lower() != ".html":
+            raise BacktestError(f"--report writes HTML; give a path ending in .html, got {args.report}")
+        write_report(target, bars, result, report, f"btc-trader backtest: {args.strategy} on {Path(args.data).name}")
     if args.json:
         print(json.dumps(report, default=float))
     else:

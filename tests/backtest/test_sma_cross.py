@@ -115,3 +115,20 @@ def test_cli_json_and_resampling(shared_file, capsys):
     assert json.loads(capsys.readouterr().out)["bars"] == 500  # 504 hours, 4 lost whole in the 277-minute hole
     assert main(["backtest", "--data", str(shared_file(HOURLY)), "--strategy", "live"]) == 2
     assert "not built yet" in capsys.readouterr().err
+
+
+def test_html_report_is_self_contained(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    closes = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 400)))
+    path = tmp_path / "bars.csv"
+    path.write_text("timestamp,open,high,low,close,volume\n" + "".join(
+        f"{1_700_000_000 + 3600 * i},{c},{c * 1.01},{c * 0.99},{c},1\n" for i, c in enumerate(closes)))
+    report = tmp_path / "report.html"
+    assert main(["backtest", "--data", str(path), "--report", str(report), "--json"]) == 0
+    trades = json.loads(capsys.readouterr().out)["trades"]
+    text = report.read_text()
+    assert text.count("<svg") == 3 and "<script" not in text and "http" not in text.replace(
+        'xmlns="http://www.w3.org/2000/svg"', "")
+    assert text.count('fill="#1a7f37"') == trades
+    assert main(["backtest", "--data", str(path), "--report", str(tmp_path / "r.pdf")]) == 2
+    assert "ending in .html" in capsys.readouterr().err
