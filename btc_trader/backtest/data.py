@@ -43,7 +43,12 @@ def load_bars(path: str | Path, interval: str | None = None, start: int | None =
         raise CandleError(f"{path}: cannot read CSV ({exc})") from None
     if list(frame.columns[:6]) != COLUMNS:
         raise CandleError(f"{path}: expected columns {','.join(COLUMNS)}, got {','.join(map(str, frame.columns))}")
-    times = pd.to_datetime(frame["timestamp"], utc=True, errors="coerce")
+    column = frame["timestamp"]
+    # ISO-8601 as in ../shared/data, or epoch seconds (as `read_candles` also accepts).
+    if pd.api.types.is_numeric_dtype(column):
+        times = pd.to_datetime(column, unit="s", utc=True, errors="coerce")
+    else:
+        times = pd.to_datetime(column, utc=True, errors="coerce", format="ISO8601")
     if times.isna().any():
         row = int(times.isna().to_numpy().argmax()) + 2
         raise CandleError(f"{path}:{row}: unreadable timestamp {frame['timestamp'].iloc[row - 2]!r}")
