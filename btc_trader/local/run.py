@@ -169,11 +169,12 @@ def local_run(
             done = 0
             for tick in range(ticks):
                 at = start + tick * trade_every
-                while next_collection <= at:
-                    run_handler(PRICE_COLLECTOR, scheduled_event(datetime.fromtimestamp(next_collection, UTC), region),
-                                envs[PRICE_COLLECTOR], region)
-                    next_collection += collect_every
-                try:
+                try:  # Ctrl-C ends the run with the summary so far
+                    while next_collection <= at:
+                        run_handler(PRICE_COLLECTOR,
+                                    scheduled_event(datetime.fromtimestamp(next_collection, UTC), region),
+                                    envs[PRICE_COLLECTOR], region)
+                        next_collection += collect_every
                     execution = run_execution(machine, {"symbol": symbol, "execution_id": f"local-{at}",
                                                         "requested_at": iso(at)}, name=f"tick-{tick}-{at}")
                     _account(summary, execution, at, emit)
