@@ -2,7 +2,14 @@
 
 The seed read all 43,200 one-minute items of 30 days, whole, in one unpaginated query (so it
 silently stopped at DynamoDB's 1 MB page). Here one query covers just the window the models
-need (plus slack for gaps), projects only `timestamp` and `price`, and follows every page.
+need (plus slack for gaps), newest first, projects only `timestamp` and `price`, follows every
+page and stops at a hard item cap. The newest item's source divergence is one extra one-key Query
+of one attribute, so it does not widen every item of the window.
+
+Note on cost: DynamoDB bills a Query by the full size of the items it reads, whatever the
+projection; the projection only shrinks what crosses the network. The saving that counts is
+reading a few hundred items instead of 43,200, and `ReadStats` reports both the returned bytes
+and the consumed read capacity so neither is mistaken for the other.
 """
 
 from __future__ import annotations
@@ -20,13 +27,20 @@ from btc_trader.storage_schema import PRICES
 WINDOW_SLACK = 1.5
 # Carry the last price across at most this many empty bars; a longer hole means no history.
 MAX_FILLED_BARS = 3
+# Collected snapshots and backfilled 1-minute candles share the table: at most two items per
+# minute in normal operation. Reading stops beyond this many per minute of window.
+MAX_ITEMS_PER_MINUTE = 2
+
+_SYMBOL, _TS = PRICES.hash_key.name, PRICES.range_key.name
 
 
 @dataclass
 class ReadStats:
     items: int = 0
-    bytes: int = 0
+    bytes: int = 0  # size of the projected items returned (what crossed the network)
     pages: int = 0
+    capacity_units: float = 0.0  # read capacity DynamoDB reported as consumed (full item sizes)
+    truncated: bool = False  # the item cap stopped the read (the newest items were kept)
 
 
 def resample_last(timestamps: np.ndarray, prices: np.ndarray, bar_seconds: int, end: int) -> PriceHistory:
@@ -68,43 +82,77 @@ class DynamoDBPriceHistory(LazyClient):
         self._client = client
         self.last_read = ReadStats()
 
-
-    def load(self, symbol: str, at: int, bars: int, bar_seconds: int) -> HistorySlice:
+    def load(self, symbol: str, at: int, bars: int, bar_seconds: int, min_bars: int = 1) -> HistorySlice:
         """Up to `bars` newest bars at or before `at`, with the newest price's time and divergence.
 
-        Fewer bars come back when fewer exist; none at all raises InsufficientHistoryError.
+        Raises InsufficientHistoryError (have/need) when fewer than `min_bars` bars exist; pass
+        `min_bars=bars` to refuse anything short of the full request.
         """
-        start = at - int(bars * bar_seconds * WINDOW_SLACK)
+        if bars < 1 or bar_seconds < 1 or not 1 <= min_bars <= bars:
+            raise ValueError(f"need 1 <= min_bars <= bars and bar_seconds >= 1, got {min_bars}, {bars}, {bar_seconds}")
+        window_s = int(bars * bar_seconds * WINDOW_SLACK)
+        start = at - window_s
+        max_items = MAX_ITEMS_PER_MINUTE * (window_s // 60 + 1)
         stats = ReadStats()
         times: list[int] = []
         prices: list[float] = []
-        paginator = self.client.get_paginator("query")
-        pages = paginator.paginate(
-            TableName=self.table_name,
-            KeyConditionExpression="#symbol = :symbol AND #ts BETWEEN :start AND :at",
-            ProjectionExpression="#ts, price, divergence_bps",
-            ExpressionAttributeNames={"#symbol": PRICES.hash_key.name, "#ts": PRICES.range_key.name},
-            ExpressionAttributeValues={
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "#symbol = :symbol AND #ts BETWEEN :start AND :at",
+            "ProjectionExpression": "#ts, price",
+            "ExpressionAttributeNames": {"#symbol": _SYMBOL, "#ts": _TS},
+            "ExpressionAttributeValues": {
                 ":symbol": {"S": symbol}, ":start": {"N": str(start)}, ":at": {"N": str(at)},
             },
-            ScanIndexForward=False,
-        )
-        divergence: float | None = None
-        for page in pages:
+            "ScanIndexForward": False,  # newest first: if the cap stops us, the old end is lost
+            "ReturnConsumedCapacity": "TOTAL",
+        }
+        # Pages by hand so each request asks for at most the items still allowed (a paginator
+        # cannot shrink Limit as it goes).
+        while True:
+            page = self.client.query(**request, Limit=max_items - stats.items)
             stats.pages += 1
+            stats.capacity_units += float((page.get("ConsumedCapacity") or {}).get("CapacityUnits", 0.0))
             for item in page.get("Items", []):
                 stats.items += 1
                 stats.bytes += _item_bytes(item)
-                if not times and "divergence_bps" in item:
-                    divergence = float(item["divergence_bps"]["N"])
-                times.append(int(item[PRICES.range_key.name]["N"]))
+                times.append(int(item[_TS]["N"]))
                 prices.append(float(item["price"]["N"]))
-        self.last_read = stats
+            if "LastEvaluatedKey" not in page:
+                break
+            if stats.items >= max_items:
+                stats.truncated = True
+                break
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         if not times:
-            raise InsufficientHistoryError(0, bars, f"no prices for {symbol} in the last {(at - start) // 60} minutes")
+            self.last_read = stats
+            raise InsufficientHistoryError(
+                0, min_bars, f"no prices for {symbol} in the {window_s // 60} minutes before {at}; {bars} bars requested"
+            )
         newest = times[0]
-        history = replace(resample_last(np.array(times), np.array(prices), bar_seconds, end=at), symbol=symbol)
-        return HistorySlice(history.tail(bars), newest, divergence)
+        divergence = self._divergence(symbol, newest, stats)
+        self.last_read = stats
+        resampled = resample_last(np.array(times), np.array(prices), bar_seconds, end=at)
+        history = replace(resampled, symbol=symbol, newest_price_time=newest).tail(bars)
+        if len(history) < min_bars:
+            raise InsufficientHistoryError(len(history), min_bars, f"{bar_seconds // 60}-minute bars of {symbol}")
+        return HistorySlice(history, newest, divergence)
+
+    def _divergence(self, symbol: str, timestamp: int, stats: ReadStats) -> float | None:
+        """Venue disagreement stored with the newest price (None for backfilled candles)."""
+        # A one-key Query rather than GetItem: the predictor's role holds dynamodb:Query only.
+        response = self.client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="#symbol = :symbol AND #ts = :ts",
+            ProjectionExpression="divergence_bps",
+            ExpressionAttributeNames={"#symbol": _SYMBOL, "#ts": _TS},
+            ExpressionAttributeValues={":symbol": {"S": symbol}, ":ts": {"N": str(timestamp)}},
+            ReturnConsumedCapacity="TOTAL",
+        )
+        stats.capacity_units += float((response.get("ConsumedCapacity") or {}).get("CapacityUnits", 0.0))
+        items = response.get("Items") or [{}]
+        value = items[0].get("divergence_bps")
+        return float(value["N"]) if value and "N" in value else None
 
     def price_at(self, symbol: str, at: int, tolerance_s: int) -> tuple[int, float] | None:
         """The newest price at or before `at`, if one is within `tolerance_s` of it."""
@@ -112,7 +160,7 @@ class DynamoDBPriceHistory(LazyClient):
             TableName=self.table_name,
             KeyConditionExpression="#symbol = :symbol AND #ts BETWEEN :start AND :at",
             ProjectionExpression="#ts, price",
-            ExpressionAttributeNames={"#symbol": PRICES.hash_key.name, "#ts": PRICES.range_key.name},
+            ExpressionAttributeNames={"#symbol": _SYMBOL, "#ts": _TS},
             ExpressionAttributeValues={
                 ":symbol": {"S": symbol}, ":start": {"N": str(at - tolerance_s)}, ":at": {"N": str(at)},
             },
@@ -122,16 +170,22 @@ class DynamoDBPriceHistory(LazyClient):
         items = response.get("Items", [])
         if not items:
             return None
-        return int(items[0][PRICES.range_key.name]["N"]), float(items[0]["price"]["N"])
+        return int(items[0][_TS]["N"]), float(items[0]["price"]["N"])
 
 
 def _item_bytes(item: dict[str, Any]) -> int:
-    """DynamoDB's item size: attribute names plus values (numbers ~ digits / 2 + 1)."""
+    """DynamoDB's item size rule: attribute names plus values (numbers ~ digits / 2 + 1)."""
     size = 0
     for name, value in item.items():
-        size += len(name)
+        size += len(name.encode())
         if "N" in value:
             size += len(value["N"].lstrip("-").replace(".", "")) // 2 + 1
         elif "S" in value:
             size += len(value["S"].encode())
+        elif "BOOL" in value or "NULL" in value:
+            size += 1
+        elif "M" in value:
+            size += 3 + _item_bytes(value["M"])
+        elif "L" in value:
+            size += 3 + sum(_item_bytes({"": v}) + 1 for v in value["L"])
     return size

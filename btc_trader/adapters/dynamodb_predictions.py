@@ -1,7 +1,17 @@
-"""Predictions and their scores in DynamoDB (see storage_schema.PREDICTIONS / PREDICTION_SCORES)."""
+"""Predictions and their scores in DynamoDB (see storage_schema.PREDICTIONS / PREDICTION_SCORES).
+
+predictions        one item per (symbol, prediction time): the whole `prediction` result (every
+                   model's output and weight, and the ensemble), `due_at`, and once scored
+                   `scored_at`, `realised_price` and every model's score.
+prediction-scores  one item per (symbol#model, prediction time) with the model's and the
+                   persistence baseline's score on that sample, so a model's newest scores are
+                   one bounded query; plus one skill snapshot per evaluation under
+                   `symbol#skill`, so the predictor reads every model's skill in one request.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -9,13 +19,38 @@ from botocore.exceptions import ClientError
 from btc_trader.adapters.aws_clients import LazyClient
 from btc_trader.adapters.dynamodb_codec import deserialize as _deserialize
 from btc_trader.adapters.dynamodb_codec import serialize as _serialize
+from btc_trader.contracts import PredictionResult
 from btc_trader.domain.prediction.ensemble import Skill
 from btc_trader.domain.prediction.scoring import PERSISTENCE, Score, rolling_skill
-from btc_trader.storage_schema import TTL_ATTRIBUTE
+from btc_trader.storage_schema import PREDICTION_SCORES, PREDICTIONS, TTL_ATTRIBUTE
+
+SKILL_SERIES = "skill"
+_P_HASH, _P_RANGE = PREDICTIONS.hash_key.name, PREDICTIONS.range_key.name
+_S_HASH, _S_RANGE = PREDICTION_SCORES.hash_key.name, PREDICTION_SCORES.range_key.name
+
+
+def score_series(symbol: str, model: str) -> str:
+    """Partition key of one model's scores for one symbol."""
+    return f"{symbol}#{model}"
+
+
+def prediction_record(result: PredictionResult, at: int, execution_id: str | None) -> dict[str, Any]:
+    """What is stored for a prediction: the full result, when it falls due, who asked."""
+    record: dict[str, Any] = {
+        "result": result.model_dump(mode="json"),
+        "status": result.status,
+        "due_at": at + result.horizon_minutes * 60,
+        "execution_id": execution_id,
+    }
+    if result.status != "ok" or not any(m.ok for m in result.models):
+        # Nothing to score: keeps it out of the evaluator's queue. Forecasts that merely had
+        # no weight are still scored, so a model can earn its weight back.
+        record["scored_at"] = at
+    return record
 
 
 class DynamoDBPredictionStore(LazyClient):
-    """Stores each prediction once, finds those due for scoring, keeps every model's scores."""
+    """Stores each prediction once, finds those due for scoring, keeps scores and skills."""
 
     service = "dynamodb"
 
@@ -24,16 +59,15 @@ class DynamoDBPredictionStore(LazyClient):
         self.scores_table = scores_table
         self._client = client
 
-
     def save_prediction(self, symbol: str, timestamp: int, record: dict[str, Any], *, expires_at: int) -> bool:
         """Store a prediction; False when one already exists for that time (a retried run)."""
-        item = {"symbol": symbol, "timestamp": timestamp, **record, TTL_ATTRIBUTE: expires_at}
+        item = {**record, _P_HASH: symbol, _P_RANGE: timestamp, TTL_ATTRIBUTE: expires_at}
         try:
             self.client.put_item(
                 TableName=self.predictions_table,
                 Item=_serialize(item),
                 ConditionExpression="attribute_not_exists(#ts)",
-                ExpressionAttributeNames={"#ts": "timestamp"},
+                ExpressionAttributeNames={"#ts": _P_RANGE},
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -41,10 +75,16 @@ class DynamoDBPredictionStore(LazyClient):
             raise
         return True
 
+    def save_result(
+        self, symbol: str, at: int, result: PredictionResult, *, execution_id: str | None, expires_at: int
+    ) -> bool:
+        """Store a PredictionResult (every model's output and weight, and the ensemble) once."""
+        return self.save_prediction(symbol, at, prediction_record(result, at, execution_id), expires_at=expires_at)
+
     def get_prediction(self, symbol: str, timestamp: int) -> dict[str, Any] | None:
         response = self.client.get_item(
             TableName=self.predictions_table,
-            Key=_serialize({"symbol": symbol, "timestamp": timestamp}),
+            Key=_serialize({_P_HASH: symbol, _P_RANGE: timestamp}),
             ConsistentRead=True,
         )
         return _deserialize(response["Item"]) if "Item" in response else None
@@ -55,7 +95,7 @@ class DynamoDBPredictionStore(LazyClient):
             TableName=self.predictions_table,
             KeyConditionExpression="#symbol = :symbol AND #ts BETWEEN :start AND :now",
             FilterExpression="attribute_not_exists(scored_at) AND due_at <= :now",
-            ExpressionAttributeNames={"#symbol": "symbol", "#ts": "timestamp"},
+            ExpressionAttributeNames={"#symbol": _P_HASH, "#ts": _P_RANGE},
             ExpressionAttributeValues=_serialize({":symbol": symbol, ":start": now - lookback_s, ":now": now}),
         )
         return [_deserialize(item) for page in pages for item in page.get("Items", [])]
@@ -64,15 +104,19 @@ class DynamoDBPredictionStore(LazyClient):
         self, symbol: str, timestamp: int, scores: list[Score], realised_price: float, *, now: int, expires_at: int
     ) -> None:
         """Store every model's score and mark the prediction scored (a rerun overwrites)."""
-        persistence = next(s for s in scores if s.model == PERSISTENCE)
+        persistence = next((s for s in scores if s.model == PERSISTENCE), None)
+        if persistence is None:
+            raise ValueError(f"scores of {symbol} at {timestamp} lack the {PERSISTENCE} baseline")
+        # One PutItem per model (two or three): the evaluator's role grants PutItem, not
+        # BatchWriteItem, and a rerun simply overwrites.
         for s in scores:
             if s.model == PERSISTENCE:
                 continue
             self.client.put_item(
                 TableName=self.scores_table,
                 Item=_serialize({
-                    "series": f"{symbol}#{s.model}",
-                    "timestamp": timestamp,
+                    _S_HASH: score_series(symbol, s.model),
+                    _S_RANGE: timestamp,
                     "abs_pct_error": s.abs_pct_error,
                     "direction_hit": s.direction_hit,
                     "persistence_abs_pct_error": persistence.abs_pct_error,
@@ -82,7 +126,7 @@ class DynamoDBPredictionStore(LazyClient):
             )
         self.client.update_item(
             TableName=self.predictions_table,
-            Key=_serialize({"symbol": symbol, "timestamp": timestamp}),
+            Key=_serialize({_P_HASH: symbol, _P_RANGE: timestamp}),
             UpdateExpression="SET scored_at = :now, realised_price = :realised, scores = :scores",
             ExpressionAttributeValues=_serialize({
                 ":now": now,
@@ -91,14 +135,15 @@ class DynamoDBPredictionStore(LazyClient):
             }),
         )
 
-    def skills(self, symbol: str, models: list[str], window: int) -> dict[str, Skill]:
+    def skills(self, symbol: str, models: Iterable[str], window: int) -> dict[str, Skill]:
         """Each model's rolling skill over its newest `window` scores (one bounded query each)."""
         result = {}
         for model in models:
             response = self.client.query(
                 TableName=self.scores_table,
-                KeyConditionExpression="series = :series",
-                ExpressionAttributeValues={":series": {"S": f"{symbol}#{model}"}},
+                KeyConditionExpression="#series = :series",
+                ExpressionAttributeNames={"#series": _S_HASH},
+                ExpressionAttributeValues={":series": {"S": score_series(symbol, model)}},
                 ScanIndexForward=False,
                 Limit=window,
             )
@@ -113,3 +158,40 @@ class DynamoDBPredictionStore(LazyClient):
             if skill is not None:
                 result[model] = skill
         return result
+
+    def save_skills(self, symbol: str, skills: Mapping[str, Skill], *, at: int, expires_at: int) -> None:
+        """Snapshot every model's skill as of an evaluation (the predictor reads the newest)."""
+        self.client.put_item(
+            TableName=self.scores_table,
+            Item=_serialize({
+                _S_HASH: score_series(symbol, SKILL_SERIES),
+                _S_RANGE: at,
+                "skills": {
+                    m: {"samples": s.samples, "hit_rate": s.hit_rate, "mae_pct": s.mae_pct,
+                        "persistence_mae_pct": s.persistence_mae_pct, "persistence_hit_rate": s.persistence_hit_rate}
+                    for m, s in skills.items()
+                },
+                TTL_ATTRIBUTE: expires_at,
+            }),
+        )
+
+    def latest_skills(self, symbol: str, models: Sequence[str] | None = None) -> dict[str, Skill]:
+        """The newest skill snapshot (one item read); empty before the first evaluation."""
+        response = self.client.query(
+            TableName=self.scores_table,
+            KeyConditionExpression="#series = :series",
+            ExpressionAttributeNames={"#series": _S_HASH},
+            ExpressionAttributeValues={":series": {"S": score_series(symbol, SKILL_SERIES)}},
+            ScanIndexForward=False,
+            Limit=1,
+        )
+        items = response.get("Items", [])
+        if not items:
+            return {}
+        stored = _deserialize(items[0]).get("skills", {})
+        return {
+            m: Skill(m, int(v["samples"]), float(v["hit_rate"]), float(v["mae_pct"]), float(v["persistence_mae_pct"]),
+                     None if v.get("persistence_hit_rate") is None else float(v["persistence_hit_rate"]))
+            for m, v in stored.items()
+            if models is None or m in models
+        }

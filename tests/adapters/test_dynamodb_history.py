@@ -40,16 +40,50 @@ def test_pages_are_followed_and_only_two_attributes_read(table):
     assert history.prices[-1] == 20_000 and history.prices[0] == 20_000 + 1_599
     assert reader.last_read.items == 2_401  # the window (1,600 bars x 1.5 slack), both ends included
     assert reader.last_read.bytes < reader.last_read.items * 40, "projection keeps items small"
+    assert reader.last_read.items < 2_500, "the window bounds the read"
 
 
-def test_more_than_one_page_when_the_window_is_large(table):
+def test_every_page_is_followed(table):
     put_minutes(table, 2_500, padding=1_000)
     unprojected = table.query(TableName=TABLE, KeyConditionExpression="symbol = :s",
                               ExpressionAttributeValues={":s": {"S": "BTC-USD"}})
     assert "LastEvaluatedKey" in unprojected, "the data set really spans pages"
     reader = DynamoDBPriceHistory(TABLE, client=table)
-    reader.load("BTC-USD", END, bars=1_600, bar_seconds=60)
-    assert reader.last_read.items == 2_401 and reader.last_read.pages >= 2
+    loaded = reader.load("BTC-USD", END, bars=1_700, bar_seconds=60)
+    # 1 MB pages are measured on the full items, as in DynamoDB: ~2,500 items of ~1 KB -> 3 pages.
+    assert reader.last_read.items == 2_500 and reader.last_read.pages == 3
+    assert len(loaded.history) == 1_700 and not reader.last_read.truncated
+    assert reader.last_read.capacity_units > 0
+
+
+def test_reading_stops_at_the_item_cap_and_keeps_the_newest(table):
+    # Two items per minute is the normal maximum; here there are four (every 15 s).
+    for first in range(0, 400, 25):
+        table.batch_write_item(RequestItems={TABLE: [
+            {"PutRequest": {"Item": {"symbol": {"S": "BTC-USD"}, "timestamp": {"N": str(END - 15 * i)},
+                                     "price": {"N": str(20_000 + i)}}}}
+            for i in range(first, first + 25)
+        ]})
+    reader = DynamoDBPriceHistory(TABLE, client=table)
+    loaded = reader.load("BTC-USD", END, bars=20, bar_seconds=60)  # 30-minute window -> cap 62
+    assert reader.last_read.truncated and reader.last_read.items == 62
+    assert loaded.history.prices[-1] == 20_000 and loaded.newest_time == END
+
+
+def test_too_few_bars_is_refused_with_have_and_need(table):
+    put_minutes(table, 30)
+    reader = DynamoDBPriceHistory(TABLE, client=table)
+    assert len(reader.load("BTC-USD", END, bars=51, bar_seconds=60).history) == 30
+    with pytest.raises(InsufficientHistoryError, match="30 bars, 51 needed") as raised:
+        reader.load("BTC-USD", END, bars=51, bar_seconds=60, min_bars=51)
+    assert (raised.value.have, raised.value.need) == (30, 51)
+
+
+def test_the_newest_price_time_is_kept_apart_from_the_bar_time(table):
+    put_minutes(table, 120, start=END - 100)
+    loaded = DynamoDBPriceHistory(TABLE, client=table).load("BTC-USD", END, bars=10, bar_seconds=300)
+    assert loaded.history.last_time == END and loaded.history.price_time == END - 100
+    assert loaded.newest_time == END - 100
 
 
 def test_five_minute_bars_take_each_bars_last_price(table):

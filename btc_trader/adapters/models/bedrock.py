@@ -5,12 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from btc_trader.adapters.models import forecast_error
-from btc_trader.domain.prediction.llm import build_prompt, parse_llm_forecast
-from btc_trader.domain.prediction.model import ForecastError, ModelForecast, PriceHistory
+from btc_trader.adapters.models import forecast_error, model_client_config
+from btc_trader.domain.prediction.llm import (
+    MAX_MOVE_PCT,
+    PROMPT_BARS,
+    build_prompt,
+    parse_llm_forecast,
+)
+from btc_trader.domain.prediction.model import (
+    ForecastError,
+    HistoryNeededAlias,
+    ModelForecast,
+    PriceHistory,
+)
 
 
 @dataclass
@@ -20,35 +29,39 @@ class TokenUsage:
 
 
 @dataclass
-class BedrockConversePredictor:
-    """Asks the model for strict JSON and believes only what validates."""
+class BedrockConversePredictor(HistoryNeededAlias):
+    """Asks the model for strict JSON and believes only what validates.
+
+    `last_usage` holds the token counts of the latest call, also when its reply was rejected
+    (the tokens were spent either way); the predictor turns them into metrics.
+    """
 
     model_id: str
     max_tokens: int = 400
     timeout_s: float = 20
+    max_move_pct: float = MAX_MOVE_PCT
     client: Any | None = None
     name: str = "bedrock"
-    history_bars: int = 48
+    history_needed: int = PROMPT_BARS
     last_usage: TokenUsage = field(default_factory=TokenUsage)
+
+    def __post_init__(self) -> None:
+        if not self.model_id:
+            raise ValueError("bedrock: model id is empty (stack key btc-trader:bedrock.modelId)")
+        if self.max_tokens < 1:
+            raise ValueError(f"bedrock: maxTokens must be positive, got {self.max_tokens}")
 
     def _client(self) -> Any:
         if self.client is None:
             import boto3
 
-            self.client = boto3.client(
-                "bedrock-runtime",
-                config=Config(
-                    connect_timeout=3,
-                    read_timeout=self.timeout_s,
-                    # Throttling is retried by botocore's standard mode; a slow model is not.
-                    retries={"mode": "standard", "max_attempts": 2},
-                ),
-            )
+            self.client = boto3.client("bedrock-runtime", config=model_client_config(self.timeout_s))
         return self.client
 
     def predict(self, history: PriceHistory, horizon_minutes: int) -> ModelForecast:
+        """Forecast through one Converse call; any failure raises ForecastError with the reason."""
         self.last_usage = TokenUsage()
-        prompt = build_prompt(history, horizon_minutes)
+        prompt = build_prompt(history, horizon_minutes, bars=self.history_needed)
         try:
             response = self._client().converse(
                 modelId=self.model_id,
@@ -59,11 +72,16 @@ class BedrockConversePredictor:
             raise forecast_error(exc) from None
         usage = response.get("usage") or {}
         self.last_usage = TokenUsage(int(usage.get("inputTokens", 0)), int(usage.get("outputTokens", 0)))
-        blocks = ((response.get("output") or {}).get("message") or {}).get("content") or []
-        # Content is a list of blocks (text, reasoning, tool use...): read the text ones only.
-        text = "\n".join(b["text"] for b in blocks if isinstance(b, dict) and isinstance(b.get("text"), str))
+        text = reply_text(response)
+        stop = response.get("stopReason")
         if not text:
-            raise ForecastError(f"no text in the reply (stopReason {response.get('stopReason')})")
-        if response.get("stopReason") == "max_tokens" and "}" not in text:
-            raise ForecastError("reply cut off at maxTokens before the JSON closed")
-        return parse_llm_forecast(text, history.last_price, model=self.name)
+            raise ForecastError(f"no text in the reply (stopReason {stop})", "empty_reply")
+        if stop == "max_tokens" and "}" not in text:
+            raise ForecastError("reply cut off at maxTokens before the JSON closed", "truncated_reply")
+        return parse_llm_forecast(text, history.last_price, max_move_pct=self.max_move_pct, model=self.name)
+
+
+def reply_text(response: dict[str, Any]) -> str:
+    """The text blocks of a Converse reply, joined; other blocks (reasoning, tool use) skipped."""
+    blocks = ((response.get("output") or {}).get("message") or {}).get("content") or []
+    return "\n".join(b["text"] for b in blocks if isinstance(b, dict) and isinstance(b.get("text"), str))

@@ -12,10 +12,19 @@ CONTEXT_BARS = 512  # Chronos-Bolt's context length; more is truncated by the mo
 MIN_CONTEXT = 30  # the JumpStart notebook recommends 30+ observations (5 is the hard minimum)
 
 
+class ChronosResponseError(ForecastError):
+    """The endpoint answered with something that is not a usable Chronos forecast."""
+
+    def __init__(self, message: str):
+        super().__init__(message, "malformed_response")
+
+
 def chronos_request(history: PriceHistory, prediction_length: int) -> dict[str, Any]:
     """`{"inputs":[{"target":[...]}],"parameters":{"prediction_length":H,"quantile_levels":[...]}}`."""
+    if prediction_length < 1:
+        raise ValueError(f"prediction_length must be at least 1, got {prediction_length}")
     if len(history) < MIN_CONTEXT:
-        raise ForecastError(f"huggingface: needs {MIN_CONTEXT} bars, got {len(history)}")
+        raise ForecastError(f"huggingface: needs {MIN_CONTEXT} bars, got {len(history)}", "insufficient_history")
     target = [round(float(p), 2) for p in history.prices[-CONTEXT_BARS:]]
     return {
         "inputs": [{"target": target}],
@@ -33,27 +42,29 @@ def parse_chronos_response(
 ) -> ModelForecast:
     """Median at the horizon is the forecast; the 10-90% band against the move is the doubt.
 
-    confidence = |median move| / (|median move| + band half-width): a move that clears the
-    band is confident, a move buried inside a wide band is not.
+    confidence = |median - current| / (|median - current| + (q0.9 - q0.1) / 2): a move that
+    clears the band is confident, a move buried inside a wide band is not, and a flat median
+    (no move) has confidence 0. Malformed bodies raise ChronosResponseError with the reason.
     """
     try:
         prediction = body["predictions"][0]
         series = {q: prediction[_key(q)] for q in QUANTILES}
     except (KeyError, IndexError, TypeError):
-        raise ForecastError(f"response lacks predictions[0] with quantiles {QUANTILES}: {str(body)[:160]}") from None
+        raise ChronosResponseError(f"response lacks predictions[0] with quantiles {QUANTILES}: {str(body)[:160]}") from None
     for q, values in series.items():
         if not isinstance(values, list) or len(values) < steps:
-            raise ForecastError(f"quantile {q} has {len(values) if isinstance(values, list) else 'no'} steps, {steps} needed")
+            raise ChronosResponseError(f"quantile {q} has {len(values) if isinstance(values, list) else 'no'} steps, {steps} needed")
     try:
         low, median, high = (float(series[q][steps - 1]) for q in QUANTILES)
     except (TypeError, ValueError):
-        raise ForecastError("quantile values are not numbers") from None
+        raise ChronosResponseError("quantile values are not numbers") from None
     if not all(math.isfinite(v) for v in (low, median, high)) or median <= 0:
-        raise ForecastError(f"quantiles not finite and positive: {low}, {median}, {high}")
+        raise ChronosResponseError(f"quantiles not finite and positive: {low}, {median}, {high}")
     if not low <= median <= high:
-        raise ForecastError(f"quantiles out of order: {low} > {median} or {median} > {high}")
+        raise ChronosResponseError(f"quantiles out of order: {low} > {median} or {median} > {high}")
     move = abs(median - current_price)
     half_band = (high - low) / 2
+    # Same as 1 / (1 + relative band / relative move) with both relative to the price.
     confidence = move / (move + half_band) if move + half_band > 0 else 0.0
     return ModelForecast(
         model=model,

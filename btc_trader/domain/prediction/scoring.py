@@ -1,9 +1,16 @@
-"""Scoring forecasts against what happened, and the rolling skill the ensemble reads."""
+"""Scoring forecasts against what happened, and the rolling skill the ensemble reads.
+
+Every scored prediction also scores persistence (the naive "price stays where it was"
+forecast) on the same sample, so a model's error is always compared with the baseline's
+error over exactly the same moments.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from btc_trader.domain.prediction.ensemble import Skill
 from btc_trader.domain.prediction.model import direction_of
@@ -18,16 +25,26 @@ class Score:
     direction_hit: bool
 
 
+def _positive(value: float, name: str) -> float:
+    number = float(value)
+    if not (math.isfinite(number) and number > 0):
+        raise ValueError(f"{name} must be finite and positive, got {value!r}")
+    return number
+
+
 def score(model: str, predicted_price: float, base_price: float, realised_price: float) -> Score:
     """How far off a forecast made at `base_price` was, and whether it called the direction."""
-    error = abs(predicted_price - realised_price) / realised_price * 100
-    predicted_direction = direction_of((predicted_price / base_price - 1) * 100)
-    realised_direction = direction_of((realised_price / base_price - 1) * 100)
+    predicted = _positive(predicted_price, f"{model} predicted_price")
+    base = _positive(base_price, "base price")
+    realised = _positive(realised_price, "realised price")
+    error = abs(predicted - realised) / realised * 100
+    predicted_direction = direction_of((predicted / base - 1) * 100)
+    realised_direction = direction_of((realised / base - 1) * 100)
     return Score(model, error, predicted_direction == realised_direction)
 
 
 def score_prediction(
-    model_prices: dict[str, float], base_price: float, realised_price: float
+    model_prices: Mapping[str, float], base_price: float, realised_price: float
 ) -> list[Score]:
     """Every model's score plus the persistence baseline's (predicts no change)."""
     scores = [score(m, p, base_price, realised_price) for m, p in sorted(model_prices.items())]
@@ -35,9 +52,23 @@ def score_prediction(
     return scores
 
 
+def score_stored_prediction(result: Mapping[str, Any], realised_price: float) -> list[Score]:
+    """Scores of a stored `prediction` (PredictionResult as JSON): its ok models and persistence."""
+    if result.get("status", "ok") != "ok" or result.get("current_price") is None:
+        raise ValueError(f"only ok predictions can be scored, got status {result.get('status')!r}")
+    model_prices = {m["model"]: m["predicted_price"] for m in result.get("models", []) if m.get("ok")}
+    return score_prediction(model_prices, result["current_price"], realised_price)
+
+
 def rolling_skill(model: str, pairs: Iterable[tuple[Score, Score]], window: int) -> Skill | None:
     """Skill over the newest `window` (model score, persistence score) pairs, newest first."""
-    recent = list(pairs)[:window]
+    if window < 1:
+        raise ValueError(f"window must be at least 1, got {window}")
+    recent = []
+    for pair in pairs:
+        recent.append(pair)
+        if len(recent) == window:
+            break
     if not recent:
         return None
     n = len(recent)
@@ -47,4 +78,5 @@ def rolling_skill(model: str, pairs: Iterable[tuple[Score, Score]], window: int)
         hit_rate=sum(s.direction_hit for s, _ in recent) / n,
         mae_pct=sum(s.abs_pct_error for s, _ in recent) / n,
         persistence_mae_pct=sum(p.abs_pct_error for _, p in recent) / n,
+        persistence_hit_rate=sum(p.direction_hit for _, p in recent) / n,
     )

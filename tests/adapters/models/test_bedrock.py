@@ -31,6 +31,8 @@ def stubbed():
 
 
 def expect(stubber, response):
+    response = {**response, "ResponseMetadata": {"RequestId": "r-1", "HTTPStatusCode": 200, "HTTPHeaders": {},
+                                                 "RetryAttempts": 0}}
     stubber.add_response(
         "converse", response,
         {"modelId": MODEL, "messages": ANY, "inferenceConfig": {"maxTokens": 300, "temperature": 0.0}},
@@ -71,6 +73,8 @@ def test_documented_fixture_text_is_not_a_forecast(stubbed):
     [
         ("The price will probably rise.", "no JSON object"),
         ('{"predicted_price": "soon", "direction": "up", "confidence": 0.6}', "not a number"),
+        ('{"predicted_price": Infinity, "direction": "up", "confidence": 0.6}', "not finite"),
+        ('{"predicted_price": -20150, "direction": "down", "confidence": 0.6}', "must be positive"),
         ('{"predicted_price": 90000, "direction": "up", "confidence": 0.6}', "sane bound"),
         ('{"predicted_price": 20150, "direction": "up", "confidence": 7}', "0..1"),
     ],
@@ -80,15 +84,33 @@ def test_invalid_replies_fail_the_model_not_the_run(stubbed, text, reason):
     expect(stubber, reply(text))
     with pytest.raises(ForecastError, match=reason):
         predictor.predict(HISTORY, 60)
+    assert predictor.last_usage.output_tokens == 64, "tokens spent on a rejected reply still count"
 
 
-def test_throttling_is_a_reason(stubbed):
+@pytest.mark.parametrize(
+    ("code", "status", "message"),
+    [
+        ("ThrottlingException", 429, "Too many requests, please wait before trying again."),
+        ("ValidationException", 400, "The provided model identifier is invalid."),
+        ("AccessDeniedException", 403, "You don't have access to the model with the specified model ID."),
+    ],
+)
+def test_service_errors_are_reasons(stubbed, code, status, message):
     predictor, stubber = stubbed
-    stubber.add_client_error("converse", service_error_code="ThrottlingException",
-                             service_message="Too many requests, please wait before trying again.",
-                             http_status_code=429)
-    with pytest.raises(ForecastError, match="ThrottlingException: Too many requests"):
+    stubber.add_client_error("converse", service_error_code=code, service_message=message, http_status_code=status)
+    with pytest.raises(ForecastError, match=f"{code}: {message[:20]}") as raised:
         predictor.predict(HISTORY, 60)
+    assert raised.value.code == code.lower()
+    assert predictor.last_usage.input_tokens == 0
+
+
+def test_the_client_is_bounded():
+    predictor = BedrockConversePredictor(MODEL, timeout_s=7)
+    config = predictor._client().meta.config
+    assert (config.connect_timeout, config.read_timeout) == (3, 7)
+    assert config.retries == {"mode": "standard", "total_max_attempts": 2}
+    with pytest.raises(ValueError, match="bedrock.modelId"):
+        BedrockConversePredictor("")
 
 
 def test_non_text_blocks_are_skipped_and_cut_off_replies_named(stubbed):

@@ -45,13 +45,15 @@ def test_malformed_result(stubbed):
     with pytest.raises(ForecastError, match="non-JSON"):
         predictor.predict(HISTORY, 60)
     stubber.add_response("invoke_endpoint", body(b'{"predictions": [{"mean": [1]}]}'))
-    with pytest.raises(ForecastError, match="lacks predictions"):
+    with pytest.raises(ForecastError, match="lacks predictions") as raised:
         predictor.predict(HISTORY, 60)
+    assert raised.value.code == "malformed_response"
 
 
 def test_error_status(stubbed):
     predictor, stubber = stubbed
     stubber.add_client_error("invoke_endpoint", service_error_code="ModelError",
                              service_message="Received server error (500) from primary", http_status_code=424)
-    with pytest.raises(ForecastError, match="ModelError: Received server error"):
+    with pytest.raises(ForecastError, match="ModelError: Received server error") as raised:
         predictor.predict(HISTORY, 60)
+    assert raised.value.code == "modelerror"

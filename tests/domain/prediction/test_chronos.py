@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from btc_trader.domain.prediction.chronos import (
+    ChronosResponseError,
     chronos_request,
     horizon_steps,
     parse_chronos_response,
@@ -45,8 +46,14 @@ def test_confidence_is_high_when_the_move_clears_the_band():
     ],
 )
 def test_malformed_responses(body, reason):
-    with pytest.raises(ForecastError, match=reason):
+    with pytest.raises(ChronosResponseError, match=reason) as raised:
         parse_chronos_response(body, 100.0, 3)
+    assert raised.value.code == "malformed_response" and isinstance(raised.value, ForecastError)
+
+
+def test_flat_median_has_no_confidence():
+    body = {"predictions": [{"mean": [100.0], "0.1": [99.0], "0.5": [100.0], "0.9": [101.0]}]}
+    assert parse_chronos_response(body, 100.0, 1).confidence == 0.0
 
 
 def test_horizon_steps():

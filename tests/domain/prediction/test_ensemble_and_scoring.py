@@ -1,5 +1,7 @@
+import numpy as np
 import pytest
 
+from btc_trader.contracts import PredictionResult
 from btc_trader.domain.prediction.ensemble import (
     ModelRun,
     NoUsableModelError,
@@ -7,12 +9,26 @@ from btc_trader.domain.prediction.ensemble import (
     combine,
     model_weights,
 )
-from btc_trader.domain.prediction.model import ModelForecast
-from btc_trader.domain.prediction.scoring import PERSISTENCE, rolling_skill, score, score_prediction
+from btc_trader.domain.prediction.model import InsufficientHistoryError, ModelForecast, PriceHistory
+from btc_trader.domain.prediction.result import ensemble_result, insufficient_history_result
+from btc_trader.domain.prediction.scoring import (
+    PERSISTENCE,
+    rolling_skill,
+    score,
+    score_prediction,
+    score_stored_prediction,
+)
+
+HISTORY = PriceHistory(np.array([1_678_535_940, 1_678_536_000]), np.array([99.0, 100.0]), 60,
+                       newest_price_time=1_678_535_990)
 
 
 def run(model, price, confidence, current=100.0):
     return ModelRun(model, ModelForecast(model, price, confidence, current))
+
+
+def skill(model, mae, persistence=1.0, samples=50):
+    return Skill(model, samples, 0.5, mae_pct=mae, persistence_mae_pct=persistence)
 
 
 def test_weighted_consensus_and_confidence():
@@ -20,8 +36,15 @@ def test_weighted_consensus_and_confidence():
     result = combine(runs, {"a": 1, "b": 1, "c": 1}, 100.0)
     assert result.direction == "up"
     assert result.agreement == pytest.approx(2 / 3)
-    assert result.confidence == pytest.approx((0.8 + 0.6) / 3)
-    assert result.predicted_price == pytest.approx((101 + 100.5 + 99) / 3)
+    assert result.confidence == pytest.approx((0.8 + 0.6) / 3), "agreement x the agreeing models' conviction"
+    assert result.predicted_price == pytest.approx((101 + 100.5) / 2), "price from the models that carried the vote"
+
+
+def test_weights_shape_price_vote_and_confidence():
+    runs = [run("a", 101.0, 0.8), run("b", 99.0, 0.9)]
+    result = combine(runs, {"a": 3, "b": 1}, 100.0)
+    assert result.direction == "up" and result.weights == {"a": 0.75, "b": 0.25}
+    assert result.confidence == pytest.approx(0.75 * 0.8)
 
 
 def test_failed_models_are_excluded_and_none_is_explicit():
@@ -32,21 +55,56 @@ def test_failed_models_are_excluded_and_none_is_explicit():
         combine([ModelRun("b", error="ThrottlingException")], {"b": 1}, 100.0)
 
 
+def test_configured_weights_until_enough_samples_then_skill():
+    configured = {"a": 2.0, "b": 1.0}
+    young = {"a": skill("a", 0.5, samples=19), "b": skill("b", 2.0, samples=19)}
+    assert model_weights(["a", "b"], configured, young, min_samples=20) == configured
+    mature = {"a": skill("a", 0.5, samples=20), "b": skill("b", 0.9, samples=20)}
+    assert model_weights(["a", "b"], configured, mature, min_samples=20) == pytest.approx({"a": 1.0, "b": 0.1})
+
+
 def test_a_model_worse_than_persistence_loses_its_weight():
-    skills = {
-        "good": Skill("good", 50, 0.6, mae_pct=0.5, persistence_mae_pct=1.0),
-        "bad": Skill("bad", 50, 0.4, mae_pct=1.5, persistence_mae_pct=1.0),
-        "new": Skill("new", 3, 0.9, mae_pct=0.1, persistence_mae_pct=1.0),
-    }
-    weights = model_weights(["good", "bad", "new"], {"good": 1, "bad": 1, "new": 0.3}, skills, min_samples=20)
-    assert weights == {"good": 0.5, "bad": 0.0, "new": 0.3}
-    result = combine([run("good", 101, 0.5), run("bad", 98, 0.99), run("new", 101, 0.5)], weights, 100.0)
-    assert "bad" not in result.weights and result.direction == "up"
+    skills = {"good": skill("good", 0.5), "bad": skill("bad", 1.5)}
+    weights = model_weights(["good", "bad"], {"good": 1, "bad": 1}, skills, min_samples=20)
+    assert weights == {"good": 0.5, "bad": 0.0}
+    result = combine([run("good", 101, 0.5), run("bad", 98, 0.99)], weights, 100.0)
+    assert result.weights == {"good": 1.0} and result.direction == "up"
+    assert skill("flat", 0.0, persistence=0.0).vs_persistence == 1.0
+    assert skill("flat", 0.1, persistence=0.0).vs_persistence == 0.0
 
 
-def test_split_vote_is_stable():
+def test_a_newcomer_is_put_on_the_measured_models_scale():
+    skills = {"a": skill("a", 0.9), "b": skill("b", 0.7), "new": skill("new", 0.1, samples=3)}
+    weights = model_weights(["a", "b", "new"], {"a": 1, "b": 1, "new": 2}, skills, min_samples=20)
+    assert weights == pytest.approx({"a": 0.1, "b": 0.3, "new": 2 * 0.2})
+
+
+def test_split_vote_is_stable_at_the_current_price():
     result = combine([run("a", 101.0, 0.9), run("b", 99.0, 0.9)], {"a": 1, "b": 1}, 100.0)
-    assert result.direction == "stable"
+    assert (result.direction, result.predicted_price, result.confidence) == ("stable", 100.0, 0.0)
+
+
+def test_result_maps_onto_the_contract():
+    runs = [run("custom", 101.0, 0.8), ModelRun("bedrock", error="ThrottlingException: slow down")]
+    result = ensemble_result(runs, {"custom": 1.0, "bedrock": 1.0}, HISTORY, at=1_678_536_030, horizon_minutes=60,
+                             source_divergence_bps=4.0)
+    assert isinstance(result, PredictionResult) and result.status == "ok"
+    assert result.as_of == "2023-03-11T11:59:50Z" and result.price_age_s == 40
+    assert (result.current_price, result.predicted_price, result.direction) == (100.0, 101.0, "up")
+    models = {m.model: m for m in result.models}
+    assert models["custom"].weight == 1.0 and models["custom"].ok
+    assert models["bedrock"].model_dump(exclude_none=True) == {
+        "model": "bedrock", "weight": 0.0, "ok": False, "error": "ThrottlingException: slow down"}
+    PredictionResult.model_validate(result.model_dump(mode="json"))
+
+
+def test_no_usable_model_is_an_explicit_result():
+    runs = [ModelRun("bedrock", error="ValidationException: bad model id")]
+    result = ensemble_result(runs, {"bedrock": 1.0}, HISTORY, at=1_678_536_000, horizon_minutes=60)
+    assert result.status == "no_model" and "bedrock: ValidationException" in result.reason
+    assert result.predicted_price is None and result.confidence == 0.0 and not result.models[0].ok
+    refusal = insufficient_history_result(InsufficientHistoryError(12, 51), 1_678_536_000, 60)
+    assert refusal.status == "insufficient_history" and refusal.reason == "insufficient_history: 12 bars, 51 needed"
 
 
 def test_scores_and_persistence_baseline():
@@ -57,11 +115,28 @@ def test_scores_and_persistence_baseline():
     assert by_model[PERSISTENCE].abs_pct_error == pytest.approx(1 / 101 * 100)
     assert by_model[PERSISTENCE].direction_hit is False
     assert score("x", 100.01, 100.0, 100.02).direction_hit is True  # both "stable"
+    with pytest.raises(ValueError, match="realised price must be finite and positive"):
+        score("x", 100.0, 100.0, float("nan"))
+
+
+def test_a_stored_prediction_scores_its_ok_models_only():
+    runs = [run("custom", 101.0, 0.8), ModelRun("bedrock", error="boom")]
+    stored = ensemble_result(runs, {"custom": 1.0}, HISTORY, 1_678_536_000, 60).model_dump(mode="json")
+    scores = {s.model: s for s in score_stored_prediction(stored, realised_price=100.5)}
+    assert set(scores) == {"custom", PERSISTENCE}
+    assert scores["custom"].abs_pct_error == pytest.approx(0.5 / 100.5 * 100)
+    refused = insufficient_history_result(InsufficientHistoryError(0, 51), 1_678_536_000, 60).model_dump(mode="json")
+    with pytest.raises(ValueError, match="only ok predictions"):
+        score_stored_prediction(refused, 100.0)
 
 
 def test_rolling_skill_uses_the_newest_window():
     good = (score("m", 101, 100, 101), score(PERSISTENCE, 100, 100, 101))
     bad = (score("m", 99, 100, 101), score(PERSISTENCE, 100, 100, 101))
-    skill = rolling_skill("m", [good, good, bad, bad, bad], window=2)
-    assert skill.samples == 2 and skill.hit_rate == 1.0 and skill.vs_persistence == pytest.approx(1.0)
+    recent = rolling_skill("m", [good, good, bad, bad, bad], window=2)
+    assert recent.samples == 2 and recent.hit_rate == 1.0 and recent.vs_persistence == pytest.approx(1.0)
+    assert recent.persistence_hit_rate == 0.0
+    whole = rolling_skill("m", iter([good, good, bad, bad, bad]), window=50)
+    assert whole.samples == 5 and whole.hit_rate == pytest.approx(0.4)
+    assert whole.mae_pct == pytest.approx((0 + 0 + 3 * 2 / 101 * 100) / 5)
     assert rolling_skill("m", [], 5) is None

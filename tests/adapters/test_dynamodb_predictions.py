@@ -1,0 +1,92 @@
+"""The prediction store on moto: each prediction once, due ones found, scores and skills kept."""
+
+import boto3
+import numpy as np
+import pytest
+from moto import mock_aws
+
+from btc_trader.adapters.dynamodb_predictions import DynamoDBPredictionStore
+from btc_trader.contracts import PredictionResult
+from btc_trader.domain.prediction.ensemble import ModelRun
+from btc_trader.domain.prediction.model import InsufficientHistoryError, ModelForecast, PriceHistory
+from btc_trader.domain.prediction.result import ensemble_result, insufficient_history_result
+from btc_trader.domain.prediction.scoring import PERSISTENCE, score_stored_prediction
+from btc_trader.storage_schema import PREDICTION_SCORES, PREDICTIONS
+from tests.aws_fakes import create_table
+
+T0 = 1_678_536_000
+HORIZON = 60
+
+
+@pytest.fixture
+def store():
+    with mock_aws():
+        for spec in (PREDICTIONS, PREDICTION_SCORES):
+            create_table(spec, spec.role)
+        yield DynamoDBPredictionStore(PREDICTIONS.role, PREDICTION_SCORES.role, client=boto3.client("dynamodb"))
+
+
+def result_at(at, custom_price=101.0, bedrock_error="ThrottlingException: slow down"):
+    history = PriceHistory(np.array([at - 60, at]), np.array([99.5, 100.0]), 60)
+    runs = [ModelRun("custom", ModelForecast("custom", custom_price, 0.8, 100.0)),
+            ModelRun("bedrock", error=bedrock_error)]
+    return ensemble_result(runs, {"custom": 2.0, "bedrock": 1.0}, history, at, HORIZON)
+
+
+def test_every_model_output_weight_and_the_ensemble_are_stored_once(store):
+    result = result_at(T0)
+    assert store.save_result("BTC-USD", T0, result, execution_id="exec-1", expires_at=T0 + 86_400) is True
+    assert store.save_result("BTC-USD", T0, result, execution_id="exec-2", expires_at=T0 + 86_400) is False
+    stored = store.get_prediction("BTC-USD", T0)
+    assert stored["execution_id"] == "exec-1" and stored["due_at"] == T0 + HORIZON * 60
+    assert PredictionResult.model_validate(stored["result"]) == result, "None fields are left out, nothing else"
+    models = {m["model"]: m for m in stored["result"]["models"]}
+    assert models["custom"]["weight"] == 1.0 and models["bedrock"] == {
+        "model": "bedrock", "weight": 0.0, "ok": False, "error": "ThrottlingException: slow down"}
+    assert store.get_prediction("BTC-USD", T0 + 1) is None
+
+
+def test_due_for_scoring_is_past_its_horizon_and_unscored(store):
+    for minutes in (0, 15, 30, 90):
+        at = T0 + minutes * 60
+        store.save_result("BTC-USD", at, result_at(at), execution_id=None, expires_at=at + 86_400)
+    refused = insufficient_history_result(InsufficientHistoryError(3, 51), T0 + 5 * 60, HORIZON)
+    store.save_result("BTC-USD", T0 + 300, refused, execution_id=None, expires_at=T0 + 86_400)
+    now = T0 + 80 * 60
+    due = store.due_for_scoring("BTC-USD", now, lookback_s=86_400)
+    assert [d["timestamp"] for d in due] == [T0, T0 + 15 * 60], "refusals have nothing to score"
+    scores = score_stored_prediction(due[0]["result"], realised_price=100.5)
+    store.save_scores("BTC-USD", T0, scores, 100.5, now=now, expires_at=now + 86_400)
+    assert [d["timestamp"] for d in store.due_for_scoring("BTC-USD", now, 86_400)] == [T0 + 15 * 60]
+    scored = store.get_prediction("BTC-USD", T0)
+    assert scored["realised_price"] == 100.5 and scored["scored_at"] == now
+    assert set(scored["scores"]) == {"custom", PERSISTENCE}
+
+
+def test_rolling_skill_from_stored_scores_and_skill_snapshots(store):
+    realised = [100.6, 100.8, 99.0, 101.2, 100.9]  # custom predicts 101 every time
+    for i, price in enumerate(realised):
+        at = T0 + i * 3600
+        store.save_result("BTC-USD", at, result_at(at), execution_id=None, expires_at=at + 86_400)
+        scores = score_stored_prediction(store.get_prediction("BTC-USD", at)["result"], price)
+        store.save_scores("BTC-USD", at, scores, price, now=at + 3600, expires_at=at + 86_400)
+    skills = store.skills("BTC-USD", ["custom", "bedrock"], window=3)
+    assert set(skills) == {"custom"}, "a model with no scores has no skill yet"
+    newest = realised[-3:]
+    custom = skills["custom"]
+    assert custom.samples == 3
+    assert custom.mae_pct == pytest.approx(sum(abs(101 - p) / p * 100 for p in newest) / 3)
+    assert custom.persistence_mae_pct == pytest.approx(sum(abs(100 - p) / p * 100 for p in newest) / 3)
+    assert custom.hit_rate == pytest.approx(2 / 3)
+
+    assert store.latest_skills("BTC-USD") == {}
+    store.save_skills("BTC-USD", {"custom": custom}, at=T0 + 5 * 3600, expires_at=T0 + 9 * 86_400)
+    older = store.skills("BTC-USD", ["custom"], window=5)["custom"]
+    store.save_skills("BTC-USD", {"custom": older}, at=T0 + 4 * 3600, expires_at=T0 + 9 * 86_400)
+    assert store.latest_skills("BTC-USD") == {"custom": custom}, "the newest snapshot wins"
+    assert store.latest_skills("BTC-USD", ["bedrock"]) == {}
+
+
+def test_scores_need_the_persistence_baseline(store):
+    with pytest.raises(ValueError, match="lack the persistence baseline"):
+        store.save_scores("BTC-USD", T0, [], 100.0, now=T0, expires_at=T0 + 1)
