@@ -143,7 +143,7 @@ def start(stack: str = "dev", port: int = DEFAULT_PORT) -> tuple[EmulatorState, 
     log_file = state_dir() / f"emulator-{port}.log"
     with log_file.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
+            [sys.executable, "-m", "btc_trader.local.server", "--host", HOST, "--port", str(port)],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -260,8 +260,33 @@ def create_table(client: Any, spec: TableSpec, name: str) -> None:
         )
 
 
+LOCAL_ROLE = "btc-trader-local"
+# Stands in for the exchange keys; local runs are paper only, so it is never used to trade.
+SECRET_PLACEHOLDER = '{"apiKey": "local-placeholder", "secret": "local-placeholder"}'
+
+
+def _ignore(exc: ClientError, *codes: str) -> None:
+    if exc.response["Error"]["Code"] not in codes:
+        raise exc
+
+
+def _placeholder_code() -> bytes:
+    from btc_trader.local.workflow_runner import _dummy_zip
+
+    return _dummy_zip()
+
+
 def provision(state: EmulatorState) -> dict[str, list[str]]:
-    """Create every table, bucket and topic of the stack (idempotent)."""
+    """Create every resource of the stack (idempotent; updates functions and the state machine).
+
+    The same settings, naming, table specs, environments and state-machine definition as the
+    Pulumi components; the functions' code is a placeholder because invocations are served by
+    the local Lambda server (`local start-lambda`, `local run`), which runs the real handlers.
+    """
+    from btc_trader.workflow import definition_json
+    from components.runtime_env import function_environments, kill_switch_parameter
+
+    settings = load_stack_file(state.stack)
     names = state.names
     dynamodb = _client(state, "dynamodb")
     for spec in TABLES:
@@ -273,17 +298,82 @@ def provision(state: EmulatorState) -> dict[str, list[str]]:
     try:
         s3.create_bucket(**bucket_args)
     except ClientError as exc:
-        if exc.response["Error"]["Code"] not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
-            raise
+        _ignore(exc, "BucketAlreadyOwnedByYou", "BucketAlreadyExists")
     s3.put_bucket_versioning(Bucket=names.raw_bucket, VersioningConfiguration={"Status": "Enabled"})
-    _client(state, "sns").create_topic(Name=names.alerts_topic)
+    topic_arn = _client(state, "sns").create_topic(Name=names.alerts_topic)["TopicArn"]
+    ssm = _client(state, "ssm")
+    try:  # the operator owns the value once created, as in the stack (ignore_changes)
+        ssm.put_parameter(Name=kill_switch_parameter(names), Value="off", Type="String",
+                          Description='Set to "on" to stop all trading at the next run, without a deploy')
+    except ClientError as exc:
+        _ignore(exc, "ParameterAlreadyExists")
+    if settings.exchange.secret_name:
+        try:  # never overwrite a value the user stored
+            _client(state, "secretsmanager").create_secret(Name=settings.exchange.secret_name,
+                                                           SecretString=SECRET_PLACEHOLDER)
+        except ClientError as exc:
+            _ignore(exc, "ResourceExistsException")
+    if settings.timestream.enabled:
+        timestream = _client(state, "timestream-write")
+        try:
+            timestream.create_database(DatabaseName=names.timestream_database)
+        except ClientError as exc:
+            _ignore(exc, "ConflictException")
+        try:
+            timestream.create_table(DatabaseName=names.timestream_database, TableName=names.timestream_table)
+        except ClientError as exc:
+            _ignore(exc, "ConflictException")
+    role_arn = _local_role(state)
+    lambda_client = _client(state, "lambda")
+    arns = {}
+    for role, environment in function_environments(settings, names).items():
+        config = {"FunctionName": names.function(role), "Role": role_arn, "Handler": "handler.lambda_handler",
+                  "Runtime": settings.lambda_settings.python_runtime,
+                  "MemorySize": settings.lambda_settings.memory_mb, "Timeout": settings.lambda_settings.timeout_seconds,
+                  "Environment": {"Variables": environment}}
+        try:
+            arns[role] = lambda_client.create_function(**config, Code={"ZipFile": _placeholder_code()})["FunctionArn"]
+        except ClientError as exc:
+            _ignore(exc, "ResourceConflictException")
+            arns[role] = lambda_client.update_function_configuration(**config)["FunctionArn"]
+    from components.runtime_env import ML_PREDICTOR, RISK_MANAGER, TRADE_EXECUTOR
+
+    definition = definition_json(arns[ML_PREDICTOR], arns[RISK_MANAGER], arns[TRADE_EXECUTOR], topic_arn)
+    sfn = _client(state, "stepfunctions")
+    existing = [m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"] if m["name"] == names.state_machine]
+    if existing:
+        sfn.update_state_machine(stateMachineArn=existing[0], definition=definition)
+    else:
+        sfn.create_state_machine(name=names.state_machine, definition=definition, roleArn=role_arn)
     return resources(state)
+
+
+def _local_role(state: EmulatorState) -> str:
+    iam = _client(state, "iam")
+    try:
+        return iam.get_role(RoleName=LOCAL_ROLE)["Role"]["Arn"]
+    except ClientError as exc:
+        _ignore(exc, "NoSuchEntity")
+    return iam.create_role(RoleName=LOCAL_ROLE, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+                       "Action": "sts:AssumeRole"}],
+    }))["Role"]["Arn"]
+
+
+def state_machine_arn(state: EmulatorState) -> str:
+    return f"arn:aws:states:{state.region}:{LOCAL_ACCOUNT}:stateMachine:{state.names.state_machine}"
 
 
 def resources(state: EmulatorState) -> dict[str, list[str]]:
     """What the emulator holds, by kind."""
+    secrets = _client(state, "secretsmanager").list_secrets()["SecretList"]
     return {
         "tables": sorted(_client(state, "dynamodb").list_tables()["TableNames"]),
         "buckets": sorted(b["Name"] for b in _client(state, "s3").list_buckets()["Buckets"]),
         "topics": sorted(t["TopicArn"] for t in _client(state, "sns").list_topics()["Topics"]),
+        "functions": sorted(f["FunctionName"] for f in _client(state, "lambda").list_functions()["Functions"]),
+        "state machines": sorted(m["name"] for m in _client(state, "stepfunctions").list_state_machines()["stateMachines"]),
+        "parameters": sorted(p["Name"] for p in _client(state, "ssm").describe_parameters()["Parameters"]),
+        "secrets": sorted(s["Name"] for s in secrets),
     }

@@ -15,7 +15,7 @@ import sys
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from btc_trader.adapters.price_sources import replay_spec
 from btc_trader.local.emulator import LOCAL_ACCOUNT, EmulatorState, aws_environment
@@ -118,8 +118,59 @@ def parse_replays(pairs: list[str]) -> list[str]:
     return specs
 
 
+FREE_PREFIXES = ("POWERTOOLS_", "AWS_")  # may be added by an env-vars file; everything else must exist
+
+
+def load_env_vars(path: str, names: Any) -> dict[str, dict[str, str]]:
+    """An env-vars file, as `sam local invoke --env-vars` reads it: per-function overrides.
+
+    `{"Parameters": {...}}` applies to every function; a function's key (`risk-manager` or its
+    deployed name `btc-trader-dev-risk-manager`) applies to it. Values are strings.
+    """
+    try:
+        data = json.loads(open(path, encoding="utf-8").read())
+    except OSError as exc:
+        raise InvokeError(f"--env-vars: cannot read {path} ({exc.strerror})") from None
+    except ValueError as exc:
+        raise InvokeError(f"--env-vars {path}: malformed JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise InvokeError(f"--env-vars {path}: expected an object like "
+                          '{"Parameters": {"LOG_LEVEL": "DEBUG"}, "risk-manager": {...}}')
+    by_deployed_name = {names.function(role): role for role in FUNCTIONS}
+    overrides: dict[str, dict[str, str]] = {}
+    for key, values in data.items():
+        role = key if key in FUNCTIONS or key == "Parameters" else by_deployed_name.get(key)
+        if role is None:
+            raise InvokeError(f"--env-vars {path}: unknown function {key!r}; use Parameters or one of "
+                              f"{', '.join(sorted(FUNCTIONS))}")
+        if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
+            raise InvokeError(f"--env-vars {path}: {key} must map variable names to string values")
+        overrides.setdefault(role, {}).update(values)
+    return overrides
+
+
+def _overridable(name: str, env: dict[str, str]) -> bool:
+    return name in env or name.startswith(FREE_PREFIXES) or name == "LOG_LEVEL"
+
+
+def apply_env_vars(function: str, env: dict[str, str], overrides: dict[str, dict[str, str]]) -> dict[str, str]:
+    """`env` with the file's Parameters, then the function's own entries, applied.
+
+    Parameters override only what a function has (as in SAM); a function's own entry naming a
+    variable it does not have is a typo, refused with the list of its variables.
+    """
+    own = overrides.get(function, {})
+    unknown = sorted(name for name in own if not _overridable(name, env))
+    if unknown:
+        raise InvokeError(f"--env-vars: {function} has no variable {', '.join(unknown)}; "
+                          f"it has {', '.join(sorted(env))}")
+    shared = {k: v for k, v in overrides.get("Parameters", {}).items() if _overridable(k, env)}
+    return env | shared | own
+
+
 def function_environment(
-    function: str, state: EmulatorState, replays: list[str] | None = None, models: list[str] | None = None
+    function: str, state: EmulatorState, replays: list[str] | None = None, models: list[str] | None = None,
+    env_vars: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, str]:
     """The environment the deployed function gets, for the emulator's stack, with overrides."""
     if function not in FUNCTIONS:
@@ -139,23 +190,25 @@ def function_environment(
             env["BTC_TRADER_BEDROCK_MODEL_ID"] = settings.bedrock.model_id
         if "huggingface" in models:
             env["BTC_TRADER_SAGEMAKER_ENDPOINT"] = settings.huggingface.endpoint_name
-    return env
+    return apply_env_vars(function, env, env_vars or {})
 
 
 _ENV_SEEN: dict[str, dict[str, str]] = {}
 
 
 def run_handler(function: str, event: dict[str, Any], env: dict[str, str], region: str,
-                account: str = LOCAL_ACCOUNT, memory_mb: int = 256) -> Any:
+                account: str = LOCAL_ACCOUNT, memory_mb: int = 256, log_stream: TextIO | None = None) -> Any:
     """Call a function's handler in this process with its environment; exceptions propagate.
 
+    Its logs and EMF metrics go to `log_stream` (default: stderr); stdout stays for results.
     Handlers build their clients once per container from the environment; when this
     function's environment changed since its last call, that is a new container (cold start).
     """
+    log_stream = log_stream or sys.stderr
     env = {**env, "POWERTOOLS_TRACE_DISABLED": "true"}  # no X-Ray daemon locally
     name = f"btc-trader-local-{function}"
     context = LocalContext(name, memory_mb, f"arn:aws:lambda:{region}:{account}:function:{name}", str(uuid.uuid4()))
-    with patched_environ(env), contextlib.redirect_stdout(sys.stderr):
+    with patched_environ(env), contextlib.redirect_stdout(log_stream):
         # Imported with its environment in place: Powertools reads it at import.
         module = importlib.import_module(FUNCTIONS[function])
         if _ENV_SEEN.get(function) != env:
@@ -166,7 +219,7 @@ def run_handler(function: str, event: dict[str, Any], env: dict[str, str], regio
         # Powertools binds its log stream at import; logs belong on stderr, stdout to results.
         logger = getattr(module, "logger", None)
         if logger is not None:
-            logger.registered_handler.stream = sys.stderr  # assigned: setStream() flushes a maybe-closed stream
+            logger.registered_handler.stream = log_stream  # assigned: setStream() flushes a maybe-closed stream
         return module.lambda_handler(event, context)
 
 
@@ -177,17 +230,22 @@ def invoke(
     replays: list[str] | None = None,
     models: list[str] | None = None,
     real_models: bool = False,
+    env_vars: dict[str, dict[str, str]] | None = None,
+    echo: TextIO | None = None,
 ) -> dict[str, Any]:
     """Run the handler against the emulator; returns its result or a Lambda-style error body.
 
     `real_models` sends Bedrock and SageMaker calls to AWS (your credentials) while storage
-    stays on the emulator.
+    stays on the emulator. Logs go to the function's local log file (and to `echo`).
     """
-    env = function_environment(function, state, replays, models)
+    from btc_trader.local.logs import handler_log
+
+    env = function_environment(function, state, replays, models, env_vars)
     real = ("bedrock-runtime", "sagemaker-runtime") if real_models else ()
     memory = load_stack_file(state.stack).lambda_settings.memory_mb
-    with aws_environment(state, real):
+    with aws_environment(state, real), handler_log(state.stack, function, echo) as log:
         try:
-            return {"ok": True, "result": run_handler(function, event, env, state.region, memory_mb=memory)}
+            return {"ok": True, "result": run_handler(function, event, env, state.region, memory_mb=memory,
+                                                      log_stream=log)}
         except Exception as exc:  # reported the way Lambda reports an unhandled error
             return {"ok": False, "result": {"errorType": type(exc).__name__, "errorMessage": str(exc)}}
