@@ -74,7 +74,6 @@ class DynamoDBPriceRepository(LazyClient):
         self.table_name = table_name
         self._client = client
 
-
     def save_snapshot(self, snapshot: PriceSnapshot, *, expires_at: int) -> bool:
         """Store the snapshot unless its slot is taken; False means it was already stored."""
         try:
@@ -89,6 +88,18 @@ class DynamoDBPriceRepository(LazyClient):
                 return False
             raise
         return True
+
+    def latest(self, symbol: str) -> dict[str, Any] | None:
+        """The newest stored item of `symbol` (collected or backfilled), deserialised, or None."""
+        response = self.client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="#symbol = :symbol",
+            ExpressionAttributeNames={"#symbol": PRICES.hash_key.name},
+            ExpressionAttributeValues=_serialize({":symbol": symbol}),
+            ScanIndexForward=False, Limit=1,
+        )
+        items = response.get("Items", [])
+        return _deserialize(items[0]) if items else None
 
     def get(self, symbol: str, timestamp: int) -> dict[str, Any] | None:
         """The stored item of one slot, deserialised, or None."""

@@ -232,15 +232,20 @@ def invoke(
     real_models: bool = False,
     env_vars: dict[str, dict[str, str]] | None = None,
     echo: TextIO | None = None,
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run the handler against the emulator; returns its result or a Lambda-style error body.
 
     `real_models` sends Bedrock and SageMaker calls to AWS (your credentials) while storage
-    stays on the emulator. Logs go to the function's local log file (and to `echo`).
+    stays on the emulator. Logs go to the function's local log file (and to `echo`). `env`, when
+    given, is the complete environment (a run's own), instead of the stack's.
     """
     from btc_trader.local.logs import handler_log
 
-    env = function_environment(function, state, replays, models, env_vars)
+    if env is None:
+        env = function_environment(function, state, replays, models, env_vars)
+    elif env_vars:
+        env = apply_env_vars(function, env, env_vars)
     real = ("bedrock-runtime", "sagemaker-runtime") if real_models else ()
     memory = load_stack_file(state.stack).lambda_settings.memory_mb
     with aws_environment(state, real), handler_log(state.stack, function, echo) as log:

@@ -27,11 +27,11 @@ class LocalLambdaServer:
     """Serves the stack's functions; `start()` in a thread, or `serve_forever()` in the foreground."""
 
     def __init__(self, state: EmulatorState, port: int = 0, env_vars: dict[str, dict[str, str]] | None = None,
-                 overrides: dict[str, dict[str, str]] | None = None, real_models: bool = False,
+                 environments: dict[str, dict[str, str]] | None = None, real_models: bool = False,
                  echo: TextIO | None = None) -> None:
         self.state = state
         self.env_vars = env_vars or {}
-        self.overrides = overrides or {}
+        self.environments = environments or {}  # a run's complete environments (replay, offline models)
         self.real_models = real_models
         self.echo = echo
         self.invocations = 0
@@ -57,10 +57,8 @@ class LocalLambdaServer:
 
     def run(self, role: str, event: dict[str, Any]) -> dict[str, Any]:
         self.invocations += 1
-        env_vars = {key: values for key, values in self.env_vars.items()}
-        if role in self.overrides:  # a run's own settings (replayed sources, offline models)
-            env_vars[role] = {**env_vars.get(role, {}), **self.overrides[role]}
-        return invoke(role, event, self.state, real_models=self.real_models, env_vars=env_vars, echo=self.echo)
+        return invoke(role, event, self.state, real_models=self.real_models, env_vars=self.env_vars,
+                      echo=self.echo, env=self.environments.get(role))
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self

@@ -1,58 +1,52 @@
-"""`btc-trader local run`: the whole system on replayed candles, in one process, offline.
+"""`btc-trader local run`: the main job — the whole system, paper trading, on the local emulator.
 
-An embedded emulator (moto, in-process) holds the stack's resources; the real collector fills
-the prices table, and the real trading state machine runs every `tradingInterval` of replayed
-time with the real handlers as its tasks. Paper trading only. One line per decision, with its
-reasons, then a summary whose wallet can be checked against its trades.
+The market comes from, in order: `--replay FILE` (candles replayed on the stack's schedule); the
+exchanges (recent klines backfilled as history, then the stack's live price sources every tick);
+or, when the network is unreachable, a clearly labelled synthetic series. Every tick the real
+collector stores a price, and the stack's real state machine — executed by the emulator —
+invokes the real handlers through a local Lambda server; the evaluator then scores matured
+predictions. One line per decision with its reasons, then a summary whose wallet can be checked
+against its trades. With no emulator running, a temporary one is started for the run.
 """
 
 from __future__ import annotations
 
 import json
+import socket
+import time
+import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
-from moto import mock_aws
 
 from btc_trader.adapters.candle_files import read_candles
 from btc_trader.adapters.dynamodb_prices import DynamoDBPriceRepository
 from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
 from btc_trader.adapters.price_sources import replay_spec
-from btc_trader.local.emulator import LOCAL_ACCOUNT, create_table
-from btc_trader.local.environ import patched_environ
+from btc_trader.domain.candles import Candle
+from btc_trader.local import emulator
+from btc_trader.local.emulator import EmulatorState
 from btc_trader.local.invoke import run_handler, scheduled_event
-from btc_trader.local.workflow_runner import (
-    MOTO_CONFIG,
-    failure_cause,
-    handlers_as_lambdas,
-    run_execution,
-)
+from btc_trader.local.lambda_server import LocalLambdaServer
+from btc_trader.local.logs import handler_log
+from btc_trader.local.workflow_runner import failure_cause
 from btc_trader.services.backfill import bar_length
-from btc_trader.storage_schema import TABLES
-from btc_trader.workflow import definition_json
-from components.naming import ResourceNames
-from components.runtime_env import (
-    ML_PREDICTOR,
-    PREDICTION_EVALUATOR,
-    PRICE_COLLECTOR,
-    RISK_MANAGER,
-    TRADE_EXECUTOR,
-    function_environments,
-    kill_switch_parameter,
-)
-from components.settings import StackSettings, load_stack_with_overrides, stack_region
+from components.runtime_env import PREDICTION_EVALUATOR, PRICE_COLLECTOR, function_environments
+from components.settings import StackSettings, load_stack_with_overrides
 
 OFFLINE_MODELS = ["custom"]
+HISTORY_BARS = 120  # history loaded before the first decision (the technical model needs 51)
+KLINES_PROBE_TIMEOUT_S = 5
 
 
 class LocalRunError(ValueError):
     """The run cannot start as asked (too few candles for the ticks, ...)."""
-HISTORY_BARS = 120  # history loaded before the first decision (the technical model needs 51)
 
 
 @dataclass
@@ -60,6 +54,8 @@ class RunSummary:
     stack: str
     replay: str
     ticks: int
+    market: str = ""
+    emulator: str = ""
     first_decision: str = ""
     last_decision: str = ""
     executions: dict[str, int] = field(default_factory=Counter)
@@ -85,121 +81,251 @@ def iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _provision(names: ResourceNames, region: str) -> None:
-    dynamodb = boto3.client("dynamodb", region_name=region)
-    for spec in TABLES:
-        create_table(dynamodb, spec, names.table(spec.role))
-    boto3.client("s3", region_name=region).create_bucket(Bucket=names.raw_bucket)
-    boto3.client("sns", region_name=region).create_topic(Name=names.alerts_topic)
-    boto3.client("ssm", region_name=region).put_parameter(
-        Name=kill_switch_parameter(names), Value="off", Type="String")
+@dataclass
+class Market:
+    """Where prices come from: a replayed file (`candles`), or the live venues (`candles` = history)."""
+
+    label: str
+    candles: list[Candle]
+    replay: Path | None  # None: the stack's live price sources, in real time
+    synthetic: bool = False
 
 
-def _environments(settings: StackSettings, names: ResourceNames, replay: Path, models: list[str]) -> dict[str, dict]:
-    envs = function_environments(settings, names)
-    # One replayed venue stands for the market: one source is enough for it.
-    envs[PRICE_COLLECTOR] |= {"BTC_TRADER_PRICE_SOURCES": json.dumps([replay_spec("replay", replay)]),
-                              "BTC_TRADER_MIN_SOURCES": "1",
-                              "BTC_TRADER_MAX_SOURCE_STALENESS_SECONDS": str(max(300, settings.price_collection_interval * 120))}
+def _network_available(host: str = "api.binance.com", port: int = 443) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=KLINES_PROBE_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
+
+
+def choose_market(replay: Path | None, settings: StackSettings, ticks: int, now: int, home: Path,
+                  emit: Callable[[str], None], fetch_history: Callable[[str, int, int], list[Candle]] | None = None,
+                  online: Callable[[], bool] = _network_available) -> Market:
+    """The replay file; else recent klines + live sources; else labelled synthetic candles."""
+    if replay is not None:
+        return Market(f"replay of {Path(replay).name}", read_candles(replay), Path(replay))
+    symbol = settings.symbols[0]
+    collect_every = settings.price_collection_interval * 60
+    history_start = now - (HISTORY_BARS + 2) * collect_every
+    if online():
+        from btc_trader.adapters.price_sources.base import SourceError
+
+        fetch = fetch_history or _fetch_klines(settings)
+        for exchange in ("binance", "binanceus"):
+            try:
+                history = fetch(exchange, history_start, now)
+            except SourceError as exc:
+                emit(f"history from {exchange} klines failed: {exc.reason}")
+                continue
+            if history:
+                emit(f"history: {len(history)} bars of {symbol} from {exchange} klines; then live prices "
+                     f"from {', '.join(settings.price_sources)} every tick")
+                return Market(f"live ({', '.join(settings.price_sources)}), history from {exchange} klines",
+                              history, None)
+        emit("the exchanges gave no history")
+    else:
+        emit("the network is unreachable")
+    from btc_trader.local.synthetic import write_synthetic_candles
+
+    minutes = (HISTORY_BARS + 2) * settings.price_collection_interval + ticks * settings.trading_interval + 10
+    files = write_synthetic_candles(home / "synthetic", now - now % 60, minutes=minutes)
+    path = files["synthetic-usd-a"]
+    emit(f"running on a SYNTHETIC price series ({path}), not market data; pass --replay FILE for real candles")
+    return Market(f"SYNTHETIC series {path.name} (not market data)", read_candles(path), path, synthetic=True)
+
+
+def _fetch_klines(settings: StackSettings) -> Callable[[str, int, int], list[Candle]]:
+    from btc_trader.adapters.binance_klines import BinanceKlinesClient
+    from btc_trader.adapters.price_sources import build_session
+
+    def fetch(exchange: str, start: int, end: int) -> list[Candle]:
+        client = BinanceKlinesClient(build_session(settings.http_retries), exchange)
+        return list(client.candles(settings.symbols[0], start - start % 60, end - end % 60, "1m"))
+
+    return fetch
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((emulator.HOST, 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def emulator_for(stack: str, port: int | None, emit: Callable[[str], None]) -> Iterator[EmulatorState]:
+    """The running emulator of `stack`, or a temporary one for this run (stopped afterwards)."""
+    try:
+        state = emulator.find_running(port)
+    except emulator.EmulatorError:
+        if port:
+            raise
+        state = None
+    if state is not None:
+        if state.stack != stack:
+            raise LocalRunError(f"the running emulator holds stack {state.stack!r}, not {stack!r}; run with "
+                                f"--stack {state.stack}, or `btc-trader local down && btc-trader local up --stack {stack}`")
+        emulator.provision(state)
+        emit(f"using the local emulator at {state.endpoint} (stack {stack}); what this run stores stays there")
+        yield state
+        return
+    temporary, _ = emulator.start(stack, _free_port())
+    emit(f"no local emulator is running: started a temporary one at {temporary.endpoint} for this run "
+         "(`btc-trader local up` keeps one, so that `local trades`/`wallet`/`logs` can read the run after)")
+    try:
+        yield temporary
+    finally:
+        emulator.stop(temporary.port)
+
+
+def _environments(settings: StackSettings, state: EmulatorState, market: Market, models: list[str]) -> dict[str, dict]:
+    envs = function_environments(settings, state.names)
+    if market.replay is not None:
+        # One replayed venue stands for the market: one source is enough for it.
+        envs[PRICE_COLLECTOR] |= {
+            "BTC_TRADER_PRICE_SOURCES": json.dumps([replay_spec("replay", market.replay)]),
+            "BTC_TRADER_MIN_SOURCES": "1",
+            "BTC_TRADER_MAX_SOURCE_STALENESS_SECONDS": str(max(300, settings.price_collection_interval * 120)),
+        }
     weights = {m: settings.model_weights.get(m, 1.0) for m in models}
-    for function in (ML_PREDICTOR, PREDICTION_EVALUATOR):
-        envs[function] |= {"BTC_TRADER_ML_MODELS": json.dumps(models), "BTC_TRADER_MODEL_WEIGHTS": json.dumps(weights)}
+    for function, env in envs.items():
+        if "BTC_TRADER_ML_MODELS" not in env:
+            continue
+        env |= {"BTC_TRADER_ML_MODELS": json.dumps(models), "BTC_TRADER_MODEL_WEIGHTS": json.dumps(weights)}
         if "bedrock" not in models:
-            envs[function].pop("BTC_TRADER_BEDROCK_MODEL_ID", None)
+            env.pop("BTC_TRADER_BEDROCK_MODEL_ID", None)
         if "huggingface" not in models:
-            envs[function].pop("BTC_TRADER_SAGEMAKER_ENDPOINT", None)
+            env.pop("BTC_TRADER_SAGEMAKER_ENDPOINT", None)
     return envs
 
 
 def local_run(
-    replay: Path,
+    replay: Path | None,
     ticks: int,
     stack: str = "dev",
     start: int | None = None,
     models: list[str] | None = None,
     overrides: dict[str, str] | None = None,
     emit: Callable[[str], None] = print,
+    tick_seconds: float | None = None,
+    port: int | None = None,
+    fetch_history: Callable[[str, int, int], list[Candle]] | None = None,
+    online: Callable[[], bool] = _network_available,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
 ) -> RunSummary:
-    """Run the collector and the trading workflow `ticks` times over the replayed candles."""
+    """Run the collector and the trading workflow `ticks` times; paper trading only."""
     settings = load_stack_with_overrides(stack, overrides or {})
     if settings.enable_real_trading:
         settings = settings.model_copy(update={"enable_real_trading": False})  # local runs are paper only
-    region = stack_region(stack)
-    names = ResourceNames(stack, LOCAL_ACCOUNT, region)
-    candles = read_candles(replay)
-    bar = bar_length(candles)
+    if tick_seconds is not None and tick_seconds < 0:
+        raise LocalRunError(f"--tick-seconds must be 0 or more, got {tick_seconds:g}")
     models = models or OFFLINE_MODELS
-    summary = RunSummary(stack=stack, replay=Path(replay).name, ticks=ticks, models=models)
+    market = choose_market(replay, settings, ticks, int(clock()), emulator.state_dir(), emit, fetch_history, online)
+    candles = market.candles
+    bar = bar_length(candles) if len(candles) > 1 else 60
+    collect_every = settings.price_collection_interval * 60
+    trade_every = settings.trading_interval * 60
+    live = market.replay is None
+    if live:
+        start = int(clock())
+        start -= start % collect_every
+    else:
+        first_possible = candles[0].timestamp + HISTORY_BARS * collect_every + bar
+        start = max(start or first_possible, first_possible)
+        start -= start % collect_every
+        last_needed = start + (ticks - 1) * trade_every
+        if last_needed > candles[-1].timestamp + bar:
+            raise LocalRunError(f"{market.replay}: {ticks} ticks from {iso(start)} need candles until "
+                                f"{iso(last_needed)}, the file ends at {iso(candles[-1].timestamp + bar)}; "
+                                "use fewer --ticks or an earlier --from")
+    # Replays run as fast as they can by default; live ticks follow the stack's schedule.
+    pace = tick_seconds if tick_seconds is not None else (trade_every if live else 0.0)
+    summary = RunSummary(stack=stack, replay=market.replay.name if market.replay else "live",
+                         ticks=ticks, models=models, market=market.label)
+    if market.synthetic:
+        summary.notes.append("SYNTHETIC prices (the network was unreachable): not market data")
     excluded = sorted(set(settings.ml_models) - set(models))
     if excluded:
         summary.notes.append(f"models {excluded} need AWS and are excluded from this offline run; using {models}")
-    collect_every = settings.price_collection_interval * 60
-    trade_every = settings.trading_interval * 60
-    first_possible = candles[0].timestamp + HISTORY_BARS * collect_every + bar
-    start = max(start or first_possible, first_possible)
-    start -= start % collect_every
-    last_needed = start + (ticks - 1) * trade_every
-    if last_needed > candles[-1].timestamp + bar:
-        raise LocalRunError(f"{replay}: {ticks} ticks from {iso(start)} need candles until {iso(last_needed)}, "
-                            f"the file ends at {iso(candles[-1].timestamp + bar)}; use fewer --ticks or an earlier --from")
-    # The embedded emulator needs a region and (fake) credentials, and must not inherit an
-    # endpoint or a profile that would send anything to AWS or to another emulator.
-    fake_aws = {"AWS_DEFAULT_REGION": region, "AWS_REGION": region, "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-                "AWS_ENDPOINT_URL": None, "AWS_PROFILE": None}
-    with patched_environ(fake_aws), mock_aws(config=MOTO_CONFIG):
-        _provision(names, region)
-        envs = _environments(settings, names, Path(replay), models)
-        # Bars that closed before the first decision become history, as `data backfill` does.
+    symbol = settings.symbols[0]  # the replay file stands for the stack's first symbol
+    run_id = uuid.uuid4().hex[:8]
+    with emulator_for(stack, port, emit) as state, emulator.aws_environment(state):
+        summary.emulator = state.endpoint
+        envs = _environments(settings, state, market, models)
         history = [c for c in candles if c.timestamp + bar <= start - collect_every]
-        symbol = settings.symbols[0]  # the replay file stands for the stack's first symbol
-        DynamoDBPriceRepository(names.table("prices")).save_candles(symbol, history, source="replay", bar_seconds=bar)
-        handlers = {
-            names.function(role): (lambda event, role=role: run_handler(role, event, envs[role], region))
-            for role in (ML_PREDICTOR, RISK_MANAGER, TRADE_EXECUTOR)
-        }
-        topic = f"arn:aws:sns:{region}:{LOCAL_ACCOUNT}:{names.alerts_topic}"
-        with handlers_as_lambdas(handlers) as arns:
-            machine = boto3.client("stepfunctions", region_name=region).create_state_machine(
-                name=names.state_machine, roleArn=f"arn:aws:iam::{LOCAL_ACCOUNT}:role/local",
-                definition=definition_json(arns[names.function(ML_PREDICTOR)], arns[names.function(RISK_MANAGER)],
-                                           arns[names.function(TRADE_EXECUTOR)], topic),
-            )["stateMachineArn"]
+        DynamoDBPriceRepository(state.names.table("prices")).save_candles(
+            symbol, history, source="klines" if live else "replay", bar_seconds=bar)
+        store = DynamoDBTradingStore(state.names.table("trades"), state.names.table("trading-state"))
+        wallet, risk, _ = store.load_state(symbol, settings.paper_starting_cash)
+        first_price = _price_at(candles, start)
+        summary.start_equity_usd = round(wallet.equity(first_price), 2)
+        if wallet.btc or abs(wallet.usd - settings.paper_starting_cash) > 0.005:
+            summary.notes.append("continued the paper wallet stored in the emulator by an earlier run "
+                                 "(`btc-trader local down` and `up` start afresh)")
+        sfn = boto3.client("stepfunctions")
+        machine = emulator.state_machine_arn(state)
+
+        def run_local(function: str, at: int) -> None:
+            with handler_log(stack, function, None) as log:
+                run_handler(function, scheduled_event(datetime.fromtimestamp(at, UTC), state.region),
+                            envs[function], state.region, log_stream=log)
+
+        collections, done, last_price = 0, 0, first_price
+        with LocalLambdaServer(state, environments=envs):
             next_collection = start - collect_every * (trade_every // collect_every)
-            done = 0
             for tick in range(ticks):
-                at = start + tick * trade_every
+                at = int(clock()) // collect_every * collect_every if live else start + tick * trade_every
                 try:  # Ctrl-C ends the run with the summary so far
-                    while next_collection <= at:
-                        run_handler(PRICE_COLLECTOR,
-                                    scheduled_event(datetime.fromtimestamp(next_collection, UTC), region),
-                                    envs[PRICE_COLLECTOR], region)
-                        next_collection += collect_every
-                    execution = run_execution(machine, {"symbol": symbol, "execution_id": f"local-{at}",
-                                                        "requested_at": iso(at)}, name=f"tick-{tick}-{at}")
-                    _account(summary, execution, at, emit)
-                    run_handler(PREDICTION_EVALUATOR, scheduled_event(datetime.fromtimestamp(at, UTC), region),
-                                envs[PREDICTION_EVALUATOR], region)
+                    if tick and pace:
+                        sleep(pace)
+                        if live:
+                            at = int(clock()) // collect_every * collect_every
+                    if live:
+                        run_local(PRICE_COLLECTOR, at)
+                        collections += 1
+                    else:
+                        while next_collection <= at:
+                            run_local(PRICE_COLLECTOR, next_collection)
+                            next_collection += collect_every
+                            collections += 1
+                    payload = {"symbol": symbol, "execution_id": f"local-{run_id}-{at}", "requested_at": iso(at)}
+                    execution = _execute(sfn, machine, payload, f"{run_id}-tick-{tick}-{at}")
+                    price = _account(summary, execution, at, emit)
+                    last_price = price or last_price
+                    run_local(PREDICTION_EVALUATOR, at)
                 except KeyboardInterrupt:
                     summary.notes.append(f"interrupted after {done} of {ticks} ticks")
                     break
+                if tick == 0:
+                    summary.first_decision = iso(at)
+                summary.last_decision = iso(at)
                 done += 1
-        store = DynamoDBTradingStore(names.table("trades"), names.table("trading-state"))
         wallet, risk, _ = store.load_state(symbol, settings.paper_starting_cash)
-        first_price = _price_at(candles, start)
-        last_at = start + max(0, done - 1) * trade_every
-        last_price = _price_at(candles, last_at)
+        if not live:
+            last_price = _price_at(candles, start + max(0, done - 1) * trade_every)
         summary.ticks = done
-        summary.first_decision, summary.last_decision = iso(start), iso(last_at)
         summary.wallet = {"usd": round(wallet.usd, 2), "btc": round(wallet.btc, 8),
                           "fees_paid_usd": round(wallet.fees_paid_usd, 2),
                           "realised_pnl_usd": round(wallet.realised_pnl_usd, 2)}
-        summary.start_equity_usd = settings.paper_starting_cash
         summary.final_equity_usd = round(wallet.equity(last_price), 2)
-        summary.return_pct = round((summary.final_equity_usd / settings.paper_starting_cash - 1) * 100, 4)
+        summary.return_pct = round((summary.final_equity_usd / summary.start_equity_usd - 1) * 100, 4)
         summary.buy_and_hold_pct = round((last_price / first_price - 1) * 100, 4)
         summary.kill_switch = risk.kill_switch
     return summary
+
+
+def _execute(sfn: Any, machine: str, payload: dict[str, Any], name: str, timeout_s: float = 300) -> dict[str, Any]:
+    """Start an execution of the emulator's state machine and wait for it to end."""
+    arn = sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(payload))["executionArn"]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described = sfn.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING":
+            return described
+        if time.monotonic() > deadline:
+            raise LocalRunError(f"execution {name} still running after {timeout_s:g} s; see `btc-trader local logs`")
+        time.sleep(0.02)
 
 
 def _price_at(candles, at: int) -> float:
@@ -209,12 +335,12 @@ def _price_at(candles, at: int) -> float:
     return bar.close if bar else candles[0].open
 
 
-def _account(summary: RunSummary, execution: dict[str, Any], at: int, emit: Callable[[str], None]) -> None:
+def _account(summary: RunSummary, execution: dict[str, Any], at: int, emit: Callable[[str], None]) -> float | None:
     status = execution["status"]
     summary.executions[status] += 1
     if status != "SUCCEEDED":
         emit(f"{iso(at)}  FAILED   {failure_cause(execution['executionArn'])[:300]}")
-        return
+        return None
     state = json.loads(execution["output"])
     prediction, risk, trade = state["prediction"], state["risk"], state.get("trade")
     head = (f"{iso(at)}  {prediction.get('current_price') or 0:>10.2f}  {prediction['direction']:<6} "
@@ -223,8 +349,9 @@ def _account(summary: RunSummary, execution: dict[str, Any], at: int, emit: Call
         summary.trades[risk["action"]] += 1
         emit(f"{head}  {trade['status']} {trade['filled_qty']:.6f} BTC @ {trade['avg_price'] or 0:.2f}  "
              f"equity {trade['wallet']['equity_usd']:.2f}")
-        return
+        return prediction.get("current_price")
     for reason in risk["reasons"]:
         summary.rejections[reason.split(":", 1)[0]] += 1
     emit(f"{head}  rejected: {'; '.join(risk['reasons'])}")
+    return prediction.get("current_price")
 

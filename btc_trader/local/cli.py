@@ -1,0 +1,366 @@
+"""`btc-trader local ...`: SAM-style local development on the embedded emulator.
+
+up / down / status       the emulator with every resource of the stack
+invoke FUNCTION          one handler, in-process (`sam local invoke`)
+generate-event KIND      sample events to edit (`sam local generate-event`)
+start-lambda             the Lambda Invoke API on 127.0.0.1 (`sam local start-lambda`)
+run                      the main job: collector + trading workflow, paper, one line per decision
+logs / trades / wallet   what the local functions stored, as tables
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from btc_trader.cli_support import CliError, parse_overrides, parse_time, print_json, render_table
+
+
+def _with_emulator(args: argparse.Namespace):
+    """The running emulator (checked against --stack), or a temporary one for this command."""
+    import contextlib
+
+    from btc_trader.local import emulator
+    from btc_trader.local.run import emulator_for
+
+    port = getattr(args, "port", None)
+    try:
+        state = emulator.find_running(port)
+    except emulator.EmulatorError:
+        if port:
+            raise
+        return emulator_for(getattr(args, "stack", None) or "dev", None,
+                            lambda line: print(line, file=sys.stderr))
+    stack = getattr(args, "stack", None)
+    if stack and stack != state.stack:
+        raise CliError(f"the running emulator holds stack {state.stack!r}, not {stack!r}; "
+                       f"restart it with `btc-trader local down && btc-trader local up --stack {stack}`")
+    return contextlib.nullcontext(state)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from btc_trader.local import emulator
+
+    state, started = emulator.start(args.stack, args.port)
+    verb = "started" if started else "already running"
+    print(f"local emulator {verb}: stack {state.stack}, {state.endpoint} (pid {state.pid}, region {state.region})")
+    for kind, items in emulator.resources(state).items():
+        print(f"  {kind}: {', '.join(items) or '-'}")
+    suffix = "" if args.port == emulator.DEFAULT_PORT else f" --port {args.port}"
+    print(f"stop it with: btc-trader local down{suffix}")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from btc_trader.local import emulator
+
+    state = emulator.stop(args.port)
+    print(f"local emulator on port {args.port} stopped" if state else f"no local emulator recorded on port {args.port}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from btc_trader.local import emulator
+    from btc_trader.local.lambda_registry import registered_lambda_server
+
+    states = [emulator.read_state(args.port)] if args.port else emulator.recorded_states()
+    states = [s for s in states if s]
+    if not states:
+        print("no local emulator is running; start one with `btc-trader local up`")
+        return 0
+    for state in states:
+        if emulator.is_running(state):
+            print(f"running: stack {state.stack} at {state.endpoint} (pid {state.pid}, since {state.started_at})")
+            server = registered_lambda_server(state.port)
+            print(f"  lambda server: {server.endpoint if server else 'none (btc-trader local start-lambda)'}")
+            for kind, items in emulator.resources(state).items():
+                print(f"  {kind}: {', '.join(items) or '-'}")
+        else:
+            print(f"dead: stack {state.stack} on port {state.port} (pid {state.pid} is gone); "
+                  f"clean up with `btc-trader local down --port {state.port}`")
+    return 0
+
+
+def read_event(source: str) -> dict[str, Any]:
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    except OSError as exc:
+        raise CliError(f"--event: cannot read {source} ({exc.strerror})") from None
+    try:
+        event = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"--event {source}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    if not isinstance(event, dict):
+        raise CliError(f"--event {source}: the event must be a JSON object")
+    return event
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    from btc_trader.local import invoke
+    from btc_trader.local.events import sample_event
+    from components.settings import load_stack_file
+
+    if args.function not in invoke.FUNCTIONS:
+        raise CliError(f"unknown function {args.function!r}; known: {', '.join(sorted(invoke.FUNCTIONS))}")
+    replays = invoke.parse_replays(args.replay or [])
+    models = invoke.parse_models(args.models) if args.models else None
+    event = read_event(args.event) if args.event else None
+    with _with_emulator(args) as state:
+        env_vars = invoke.load_env_vars(args.env_vars, state.names) if args.env_vars else None
+        if event is None:
+            at = parse_time(args.at) if args.at else datetime.now(UTC)
+            symbol = args.symbol or load_stack_file(state.stack).symbols[0]
+            kind = invoke.TRIGGERS[args.function]
+            if kind == "workflow-state":
+                raise CliError(f"{args.function} is a step of the trading workflow: pass its input with --event FILE "
+                               f"(`btc-trader local generate-event {_STATE_EVENT[args.function]}` prints one to edit), "
+                               "or run the whole workflow with `btc-trader local run`")
+            event = sample_event(kind, at, state.region, symbol)
+        outcome = invoke.invoke(args.function, event, state, replays, models, args.real_models, env_vars,
+                                echo=sys.stderr)
+    print_json(outcome["result"])
+    return 0 if outcome["ok"] else 1
+
+
+_STATE_EVENT = {"risk-manager": "check-risk", "trade-executor": "execute"}
+
+
+def cmd_generate_event(args: argparse.Namespace) -> int:
+    from btc_trader.local.events import sample_event
+    from components.settings import load_stack_file, stack_region
+
+    at = parse_time(args.at) if args.at else datetime.now(UTC)
+    symbol = args.symbol or load_stack_file(args.stack).symbols[0]
+    print_json(sample_event(args.kind, at, stack_region(args.stack), symbol))
+    return 0
+
+
+def cmd_start_lambda(args: argparse.Namespace) -> int:
+    from btc_trader.local import invoke
+    from btc_trader.local.emulator import find_running
+    from btc_trader.local.lambda_server import LocalLambdaServer
+
+    state = find_running(args.emulator_port)
+    env_vars = invoke.load_env_vars(args.env_vars, state.names) if args.env_vars else None
+    server = LocalLambdaServer(state, args.port, env_vars=env_vars, real_models=args.real_models,
+                               echo=None if args.quiet else sys.stderr)
+    print(f"serving the Lambda Invoke API of stack {state.stack} on {server.endpoint} "
+          f"(functions: {', '.join(sorted(invoke.FUNCTIONS))}); the emulator's state machine calls it too")
+    print(f"  boto3.client('lambda', endpoint_url='{server.endpoint}').invoke(FunctionName='{state.names.function('ml-predictor')}', ...)")
+    print("Ctrl-C stops it", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print(f"stopped after {server.invocations} invocations")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from btc_trader.local.invoke import parse_models
+    from btc_trader.local.run import local_run
+
+    overrides = parse_overrides(args.set)
+    if args.ticks < 1:
+        raise CliError(f"--ticks must be at least 1, got {args.ticks}")
+    if args.replay and not Path(args.replay).is_file():
+        raise CliError(f"--replay {args.replay}: file not found")
+    start = int(parse_time(args.start, "--from").timestamp()) if args.start else None
+    lines = sys.stderr if args.json else sys.stdout
+    summary = local_run(
+        Path(args.replay) if args.replay else None, args.ticks, args.stack, start,
+        parse_models(args.models) if args.models else None, overrides,
+        emit=lambda line: print(line, file=lines, flush=True),
+        tick_seconds=args.tick_seconds, port=args.port,
+    )
+    data = summary.to_json()
+    if args.json:
+        print_json(data)
+        return 0
+    print(f"\nsummary ({data['stack']} stack, paper, {data['ticks']} decisions "
+          f"{data['first_decision']} .. {data['last_decision']}, market: {data['market']}):")
+    for key in ("executions", "trades", "rejections", "wallet"):
+        print(f"  {key:<11} {json.dumps(data[key])}")
+    print(f"  equity      {data['start_equity_usd']:.2f} -> {data['final_equity_usd']:.2f} USD "
+          f"({data['return_pct']:+.3f}%), buy and hold {data['buy_and_hold_pct']:+.3f}%")
+    print(f"  kill switch {'ENGAGED' if data['kill_switch'] else 'off'}")
+    for note in data["notes"]:
+        print(f"  note: {note}")
+    print("  inspect: btc-trader local trades | local wallet | local logs")
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from btc_trader.local import emulator
+    from btc_trader.local.invoke import FUNCTIONS
+    from btc_trader.local.logs import log_dir, read_logs
+
+    if args.function and args.function not in FUNCTIONS:
+        raise CliError(f"unknown function {args.function!r}; known: {', '.join(sorted(FUNCTIONS))}")
+    stack = args.stack or _running_stack(emulator)
+    records = read_logs(stack, [args.function] if args.function else sorted(FUNCTIONS), args.tail,
+                        args.level, args.metrics)
+    if not records:
+        print(f"no local logs for stack {stack} in {log_dir(stack)}; run `btc-trader local invoke` or `local run` first")
+        return 0
+    if args.json:
+        print_json([r.__dict__ for r in records])
+        return 0
+    rows = [{"time": r.time, "function": r.function, "level": r.level,
+             "message": (r.message + (" " + json.dumps(r.extra, default=str) if r.extra else ""))[:args.width]}
+            for r in records]
+    print(render_table(rows, ["time", "function", "level", "message"]))
+    return 0
+
+
+def _running_stack(emulator: Any) -> str:
+    try:
+        return emulator.find_running().stack
+    except emulator.EmulatorError:
+        return "dev"
+
+
+def cmd_trades(args: argparse.Namespace) -> int:
+    from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
+    from btc_trader.local import emulator
+    from components.settings import load_stack_file
+
+    state = emulator.find_running(args.port)
+    symbol = args.symbol or load_stack_file(state.stack).symbols[0]
+    with emulator.aws_environment(state):
+        trades = DynamoDBTradingStore(state.names.table("trades"), state.names.table("trading-state")).recent_trades(
+            symbol, args.limit)
+    if args.json:
+        print_json(trades)
+        return 0
+    if not trades:
+        print(f"no trades of {symbol} in {state.names.table('trades')} yet")
+        return 0
+    rows = []
+    for trade in reversed(trades):  # oldest first, like a statement
+        created = trade.get("created_at")
+        rows.append({**trade, "time": datetime.fromtimestamp(float(created), UTC).strftime("%Y-%m-%d %H:%M")
+                     if created is not None else None})
+    print(render_table(rows, ["time", "side", "status", "mode", "quantity_btc", "filled_qty", "avg_price", "fee_usd",
+                              "trade_id"]))
+    return 0
+
+
+def cmd_wallet(args: argparse.Namespace) -> int:
+    from btc_trader.adapters.dynamodb_prices import DynamoDBPriceRepository
+    from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
+    from btc_trader.local import emulator
+    from components.settings import load_stack_file
+
+    state = emulator.find_running(args.port)
+    settings = load_stack_file(state.stack)
+    symbol = args.symbol or settings.symbols[0]
+    with emulator.aws_environment(state):
+        store = DynamoDBTradingStore(state.names.table("trades"), state.names.table("trading-state"))
+        wallet, risk, version = store.load_state(symbol, settings.paper_starting_cash)
+        latest = DynamoDBPriceRepository(state.names.table("prices")).latest(symbol)
+    price = float(latest["price"]) if latest else None
+    data = {
+        "symbol": symbol, "usd": round(wallet.usd, 2), "btc": round(wallet.btc, 8),
+        "last_price": price, "equity_usd": round(wallet.equity(price), 2) if price else None,
+        "fees_paid_usd": round(wallet.fees_paid_usd, 2), "realised_pnl_usd": round(wallet.realised_pnl_usd, 2),
+        "day_start_equity_usd": round(risk.day_start_equity_usd, 2), "trades_today": risk.trades_today,
+        "kill_switch": f"ENGAGED ({risk.kill_reason})" if risk.kill_switch else "off", "state_version": version,
+    }
+    if args.json:
+        print_json(data)
+        return 0
+    print(render_table([{"field": k, "value": v} for k, v in data.items()], ["field", "value"]))
+    return 0
+
+
+def register(commands: Any) -> None:
+    """Add `local ...` to the top-level parser."""
+    from btc_trader.local.emulator import DEFAULT_PORT
+    from btc_trader.local.events import KINDS
+    from btc_trader.local.invoke import FUNCTIONS
+
+    local = commands.add_parser("local", help="the local AWS emulator and handlers (SAM-style)").add_subparsers(
+        dest="local_command", required=True)
+    functions = ", ".join(sorted(FUNCTIONS))
+
+    up = local.add_parser("up", help="start the emulator with every resource of the stack")
+    up.add_argument("--stack", default="dev")
+    up.add_argument("--port", type=int, default=DEFAULT_PORT)
+    up.set_defaults(handler=cmd_up)
+    down = local.add_parser("down", help="stop the emulator (what it held is gone)")
+    down.add_argument("--port", type=int, default=DEFAULT_PORT)
+    down.set_defaults(handler=cmd_down)
+    status = local.add_parser("status", help="what runs where")
+    status.add_argument("--port", type=int)
+    status.set_defaults(handler=cmd_status)
+
+    invoke = local.add_parser("invoke", help="run a function's handler against the emulator")
+    invoke.add_argument("function", help=functions)
+    invoke.add_argument("--event", help="event JSON file, or - for stdin (default: the function's trigger)")
+    invoke.add_argument("--env-vars", help='JSON file of overrides: {"Parameters": {...}, "risk-manager": {...}}')
+    invoke.add_argument("--stack", help="check that the running emulator holds this stack")
+    invoke.add_argument("--replay", action="append", metavar="NAME=FILE", help="replace the live sources (repeatable)")
+    invoke.add_argument("--at", help="the event's time, ISO-8601 (default: now)")
+    invoke.add_argument("--models", help="ml-predictor/evaluator: override mlModels, e.g. custom")
+    invoke.add_argument("--symbol", help="default: the stack's first symbol")
+    invoke.add_argument("--real-models", action="store_true",
+                        help="send Bedrock/SageMaker calls to AWS with your credentials; storage stays local")
+    invoke.add_argument("--port", type=int, help="the emulator's port (default: the running one)")
+    invoke.set_defaults(handler=cmd_invoke)
+
+    generate = local.add_parser("generate-event", help="print a sample event to edit",
+                                description="; ".join(f"{k}: {what} -> {who}" for k, (what, who) in KINDS.items()))
+    generate.add_argument("kind", choices=list(KINDS))
+    generate.add_argument("--at", help="the event's time, ISO-8601 (default: now)")
+    generate.add_argument("--stack", default="dev")
+    generate.add_argument("--symbol")
+    generate.set_defaults(handler=cmd_generate_event)
+
+    start = local.add_parser("start-lambda", help="serve the Lambda Invoke API on 127.0.0.1 (foreground)")
+    start.add_argument("--port", type=int, default=3001, help="default 3001, as sam local start-lambda")
+    start.add_argument("--emulator-port", type=int, help="the emulator to serve (default: the running one)")
+    start.add_argument("--env-vars", help="JSON file of environment overrides (as for invoke)")
+    start.add_argument("--real-models", action="store_true", help="Bedrock/SageMaker calls go to AWS")
+    start.add_argument("--quiet", action="store_true", help="do not echo the handlers' logs")
+    start.set_defaults(handler=cmd_start_lambda)
+
+    run = local.add_parser("run", help="the main job: collector + trading workflow, paper, on the emulator")
+    run.add_argument("--replay", help="candle CSV(.gz) to replay (default: live exchanges, else SYNTHETIC)")
+    run.add_argument("--ticks", type=int, default=60, help="trading decisions to run (default 60)")
+    run.add_argument("--tick-seconds", type=float,
+                     help="real seconds between decisions (default: replay as fast as possible; live: the stack's "
+                          "tradingInterval)")
+    run.add_argument("--stack", default="dev")
+    run.add_argument("--from", dest="start", help="replay: first decision time, ISO-8601")
+    run.add_argument("--models", help="models to run (default: custom; Bedrock/SageMaker need AWS)")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a stack key (repeatable)")
+    run.add_argument("--port", type=int, help="the emulator's port (default: the running one, else a temporary one)")
+    run.add_argument("--json", action="store_true", help="print only the summary, as JSON")
+    run.set_defaults(handler=cmd_run)
+
+    logs = local.add_parser("logs", help="the local functions' logs, as a table")
+    logs.add_argument("function", nargs="?", help=f"one of {functions} (default: all)")
+    logs.add_argument("--stack", help="default: the running emulator's")
+    logs.add_argument("--tail", type=int, default=50, help="the last N records (0: all)")
+    logs.add_argument("--level", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
+    logs.add_argument("--metrics", action="store_true", help="include the EMF metric lines")
+    logs.add_argument("--width", type=int, default=160, help="cut messages at this many characters")
+    logs.add_argument("--json", action="store_true")
+    logs.set_defaults(handler=cmd_logs)
+
+    trades = local.add_parser("trades", help="the paper trades stored in the emulator, as a table")
+    trades.add_argument("--symbol")
+    trades.add_argument("--limit", type=int, default=50)
+    trades.add_argument("--port", type=int)
+    trades.add_argument("--json", action="store_true")
+    trades.set_defaults(handler=cmd_trades)
+
+    wallet = local.add_parser("wallet", help="the paper wallet and risk state stored in the emulator")
+    wallet.add_argument("--symbol")
+    wallet.add_argument("--port", type=int)
+    wallet.add_argument("--json", action="store_true")
+    wallet.set_defaults(handler=cmd_wallet)
