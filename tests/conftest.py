@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import hypothesis  # noqa: F401  (imported up front; see the note below)
@@ -23,6 +24,8 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+# Local emulator state, logs and synthetic files of the tests never land in the user's ~/.btc-trader.
+os.environ["BTC_TRADER_HOME"] = tempfile.mkdtemp(prefix="btc-trader-tests-")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "BtcTrader")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "btc-trader-tests")
 os.environ.pop("AWS_ENDPOINT_URL", None)

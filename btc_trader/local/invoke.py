@@ -206,16 +206,21 @@ def run_handler(function: str, event: dict[str, Any], env: dict[str, str], regio
     """
     log_stream = log_stream or sys.stderr
     env = {**env, "POWERTOOLS_TRACE_DISABLED": "true"}  # no X-Ray daemon locally
-    name = f"btc-trader-local-{function}"
+    from components.naming import ResourceNames
+
+    name = ResourceNames(env.get("BTC_TRADER_STACK", "local"), account, region).function(function)
     context = LocalContext(name, memory_mb, f"arn:aws:lambda:{region}:{account}:function:{name}", str(uuid.uuid4()))
     with patched_environ(env), contextlib.redirect_stdout(log_stream):
         # Imported with its environment in place: Powertools reads it at import.
         module = importlib.import_module(FUNCTIONS[function])
-        if _ENV_SEEN.get(function) != env:
+        # Where AWS is (emulator endpoint, region, credentials) belongs to the container too: a
+        # client cached for one emulator must never talk to the next one.
+        container = {**env, **{k: v for k, v in os.environ.items() if k.startswith("AWS_")}}
+        if _ENV_SEEN.get(function) != container:
             for value in vars(module).values():
                 if callable(getattr(value, "cache_clear", None)):
                     value.cache_clear()
-            _ENV_SEEN[function] = env
+            _ENV_SEEN[function] = container
         # Powertools binds its log stream at import; logs belong on stderr, stdout to results.
         logger = getattr(module, "logger", None)
         if logger is not None:

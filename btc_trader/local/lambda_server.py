@@ -68,10 +68,13 @@ class LocalLambdaServer:
                 if server.echo is not None:
                     server.echo.write(f"lambda api: {format % args}\n")
 
-            def _reply(self, status: int, body: Any, function_error: str | None = None) -> None:
+            def _reply(self, status: int, body: Any, function_error: str | None = None,
+                       error_type: str | None = None) -> None:
                 payload = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                if error_type:  # how boto3 names the exception it raises
+                    self.send_header("X-Amzn-ErrorType", error_type)
                 self.send_header("Content-Length", str(len(payload)))
                 if function_error:
                     self.send_header("X-Amz-Function-Error", function_error)
@@ -83,18 +86,20 @@ class LocalLambdaServer:
                 role = server.role_of(match["name"]) if match else None
                 if role is None:
                     known = ", ".join(sorted(FUNCTIONS))
-                    self._reply(404, {"Type": "User", "message": f"Function not found: {self.path} (known: {known})"})
+                    self._reply(404, {"Type": "User", "message": f"Function not found: {self.path} (known: {known})"},
+                                error_type="ResourceNotFoundException")
                     return
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 try:
                     event = json.loads(body) if body else {}
                 except ValueError as exc:
-                    self._reply(400, {"Type": "User", "message": f"the payload is not JSON: {exc}"})
+                    self._reply(400, {"Type": "User", "message": f"the payload is not JSON: {exc}"},
+                                error_type="InvalidRequestContentException")
                     return
                 try:
                     outcome = server.run(role, event)
                 except InvokeError as exc:
-                    self._reply(400, {"Type": "User", "message": str(exc)})
+                    self._reply(400, {"Type": "User", "message": str(exc)}, error_type="InvalidParameterValueException")
                     return
                 if self.headers.get("X-Amz-Invocation-Type") == "Event":
                     self._reply(202, {})

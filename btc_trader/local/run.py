@@ -188,7 +188,7 @@ def _environments(settings: StackSettings, state: EmulatorState, market: Market,
             "BTC_TRADER_MAX_SOURCE_STALENESS_SECONDS": str(max(300, settings.price_collection_interval * 120)),
         }
     weights = {m: settings.model_weights.get(m, 1.0) for m in models}
-    for function, env in envs.items():
+    for env in envs.values():
         if "BTC_TRADER_ML_MODELS" not in env:
             continue
         env |= {"BTC_TRADER_ML_MODELS": json.dumps(models), "BTC_TRADER_MODEL_WEIGHTS": json.dumps(weights)}

@@ -117,11 +117,14 @@ def test_scheduled_runs_are_stamped_with_execution_name_and_time(aws):
 
 
 @pytest.mark.realdata
-def test_local_run_wallet_is_consistent_with_its_trades(shared_file):
+def test_local_run_wallet_is_consistent_with_its_trades(shared_file, tmp_path, monkeypatch):
+    monkeypatch.setenv("BTC_TRADER_HOME", str(tmp_path))  # no emulator runs here: the run starts its own
     lines = []
     summary = local_run(shared_file("btcusd_1m_coinbase_2023-03-01_2023-03-21.csv.gz"), 40, emit=lines.append,
                         overrides={"riskThreshold": "0.1", "buyThresholdPct": "0.1", "sellThresholdPct": "-0.1"})
-    assert summary.executions == {"SUCCEEDED": 40} and len(lines) == 40
+    decisions = [line for line in lines if line[:2] == "20"]
+    assert summary.executions == {"SUCCEEDED": 40} and len(decisions) == 40
+    assert "started a temporary one" in lines[0]  # no emulator was running: said so
     assert sum(summary.trades.values()) >= 1
     wallet = summary.wallet
     if wallet["btc"] == 0:  # flat: cash is the start plus realised PnL (fees are inside it)
