@@ -22,25 +22,34 @@ test: venv
 lint: venv
 	$(BIN)/ruff check .
 
-# The main job, offline: the local AWS emulator with the dev stack's resources, then the price
-# collector on four venues' real candles of the USDC de-peg (2023-03-11), the de-pegged BTC/USDC
-# venue rejected as an outlier. Without ../shared/data it says so and uses synthetic candles.
+# The main job: the local AWS emulator with every resource of the dev stack, then the whole system —
+# collector, predictor, risk manager and paper execution in the stack's real Step Functions workflow —
+# on replayed real candles of the USDC de-peg week, one line per decision with its reasons.
+# First the collector alone on four venues of 2023-03-11, the de-pegged BTC/USDC venue rejected
+# as an outlier. Without ../shared/data it says so: the run then backfills recent exchange klines and
+# trades live prices, or, offline, runs on a clearly labelled SYNTHETIC series.
 VENUES = coinbase=btcusd_1m_coinbase kraken=btcusd_1m_kraken binanceus=btcusd_1m_binanceus \
          binanceus-usdc=btcusdc_1m_binanceus
 WINDOW = _2023-03-01_2023-03-21.csv.gz
-SYNTHETIC = .btc-trader/synthetic
+REPLAY = $(DATA)/btcusd_1m_coinbase$(WINDOW)
+FROM  ?= 2023-03-10T06:00:00Z
+TICKS ?= 48
 
 demo: venv
 	$(BIN)/btc-trader local up --stack dev
-	@if [ -d "$(DATA)" ]; then \
+	@if [ -f "$(REPLAY)" ]; then \
 	  replays="$(foreach v,$(VENUES),--replay $(firstword $(subst =, ,$(v)))=$(DATA)/$(lastword $(subst =, ,$(v)))$(WINDOW))"; \
+	  echo "btc-trader local invoke price-collector --at $(AT) $$replays"; \
+	  $(BIN)/btc-trader local invoke price-collector --stack dev --at $(AT) $$replays 2>/dev/null || exit 1; \
+	  echo "btc-trader local run --replay $(REPLAY) --from $(FROM) --ticks $(TICKS)"; \
+	  $(BIN)/btc-trader local run --replay $(REPLAY) --from $(FROM) --ticks $(TICKS); \
 	else \
-	  echo "real candles not found in $(DATA): replaying SYNTHETIC candles instead"; \
-	  replays=$$($(BIN)/btc-trader data synthetic --out $(SYNTHETIC) --at $(AT) | sed 's/^/--replay /'); \
-	fi; \
-	echo "btc-trader local invoke price-collector --at $(AT) $$replays"; \
-	$(BIN)/btc-trader local invoke price-collector --stack dev --at $(AT) $$replays 2>/dev/null
-	@echo "the emulator keeps running for further commands; stop it with: $(BIN)/btc-trader local down"
+	  echo "real candles not found in $(DATA): live exchange prices if reachable, else SYNTHETIC ones"; \
+	  $(BIN)/btc-trader local run --ticks 6 --tick-seconds 5; \
+	fi
+	$(BIN)/btc-trader local trades
+	$(BIN)/btc-trader local wallet
+	@echo "the emulator keeps running: try 'btc-trader local logs', 'local status'; stop it with: $(BIN)/btc-trader local down"
 
 bench: venv
 	$(BIN)/python benchmarks/prediction_bench.py --data $(DATA)

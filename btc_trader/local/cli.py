@@ -182,7 +182,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     print(f"\nsummary ({data['stack']} stack, paper, {data['ticks']} decisions "
           f"{data['first_decision']} .. {data['last_decision']}, market: {data['market']}):")
-    for key in ("executions", "trades", "rejections", "wallet"):
+    for key in ("executions", "trades", "rejections", "failures", "wallet"):
         print(f"  {key:<11} {json.dumps(data[key])}")
     print(f"  equity      {data['start_equity_usd']:.2f} -> {data['final_equity_usd']:.2f} USD "
           f"({data['return_pct']:+.3f}%), buy and hold {data['buy_and_hold_pct']:+.3f}%")

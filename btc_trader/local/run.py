@@ -61,6 +61,7 @@ class RunSummary:
     executions: dict[str, int] = field(default_factory=Counter)
     trades: dict[str, int] = field(default_factory=Counter)
     rejections: dict[str, int] = field(default_factory=Counter)
+    failures: dict[str, int] = field(default_factory=Counter)  # scheduled functions that raised
     models: list[str] = field(default_factory=list)
     wallet: dict[str, float] = field(default_factory=dict)
     start_equity_usd: float = 0.0
@@ -72,7 +73,7 @@ class RunSummary:
 
     def to_json(self) -> dict[str, Any]:
         data = dict(self.__dict__)
-        for key in ("executions", "trades", "rejections"):
+        for key in ("executions", "trades", "rejections", "failures"):
             data[key] = dict(data[key])
         return data
 
@@ -253,7 +254,9 @@ def local_run(
     with emulator_for(stack, port, emit) as state, emulator.aws_environment(state):
         summary.emulator = state.endpoint
         envs = _environments(settings, state, market, models)
-        history = [c for c in candles if c.timestamp + bar <= start - collect_every]
+        # Only the window the models read (HISTORY_BARS collection intervals) becomes history.
+        oldest = start - (HISTORY_BARS + 2) * collect_every
+        history = [c for c in candles if oldest <= c.timestamp and c.timestamp + bar <= start - collect_every]
         DynamoDBPriceRepository(state.names.table("prices")).save_candles(
             symbol, history, source="klines" if live else "replay", bar_seconds=bar)
         store = DynamoDBTradingStore(state.names.table("trades"), state.names.table("trading-state"))
@@ -267,9 +270,14 @@ def local_run(
         machine = emulator.state_machine_arn(state)
 
         def run_local(function: str, at: int) -> None:
-            with handler_log(stack, function, None) as log:
-                run_handler(function, scheduled_event(datetime.fromtimestamp(at, UTC), state.region),
-                            envs[function], state.region, log_stream=log)
+            """A scheduled function; its failure is reported and the run goes on, as in AWS."""
+            try:
+                with handler_log(stack, function, None) as log:
+                    run_handler(function, scheduled_event(datetime.fromtimestamp(at, UTC), state.region),
+                                envs[function], state.region, log_stream=log)
+            except Exception as exc:  # a Lambda error: logged, alarmed, retried by AWS; never a trade
+                summary.failures[function] += 1
+                emit(f"{iso(at)}  {function} FAILED: {type(exc).__name__}: {exc}")
 
         collections, done, last_price = 0, 0, first_price
         with LocalLambdaServer(state, environments=envs):

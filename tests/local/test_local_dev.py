@@ -8,6 +8,7 @@ import socket
 
 import boto3
 import pytest
+import responses
 from botocore.exceptions import ClientError
 
 from btc_trader.cli import main
@@ -218,3 +219,18 @@ def test_dead_emulator_is_reported(home, capsys):
     assert main(["local", "trades", "--port", str(port)]) == 2
     assert "no local emulator is running on port" in capsys.readouterr().err
     emulator.stop(port)
+
+
+@responses.activate  # every venue call is refused in-process: tests never reach an exchange
+def test_live_run_reports_failing_venues_and_goes_on(home):
+    from btc_trader.domain.candles import Candle
+
+    now = 1_700_000_000 - 1_700_000_000 % 300
+    history = [Candle(now - 60 * i, 30_000.0, 30_010.0, 29_990.0, 30_000.0 + (i % 7), 1.0) for i in range(700, 0, -1)]
+    lines = []
+    summary = local_run(None, 2, online=lambda: True, fetch_history=lambda exchange, start, end: history,
+                        emit=lines.append, tick_seconds=0, clock=lambda: now)
+    assert summary.market.startswith("live (") and summary.replay == "live"
+    assert summary.failures == {"price-collector": 2}
+    assert sum("price-collector FAILED: CollectionFailedError" in line for line in lines) == 2
+    assert summary.executions == {"SUCCEEDED": 2} and not summary.trades
