@@ -34,9 +34,10 @@ WINDOW = _2023-03-01_2023-03-21.csv.gz
 REPLAY = $(DATA)/btcusd_1m_coinbase$(WINDOW)
 FROM  ?= 2023-03-10T06:00:00Z
 TICKS ?= 48
+PORT  ?= 4599
 
 demo: venv
-	$(BIN)/btc-trader local up --stack dev
+	$(BIN)/btc-trader local up --stack dev --port $(PORT)
 	@if [ -f "$(REPLAY)" ]; then \
 	  replays="$(foreach v,$(VENUES),--replay $(firstword $(subst =, ,$(v)))=$(DATA)/$(lastword $(subst =, ,$(v)))$(WINDOW))"; \
 	  echo "btc-trader local invoke price-collector --at $(AT) $$replays"; \
@@ -49,7 +50,7 @@ demo: venv
 	fi
 	$(BIN)/btc-trader local trades
 	$(BIN)/btc-trader local wallet
-	@echo "the emulator keeps running: try 'btc-trader local logs', 'local status'; stop it with: $(BIN)/btc-trader local down"
+	@echo "the emulator keeps running: try 'btc-trader local logs', 'local status'; stop it with: $(BIN)/btc-trader local down --port $(PORT)"
 
 bench: venv
 	$(BIN)/python benchmarks/prediction_bench.py --data $(DATA)
