@@ -106,6 +106,7 @@ class RiskDecision:
     approved: bool
     reasons: list[str] = field(default_factory=list)
     risk_score: float = 0.0
+    drawdown_pct: float = 0.0  # equity below its peak at the decision's price (emitted as DrawdownPct)
 
     def to_result(self) -> RiskResult:
         """The workflow's `risk` contract."""
@@ -274,4 +275,21 @@ def decide(
                           f"(+{limits.buy_threshold_pct:g}% / {limits.sell_threshold_pct:g}%)")
     approved = intent.action != "HOLD" and intent.quantity_btc >= DUST_BTC and not reasons
     score = max((o.utilisation for o in outcomes), default=0.0)
-    return RiskDecision(intent, outcomes, state, approved, reasons, min(1.0, score))
+    drawdown = wallet.drawdown_pct(price) if price > 0 else 0.0
+    if state.kill_switch and not manual_kill_switch and price > 0 and wallet.btc >= DUST_BTC:
+        return _flatten(wallet, state, outcomes, reasons, price, drawdown)
+    return RiskDecision(intent, outcomes, state, approved, reasons, min(1.0, score), drawdown)
+
+
+def _flatten(wallet: PaperWallet, state: RiskState, outcomes: list[RuleOutcome], reasons: list[str],
+             price: float, drawdown: float) -> RiskDecision:
+    """With the drawdown kill switch engaged, the only order allowed sells the whole position.
+
+    Blocking every order would leave an open position riding the market down after the limit
+    was hit; closing it bounds the drawdown to the limit plus the move until the next fill. The
+    operator's manual kill switch means "touch nothing" and never flattens.
+    """
+    exit_all = Intent("SELL", wallet.btc, wallet.btc * price, price, 0.0)
+    why = [f"flatten: selling the whole position ({wallet.btc:.8f} BTC) because the kill switch is engaged",
+           *reasons]
+    return RiskDecision(exit_all, outcomes, state, True, why, 1.0, drawdown)

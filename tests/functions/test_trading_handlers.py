@@ -45,6 +45,7 @@ def test_approve_then_execute_once(handlers, capsys):
     assert risk.approved and risk.action == "BUY" and risk.notional_usd == 100
     records = emf_records(capsys.readouterr().out)
     assert metric_values(records, "RiskScore")[0][1] == pytest.approx(risk.risk_score)
+    assert metric_values(records, "DrawdownPct") == [({"service": "risk-manager"}, 0.0)]  # flat, at its peak
     event = {**STATE, "risk": risk.model_dump(mode="json")}
     first = TradeResult.model_validate(trade_executor.lambda_handler(event, FakeLambdaContext()))
     second = TradeResult.model_validate(trade_executor.lambda_handler(event, FakeLambdaContext()))

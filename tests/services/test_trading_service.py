@@ -134,5 +134,22 @@ def test_drawdown_kill_switch_persists(store):
 
     store.save_state("BTC-USD", replace(wallet, usd=8_000), state, version)  # a crash in equity
     crashed = service.check("BTC-USD", prediction(price=19_000), NOW + 60, False)
-    assert not crashed.approved and any("kill switch" in r for r in crashed.reasons)
+    held = store.load_state("BTC-USD", 10_000)[0].btc
+    # The one order allowed with the kill switch engaged closes the whole position.
+    assert crashed.approved and crashed.intent.action == "SELL" and crashed.intent.quantity_btc == held
+    assert crashed.reasons[0].startswith("flatten:") and any("kill_switch: drawdown" in r for r in crashed.reasons)
     assert store.load_state("BTC-USD", 10_000)[1].kill_switch
+    ExecutionService(store, PAPER).execute("BTC-USD", "e2", crashed.to_result(), prediction(price=19_000), NOW + 60)
+    assert store.load_state("BTC-USD", 10_000)[0].btc == 0
+    # Then nothing trades until an operator resets it, whatever the prediction says.
+    after = service.check("BTC-USD", prediction(price=25_000), NOW + 120, False)
+    assert not after.approved and any(r.startswith("kill_switch: kill switch engaged") for r in after.reasons)
+
+
+def test_manual_kill_switch_never_flattens(store):
+    service = RiskService(store, PAPER)
+    ExecutionService(store, PAPER).execute("BTC-USD", "e1", service.check("BTC-USD", prediction(), NOW, False).to_result(),
+                                           prediction(), NOW)
+    stopped = service.check("BTC-USD", prediction(price=19_000), NOW + 60, True)
+    assert not stopped.approved and any(r.startswith("manual_kill_switch:") for r in stopped.reasons)
+    assert store.load_state("BTC-USD", 10_000)[0].btc > 0
