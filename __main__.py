@@ -11,6 +11,7 @@ from components.lambda_packaging import (
     powertools_layer_arn,
 )
 from components.ml_prediction import MlPrediction, MlPredictionArgs
+from components.monitoring import Monitoring, MonitoringArgs
 from components.naming import ResourceNames
 from components.settings import load_settings
 from components.trading_engine import TradingEngine, TradingEngineArgs
@@ -50,6 +51,14 @@ trading = TradingEngine(
     ),
 )
 
+monitoring = Monitoring(
+    "monitoring",
+    MonitoringArgs(
+        settings=settings, names=names, region=names.region,
+        state_machine_arn=trading.state_machine.arn, alerts_topic_arn=trading.topic.arn,
+    ),
+)
+
 pulumi.export("region", names.region)
 pulumi.export("pricesTable", ingestion.prices_table.name)
 pulumi.export("rawBucket", ingestion.raw_bucket.bucket)
@@ -62,4 +71,6 @@ pulumi.export("predictionEvaluatorFunction", prediction.evaluator.function.name)
 pulumi.export("chronosEndpoint", prediction.endpoint.name if prediction.endpoint else None)
 pulumi.export("tradingWorkflow", trading.state_machine.name)
 pulumi.export("alertsTopic", trading.topic.arn)
+pulumi.export("dashboardUrl", monitoring.dashboard_url)
+pulumi.export("alarms", [alarm.name for alarm in monitoring.alarms])
 pulumi.export("tradingMode", "live" if settings.enable_real_trading else "paper")

@@ -51,7 +51,8 @@ class ResourceNames:
 
     @property
     def metrics_namespace(self) -> str:
-        return "BtcTrader"
+        # One namespace per stack: dev's metrics never feed prod's alarms in a shared account.
+        return f"BtcTrader/{self.stack}"
 
     @property
     def parameter_path(self) -> str:

@@ -51,6 +51,15 @@ class TimestreamSettings(_Section):
     magnetic_retention_days: int = Field(365, alias="magneticRetentionDays", ge=1, le=73000)
 
 
+class MonitoringSettings(_Section):
+    """Alarm thresholds; every alarm notifies the alerts topic."""
+
+    missing_price_intervals: int = Field(3, alias="missingPriceIntervals", ge=1, le=100)
+    lambda_error_rate_pct: float = Field(5, alias="lambdaErrorRatePct", gt=0, le=100)
+    drawdown_warning_fraction: float = Field(0.8, alias="drawdownWarningFraction", gt=0, lt=1)
+    model_skill_alarm_hours: int = Field(24, alias="modelSkillAlarmHours", ge=1, le=168)
+
+
 class ExchangeSettings(_Section):
     """The exchange used for live orders (through ccxt)."""
 
@@ -146,6 +155,7 @@ class StackSettings(_Section):
     raw_expire_after_days: int = Field(90, alias="rawExpireAfterDays", ge=2, le=3650)
     lambda_settings: LambdaSettings = Field(LambdaSettings(), alias="lambda")
     network: NetworkSettings = NetworkSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
 
     # --- step two: cross-field rules ---------------------------------------------------------
     @model_validator(mode="after")
@@ -197,6 +207,13 @@ class StackSettings(_Section):
             problems.append(
                 f"{NAMESPACE}:predictionHorizonMinutes must be at most 64 bars of priceCollectionInterval "
                 f"for Chronos-Bolt ({64 * self.price_collection_interval}), got {self.prediction_horizon_minutes}"
+            )
+        price_period = self.price_collection_interval * 60
+        window = price_period * self.monitoring.missing_price_intervals
+        if window > (86_400 if price_period < 3600 else 7 * 86_400):
+            problems.append(
+                f"{NAMESPACE}:monitoring.missingPriceIntervals x priceCollectionInterval must fit CloudWatch's "
+                f"alarm range (1 day for sub-hour periods, else 7 days), got {window // 60} minutes"
             )
         unknown_weights = set(self.model_weights) - set(ModelName.__args__)
         if unknown_weights:
@@ -437,6 +454,9 @@ KEY_DOCS: dict[str, str] = {
     "rawExpireAfterDays": "Raw payloads are deleted after this many days.",
     "lambda": "`memoryMb`, `timeoutSeconds`, `architecture` (x86_64/arm64), `pythonRuntime`.",
     "network": "`vpc`: run the functions in private subnets (adds NAT cost).",
+    "monitoring": "Alarm thresholds: `missingPriceIntervals` (no price stored for N collection intervals), "
+                  "`lambdaErrorRatePct` (errors / invocations per function), `drawdownWarningFraction` (of "
+                  "maxDrawdownPct), `modelSkillAlarmHours` (a model worse than persistence for this long).",
 }
 
 

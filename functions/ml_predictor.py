@@ -61,8 +61,7 @@ def _record(outcome: PredictionOutcome) -> None:
     for run in outcome.runs:
         with single_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=run.latency_ms) as m:
             m.add_dimension(name="model", value=run.model)
-        name = "ModelSuccess" if run.ok else "ModelFailure"
-        with single_metric(name=name, unit=MetricUnit.Count, value=1) as m:
+        with single_metric(name="ModelSuccess" if run.ok else "ModelFailure", unit=MetricUnit.Count, value=1) as m:
             m.add_dimension(name="model", value=run.model)
         if run.input_tokens or run.output_tokens:
             metrics.add_metric(name="BedrockInputTokens", unit=MetricUnit.Count, value=run.input_tokens)
@@ -70,6 +69,8 @@ def _record(outcome: PredictionOutcome) -> None:
         if not run.ok:
             logger.warning("model failed", extra={"model": run.model, "reason": run.error})
     result = outcome.result
+    if result.price_age_s is not None:  # price freshness: how old the newest stored price was
+        metrics.add_metric(name="PriceAgeSeconds", unit=MetricUnit.Seconds, value=result.price_age_s)
     if result.status == "ok":
         metrics.add_metric(name="EnsembleConfidence", unit=MetricUnit.NoUnit, value=result.confidence)
     else:

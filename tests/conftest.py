@@ -26,7 +26,7 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 # Local emulator state, logs and synthetic files of the tests never land in the user's ~/.btc-trader.
 os.environ["BTC_TRADER_HOME"] = tempfile.mkdtemp(prefix="btc-trader-tests-")
-os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "BtcTrader")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "BtcTrader/test")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "btc-trader-tests")
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
