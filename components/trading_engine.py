@@ -25,6 +25,23 @@ from components.settings import StackSettings
 from components.tables import table_from_spec
 
 
+def alerts_key_policy(account_id: str) -> dict:
+    """The account administers the key; CloudWatch alarms may encrypt what they publish with it.
+
+    Publishers in the account (the state machine) get their use of it from their IAM policies.
+    """
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+             "Action": "kms:*", "Resource": "*"},
+            {"Sid": "AlarmsPublish", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
+             "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
+             "Condition": {"StringEquals": {"aws:SourceAccount": account_id}}},
+        ],
+    }
+
+
 @dataclass
 class TradingEngineArgs:
     settings: StackSettings
@@ -44,8 +61,17 @@ class TradingEngine(pulumi.ComponentResource):
         self.state_table = table_from_spec(f"{name}-state", TRADING_STATE, names, child)
         self.idempotency_table = table_from_spec(f"{name}-idempotency", IDEMPOTENCY, names, child)
 
+        # A customer managed key, not aws/sns: CloudWatch alarms cannot publish to a topic encrypted
+        # with the AWS managed key, whose policy cannot admit cloudwatch.amazonaws.com.
+        self.topic_key = aws.kms.Key(
+            f"{name}-alerts-key", description=f"{names.alerts_topic}: encrypts alerts at rest",
+            enable_key_rotation=True, deletion_window_in_days=7,
+            policy=json.dumps(alerts_key_policy(names.account_id)), opts=child,
+        )
+        aws.kms.Alias(f"{name}-alerts-key-alias", name=f"alias/{names.alerts_topic}",
+                      target_key_id=self.topic_key.key_id, opts=child)
         self.topic = aws.sns.Topic(
-            f"{name}-alerts", name=names.alerts_topic, kms_master_key_id="alias/aws/sns", opts=child
+            f"{name}-alerts", name=names.alerts_topic, kms_master_key_id=self.topic_key.arn, opts=child
         )
         if settings.alert_email:
             aws.sns.TopicSubscription(
@@ -121,7 +147,7 @@ class TradingEngine(pulumi.ComponentResource):
                      "Resource": [f.arn for f in functions]},
                     {"Sid": "Notify", "Effect": "Allow", "Action": ["sns:Publish"], "Resource": self.topic.arn},
                     {"Sid": "EncryptedTopic", "Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
-                     "Resource": f"arn:aws:kms:{names.region}:{names.account_id}:alias/aws/sns"},
+                     "Resource": self.topic_key.arn},
                     # Log delivery and X-Ray APIs have no resource-level permissions.
                     {"Sid": "LogDelivery", "Effect": "Allow", "Resource": "*", "Action": [
                         "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",

@@ -64,7 +64,11 @@ def test_dev_is_paper_with_no_secret_access():
     parameter = mocks.one("aws:ssm/parameter:Parameter").inputs
     assert parameter["name"] == "/btc-trader/dev/kill-switch" and parameter["value"] == "off"
     assert policy(mocks, "risk")["KillSwitch"]["Action"] == ["ssm:GetParameter"]
-    assert mocks.one("aws:sns/topic:Topic").inputs["kmsMasterKeyId"] == "alias/aws/sns"
+    key = mocks.one("aws:kms/key:Key")
+    assert mocks.one("aws:sns/topic:Topic").inputs["kmsMasterKeyId"] == f"arn:aws:kms:us-east-1:123456789012:key/{key.name}"
+    assert key.inputs["enableKeyRotation"] is True
+    principals = [s["Principal"] for s in json.loads(key.inputs["policy"])["Statement"]]
+    assert {"Service": "cloudwatch.amazonaws.com"} in principals  # alarms can publish to the encrypted topic
 
 
 def test_prod_real_trading_reads_only_its_secret():
