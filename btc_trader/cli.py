@@ -138,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_backtest(commands)
 
+    from btc_trader.cost_cli import register as register_cost
+
+    register_cost(commands)
+
     data = commands.add_parser("data", help="price history").add_subparsers(dest="data_command", required=True)
     fill = data.add_parser("backfill", help="load candles into the prices table")
     origin = fill.add_mutually_exclusive_group(required=True)
@@ -184,13 +188,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _known_errors() -> tuple[type[BaseException], ...]:
     from btc_trader.adapters.price_sources.base import SourceError
     from btc_trader.backtest.cli import BacktestError
+    from btc_trader.cost import CostError
     from btc_trader.local.emulator import EmulatorError
     from btc_trader.local.invoke import InvokeError
     from btc_trader.local.run import LocalRunError
     from components.settings import SettingsError
 
     return (CliError, EmulatorError, InvokeError, SettingsError, CandleError, SourceError, LocalRunError,
-            BacktestError)
+            BacktestError, CostError)
 
 
 if __name__ == "__main__":
