@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+import boto3
+
 from btc_trader.adapters.price_sources import replay_spec
 from btc_trader.local.emulator import LOCAL_ACCOUNT, EmulatorState, aws_environment
 from btc_trader.local.environ import patched_environ
@@ -217,6 +219,9 @@ def run_handler(function: str, event: dict[str, Any], env: dict[str, str], regio
         # client cached for one emulator must never talk to the next one.
         container = {**env, **{k: v for k, v in os.environ.items() if k.startswith("AWS_")}}
         if _ENV_SEEN.get(function) != container:
+            # boto3's default session caches the credentials it resolved first: a new container
+            # must resolve them again (another emulator, another function's credentials).
+            boto3.DEFAULT_SESSION = None
             for value in vars(module).values():
                 if callable(getattr(value, "cache_clear", None)):
                     value.cache_clear()
