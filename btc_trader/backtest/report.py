@@ -73,3 +73,31 @@ Green: entries, red: exits (filled at the next bar's open).</p>
 <h2>Metrics</h2><table>{rows}</table></body></html>"""
     path.write_text(document)
     return path
+
+
+def write_png(path: Path, bars: Bars, result: Result, title: str) -> None:
+    """The same three charts as a PNG (matplotlib, no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: works on servers and in CI
+    import matplotlib.pyplot as plt
+
+    times = (bars.timestamps + bars.bar_seconds).astype("datetime64[s]")
+    figure, (price, equity, drawdown) = plt.subplots(3, 1, figsize=(12, 8), sharex=True,
+                                                     gridspec_kw={"height_ratios": [3, 2, 1]})
+    price.plot(times, bars.close, color="#444", linewidth=0.8, label="close")
+    entries = [t.entry_index for t in result.trades]
+    exits = [t.exit_index for t in result.trades if t.exit_index is not None]
+    price.scatter(times[entries], bars.open[entries], marker="^", color="#1a7f37", s=28, label="buy", zorder=3)
+    price.scatter(times[exits], bars.open[exits], marker="v", color="#cf222e", s=28, label="sell", zorder=3)
+    price.set_ylabel("USD")
+    price.legend(loc="upper left")
+    price.set_title(title)
+    equity.plot(times, result.equity, color="#0969da", linewidth=1)
+    equity.set_ylabel("equity USD")
+    peak = np.maximum.accumulate(result.equity)
+    drawdown.fill_between(times, (result.equity / peak - 1) * 100, 0, color="#cf222e", alpha=0.4)
+    drawdown.set_ylabel("drawdown %")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

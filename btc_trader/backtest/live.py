@@ -1,0 +1,318 @@
+"""The `live` strategy: the stack's own decision code replayed over candles, fast.
+
+What runs is what the Lambdas run. The `custom` model's forecasts come from
+`technical_forecasts` (proven equal to the per-prediction model bar by bar); its ensemble weight
+is the evaluator's skill (1 - MAE/MAE of persistence over the newest `skill_window` scored
+predictions, configured weight until `min_skill_samples`), computed with prefix sums; the risk
+manager's `decide`, the paper wallet's `fill` and the risk state's `after_trade` are the domain
+functions themselves.
+
+Where the work goes: forecasts, skills, marks and drawdowns are arrays. The event path — a
+`PredictionResult`, `decide`, a fill — runs only on the decision bars where something can change:
+an intent to BUY or SELL that passes the prediction and confidence rules, and the first bar where
+the drawdown kill switch engages while a position is open. Every other decision is a refusal
+whose deciding rule (the first reason the risk manager would give: `prediction`, `hold` or
+`confidence`) is known from the arrays; a parity test checks those against `decide`.
+
+Timing, as in the deployed stack: the decision at bar t uses the bars up to t's close and the
+skills scored before it (the evaluator runs after each decision); a fill uses bar t+1's open
+with the slippage; `after_trade` is stamped at the decision time.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from btc_trader.backtest.data import Bars
+from btc_trader.backtest.engine import MAX_GAP_BARS, Result, Trade
+from btc_trader.contracts import ModelOutput, PredictionResult
+from btc_trader.domain.prediction.model import STABLE_BAND_PCT
+from btc_trader.domain.prediction.technical import technical_forecasts
+from btc_trader.domain.risk import RiskLimits, RiskState, decide
+from btc_trader.domain.wallet import DUST_BTC, PaperWallet, WalletError
+from btc_trader.runtime_config import PredictorConfig
+from components.settings import StackSettings
+
+OFFLINE_MODELS = ("custom",)
+_DIRECTION = {1: "up", -1: "down", 0: "stable"}
+
+
+@dataclass
+class LiveRun:
+    """The outcome of a `live` backtest, with what the metrics and the parity test read."""
+
+    result: Result
+    decisions: np.ndarray  # bar indices where a decision was taken
+    status: np.ndarray  # per bar: 0 ok, 1 insufficient_history, 2 no_model (decision bars only)
+    predicted_price: np.ndarray
+    confidence: np.ndarray
+    direction: np.ndarray
+    weight: np.ndarray
+    samples: np.ndarray
+    rejections: Counter = field(default_factory=Counter)
+    approvals: int = 0
+    fills: list[tuple[int, str, float, float, float]] = field(default_factory=list)  # bar, side, qty, price, fee
+    kill_switch_bar: int | None = None
+    model_accuracy: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    events: int = 0
+
+
+def risk_limits(settings: StackSettings) -> RiskLimits:
+    return RiskLimits(
+        max_trade_usd=settings.max_trade_amount, risk_threshold=settings.risk_threshold,
+        buy_threshold_pct=settings.buy_threshold_pct, sell_threshold_pct=settings.sell_threshold_pct,
+        fee_bps=settings.fee_bps, max_position_pct=settings.max_position_pct,
+        daily_loss_limit_pct=settings.daily_loss_limit_pct, max_drawdown_pct=settings.max_drawdown_pct,
+        cooldown_minutes=settings.cooldown_minutes, max_trades_per_day=settings.max_trades_per_day,
+        max_price_age_s=settings.max_price_age_seconds, max_divergence_bps=settings.max_source_divergence_bps,
+    )
+
+
+def scored_skill(close: np.ndarray, predicted: np.ndarray, decisions: np.ndarray, horizon: int, step: int,
+                 window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per decision bar: (samples, skill, model abs errors, persistence abs errors) as the evaluator sees them.
+
+    A prediction made at decision bar j is scored against the price h bars later, by the first
+    evaluation at or after j + h; a decision at t reads scores evaluated before it (up to t - step).
+    """
+    n = len(close)
+    made = decisions[(decisions + horizon < n) & ~np.isnan(predicted[decisions])]
+    realised = close[made + horizon]
+    model_err = np.abs(predicted[made] - realised) / realised * 100
+    persist_err = np.abs(close[made] - realised) / realised * 100
+    prefix_m = np.concatenate(([0.0], np.cumsum(model_err)))
+    prefix_p = np.concatenate(([0.0], np.cumsum(persist_err)))
+    # Scored before the decision at t: made + horizon <= t - step.
+    k = np.searchsorted(made + horizon, decisions - step, side="right")
+    lo = np.maximum(0, k - window)
+    samples = k - lo
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mae_m = (prefix_m[k] - prefix_m[lo]) / samples
+        mae_p = (prefix_p[k] - prefix_p[lo]) / samples
+        skill = np.where(mae_p > 0, 1 - mae_m / mae_p, np.where(mae_m > 0, 0.0, 1.0))
+    return samples, np.where(samples > 0, skill, np.nan), model_err, persist_err
+
+
+def _direction_hits(close: np.ndarray, predicted: np.ndarray, made: np.ndarray, horizon: int) -> tuple[float, float]:
+    """Directional accuracy (%) of the model and of persistence, with `score`'s stable band."""
+    base, realised = close[made], close[made + horizon]
+
+    def direction(move: np.ndarray) -> np.ndarray:
+        return np.where(move > STABLE_BAND_PCT, 1, np.where(move < -STABLE_BAND_PCT, -1, 0))
+
+    truth = direction((realised / base - 1) * 100)
+    model = direction((predicted[made] / base - 1) * 100)
+    return float((model == truth).mean() * 100), float((truth == 0).mean() * 100)
+
+
+def prediction_at(bars: Bars, t: int, status: int, predicted: float, confidence: float, direction: int,
+                  weight: float, horizon_minutes: int) -> PredictionResult:
+    """The `prediction` contract the predictor would return at bar t's close."""
+    at = int(bars.timestamps[t]) + bars.bar_seconds
+    as_of = _iso(at)
+    price = float(bars.close[t])
+    if status == 1:
+        return PredictionResult(status="insufficient_history", reason="insufficient_history: custom needs more bars",
+                                as_of=as_of, horizon_minutes=horizon_minutes)
+    output = ModelOutput(model="custom", predicted_price=predicted, direction=_DIRECTION[direction],
+                         confidence=confidence, weight=weight if status == 0 else 0.0, ok=True)
+    if status == 2:
+        return PredictionResult(status="no_model", reason="no model produced a usable forecast (custom: weight 0 "
+                                "(no better than persistence))", as_of=as_of, current_price=price, price_age_s=0,
+                                horizon_minutes=horizon_minutes, models=[output])
+    return PredictionResult(as_of=as_of, current_price=price, price_age_s=0, predicted_price=predicted,
+                            horizon_minutes=horizon_minutes, direction=_DIRECTION[direction],
+                            confidence=min(1.0, confidence), models=[output])
+
+
+def _iso(epoch: int) -> str:
+    from btc_trader.domain.prediction.result import iso
+
+    return iso(epoch)
+
+
+def run_live(bars: Bars, settings: StackSettings, cash: float, fee_bps: float, slippage_bps: float,
+             progress: Callable[[int], None] | None = None, ignore_skill: bool = False) -> LiveRun:
+    """Replay the stack's decisions over `bars` (see the module doc).
+
+    `ignore_skill` keeps the configured weights however the model scores — NOT what the live
+    stack does (it drops a model no better than persistence); for studying the risk rules.
+    """
+    n = len(bars)
+    close = bars.close
+    bar_minutes = bars.bar_seconds / 60
+    horizon = max(1, round(settings.prediction_horizon_minutes / bar_minutes))
+    step = max(1, round(settings.trading_interval / bar_minutes))
+    predictor = PredictorConfig.model_fields
+    min_samples = n + 1 if ignore_skill else predictor["min_skill_samples"].default
+    window = predictor["skill_window"].default
+    limits = replace(risk_limits(settings), fee_bps=fee_bps)
+    notes = []
+    excluded = [m for m in settings.ml_models if m not in OFFLINE_MODELS]
+    if excluded:
+        notes.append(f"models {excluded} need AWS and are excluded (recorded predictions are not supported yet); "
+                     "the ensemble is the custom model alone")
+    if settings.prediction_horizon_minutes % bar_minutes:
+        notes.append(f"predictionHorizonMinutes {settings.prediction_horizon_minutes} rounded to {horizon} bars")
+    configured = settings.model_weights.get("custom", 1.0)
+    if ignore_skill:
+        notes.append("--ignore-skill: the custom model keeps its configured weight even when persistence beats "
+                     "it; the live stack would refuse those predictions")
+
+    forecasts = technical_forecasts(close, horizon)
+    decisions = np.arange(0, n, step)
+    # No decision right after a gap longer than MAX_GAP_BARS: its indicators would span missing time.
+    decisions = decisions[bars.gap_before[decisions] <= MAX_GAP_BARS]
+    samples_d, skill_d, _, _ = scored_skill(close, forecasts.predicted_price, decisions, horizon, step, window)
+    status = np.full(n, -1, dtype=np.int8)
+    weight = np.zeros(n)
+    samples = np.zeros(n, dtype=np.int64)
+    measured = samples_d >= min_samples
+    w = np.where(measured, configured * np.maximum(0.0, np.nan_to_num(skill_d, nan=0.0)), configured)
+    missing = np.isnan(forecasts.predicted_price[decisions])
+    status[decisions] = np.where(missing, 1, np.where(w > 0, 0, 2))
+    weight[decisions] = w
+    samples[decisions] = samples_d
+
+    ok = status[decisions] == 0
+    move = (forecasts.predicted_price[decisions] / close[decisions] - 1) * 100
+    action = np.where(move >= limits.buy_threshold_pct, 1, np.where(move <= limits.sell_threshold_pct, -1, 0))
+    action = np.where(ok, action, 0)
+    conf = np.where(ok, np.nan_to_num(forecasts.confidence[decisions]), 0.0)
+    confident = conf >= limits.risk_threshold
+    candidates = decisions[ok & (action != 0) & confident]
+
+    run = LiveRun(Result(np.empty(0), np.empty(0), [], 0.0), decisions, status, forecasts.predicted_price,
+                  forecasts.confidence, forecasts.direction, weight, samples, notes=notes)
+    # The deciding rule of every refusal the arrays already know (the risk manager's first reason).
+    quiet = ~(ok & (action != 0) & confident)
+    quiet_rule = np.where(~ok, 0, np.where(action == 0, 1, 2))
+    rule_names = ("prediction", "hold", "confidence")
+    for code, count in zip(*np.unique(quiet_rule[quiet], return_counts=True), strict=True):
+        run.rejections[rule_names[code]] += int(count)
+
+    wallet = PaperWallet.start(cash)
+    state = RiskState()
+    segment_start, usd_path = 0, []
+    day = (bars.timestamps + bars.bar_seconds) // 86_400
+    last_done, i = -1, 0
+    while True:
+        # The next decision bar where something can change: a candidate, or the drawdown kill
+        # switch engaging while a position is open (the flatten happens in that same decision).
+        next_candidate = int(candidates[i]) if i < len(candidates) else None
+        next_kill = None
+        if wallet.btc >= DUST_BTC and not state.kill_switch:
+            upper = next_candidate if next_candidate is not None else n - 1
+            span = decisions[np.searchsorted(decisions, last_done, "right"):np.searchsorted(decisions, upper, "right")]
+            if len(span):
+                equity = wallet.usd + wallet.btc * close[span]
+                peak = np.maximum(wallet.peak_equity_usd, np.maximum.accumulate(equity))
+                hit = np.flatnonzero((1 - equity / peak) * 100 >= limits.max_drawdown_pct)
+                if len(hit):
+                    next_kill = int(span[hit[0]])
+        if next_candidate is None and next_kill is None:
+            break
+        if state.kill_switch and wallet.btc < DUST_BTC:
+            # Sticky, flat and nothing left to sell: every remaining candidate is refused, by the
+            # first rule in the risk manager's order that fails — `holdings` for a SELL (nothing
+            # to sell), `kill_switch` for a BUY (a flat wallet passes the rules before it).
+            rest = candidates[i:]
+            sells = int((action[np.searchsorted(decisions, rest)] < 0).sum())
+            run.rejections["holdings"] += sells
+            run.rejections["kill_switch"] += len(rest) - sells
+            break
+        if next_kill is not None and (next_candidate is None or next_kill < next_candidate):
+            t = next_kill
+            # A quiet bar: its refusal was counted from the arrays; `decide` now says what happened.
+            run.rejections[rule_names[quiet_rule[np.searchsorted(decisions, t)]]] -= 1
+        else:
+            t = next_candidate
+            i += 1
+        run.events += 1
+        # What the live stack did on the quiet bars since the last event: marked the wallet at
+        # every tick (new equity peaks) and rolled the day's counters at the day's first decision.
+        span = decisions[np.searchsorted(decisions, last_done, "right"):np.searchsorted(decisions, t, "right")]
+        if wallet.btc > 0 and len(span):
+            wallet = wallet.mark(float(close[span].max()))
+        today = span[day[span] == day[t]]
+        if len(today) and day[t] != state.day:
+            f = int(today[0])
+            state = state.roll_to(int(bars.timestamps[f]) + bars.bar_seconds, wallet.equity(float(close[f])))
+        last_done = t
+        prediction = prediction_at(bars, t, int(status[t]), float(forecasts.predicted_price[t]),
+                                   float(np.nan_to_num(forecasts.confidence[t])), int(forecasts.direction[t]),
+                                   float(weight[t]), settings.prediction_horizon_minutes)
+        now = int(bars.timestamps[t]) + bars.bar_seconds
+        wallet = wallet.mark(float(close[t]))  # as RiskService.check does before deciding
+        decision = decide(prediction, wallet, state, limits, now)
+        state = decision.state
+        if state.kill_switch and run.kill_switch_bar is None:
+            run.kill_switch_bar = t
+        if not decision.approved or t + 1 >= n:
+            reason = decision.reasons[0].split(":", 1)[0] if decision.reasons else "end_of_data"
+            run.rejections[reason] += 1
+            continue
+        run.approvals += 1
+        try:
+            wallet_after, fill = wallet.fill(decision.intent.action, decision.intent.quantity_btc,
+                                             float(bars.open[t + 1]), fee_bps, slippage_bps)
+        except WalletError:
+            run.rejections["wallet"] += 1
+            continue
+        usd_path.append((segment_start, t + 1, wallet.usd, wallet.btc))
+        segment_start = t + 1
+        wallet = wallet_after
+        state = state.after_trade(now, fill.realised_pnl_usd)
+        run.fills.append((t + 1, decision.intent.action, fill.quantity_btc, fill.price, fill.fee_usd))
+        if progress:
+            progress(t)
+    usd_path.append((segment_start, n, wallet.usd, wallet.btc))
+    equity = np.empty(n)
+    position = np.zeros(n, dtype=np.int8)
+    for start, stop, usd, btc in usd_path:
+        equity[start:stop] = usd + btc * close[start:stop]
+        position[start:stop] = 1 if btc >= DUST_BTC else 0
+    run.result = Result(equity, position, _round_trips(run.fills, close), wallet.fees_paid_usd)
+    made = decisions[(decisions + horizon < n) & ~np.isnan(forecasts.predicted_price[decisions])]
+    if len(made):
+        model_hits, persistence_hits = _direction_hits(close, forecasts.predicted_price, made, horizon)
+        _, skill_all, model_err, persist_err = scored_skill(close, forecasts.predicted_price, made, horizon, 0,
+                                                            max(1, len(made)))
+        run.model_accuracy["custom"] = {
+            "scored": int(len(made)), "directional_accuracy_pct": model_hits,
+            "persistence_directional_accuracy_pct": persistence_hits,
+            "mae_pct": float(model_err.mean()), "persistence_mae_pct": float(persist_err.mean()),
+            "skill_vs_persistence": float(1 - model_err.mean() / persist_err.mean()) if persist_err.mean() > 0 else None,
+        }
+    if progress:
+        progress(n - 1)
+    return run
+
+
+def _round_trips(fills: list[tuple[int, str, float, float, float]], close: np.ndarray) -> list[Trade]:
+    """Flat -> position -> flat, as trades (the last may still be open at the final close)."""
+    trades: list[Trade] = []
+    entry = None
+    held = bought = spent = received = fees = 0.0
+    for bar, side, quantity, price, fee in fills:
+        if side == "BUY":
+            if entry is None:
+                entry, held, bought, spent, received, fees = bar, 0.0, 0.0, 0.0, 0.0, 0.0
+            held += quantity
+            bought += quantity
+            spent += quantity * price + fee
+        else:
+            held -= quantity
+            received += quantity * price - fee
+        fees += fee
+        if entry is not None and held < DUST_BTC:
+            trades.append(Trade(entry, bar, spent / bought, price, received - spent, fees))
+            entry = None
+    if entry is not None:
+        trades.append(Trade(entry, None, spent / bought, None, received + held * float(close[-1]) - spent, fees))
+    return trades
