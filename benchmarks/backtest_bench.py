@@ -1,4 +1,7 @@
-"""Backtest benchmark: sma-cross bars per second and peak memory (outside the test run).
+"""Backtest benchmark: sma-cross and live bars per second, and peak memory (outside the test run).
+
+`live` is measured with the dev stack's settings (as deployed) and with a loosened, skill-ignoring
+variant that trades a lot (the event path's worst case).
 
     .venv/bin/python benchmarks/backtest_bench.py [--data ../shared/data]
 """
@@ -19,6 +22,31 @@ sys.path.insert(0, str(ROOT))
 
 from btc_trader.backtest.data import Bars, load_bars  # noqa: E402
 from btc_trader.backtest.engine import metrics, simulate, sma_cross_targets  # noqa: E402
+from btc_trader.backtest.live import run_live  # noqa: E402
+from components.settings import load_stack_file, load_stack_with_overrides  # noqa: E402
+
+
+DEV = load_stack_file("dev")
+BUSY = load_stack_with_overrides("dev", {"riskThreshold": "0.3", "buyThresholdPct": "0.2", "sellThresholdPct": "-0.2",
+                                         "maxTradesPerDay": "40", "maxDrawdownPct": "50"})
+
+
+def run_live_speed(bars: Bars, settings, ignore_skill: bool, repeats: int = 3) -> tuple[float, int]:
+    """Best-of-`repeats` bars per second of the live strategy + metrics; and its fills."""
+    best, fills = float("inf"), 0
+    for _ in range(repeats):
+        started = time.perf_counter()
+        live = run_live(bars, settings, 10_000, settings.fee_bps, settings.slippage_bps, ignore_skill=ignore_skill)
+        metrics(bars, live.result, 10_000)
+        best = min(best, time.perf_counter() - started)
+        fills = len(live.fills)
+    return len(bars) / best, fills
+
+
+def live_figures(bars: Bars, repeats: int = 3) -> dict:
+    dev, _ = run_live_speed(bars, DEV, False, repeats)
+    busy, fills = run_live_speed(bars, BUSY, True, repeats)
+    return {"live_dev_bars_per_s": round(dev), "live_busy_bars_per_s": round(busy), "live_busy_fills": fills}
 
 
 def run(bars: Bars, repeats: int = 5) -> float:
@@ -50,7 +78,7 @@ def main() -> None:
                  "btcusd_1m_binanceus_2023-03-01_2023-03-21.csv.gz"):
         if (data / name).exists():
             bars = load_bars(data / name)
-            report[name] = {"bars": len(bars), "sma_cross_bars_per_s": round(run(bars))}
+            report[name] = {"bars": len(bars), "sma_cross_bars_per_s": round(run(bars)), **live_figures(bars)}
     hourly = data / "btcusdt_1h_binance_2020-09-20_2026-06-20.csv.gz"
     if hourly.exists():
         million = tiled(load_bars(hourly), 1_000_000)
@@ -59,8 +87,13 @@ def main() -> None:
         run(million, repeats=1)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        report["1M_bars"] = {"sma_cross_bars_per_s": round(speed), "peak_traced_mb": round(peak / 2**20, 1)}
-    report["live_strategy"] = "not built yet"
+        live = live_figures(million, repeats=1)
+        tracemalloc.start()
+        run_live(million, DEV, 10_000, DEV.fee_bps, DEV.slippage_bps)
+        _, live_peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        report["1M_bars"] = {"sma_cross_bars_per_s": round(speed), "peak_traced_mb": round(peak / 2**20, 1),
+                             **live, "live_peak_traced_mb": round(live_peak / 2**20, 1)}
     print(json.dumps(report, indent=2))
 
 

@@ -112,22 +112,30 @@ def _direction_hits(close: np.ndarray, predicted: np.ndarray, made: np.ndarray, 
 
 def prediction_at(bars: Bars, t: int, status: int, predicted: float, confidence: float, direction: int,
                   weight: float, horizon_minutes: int) -> PredictionResult:
-    """The `prediction` contract the predictor would return at bar t's close."""
-    at = int(bars.timestamps[t]) + bars.bar_seconds
-    as_of = _iso(at)
+    """The `prediction` contract the predictor would return at bar t's close.
+
+    Built without re-validation (`model_construct`): the values come from arrays already checked,
+    and a backtest builds thousands per second; the parity test compares them with validated ones.
+    """
+    as_of = _iso(int(bars.timestamps[t]) + bars.bar_seconds)
     price = float(bars.close[t])
+    build = PredictionResult.model_construct
     if status == 1:
-        return PredictionResult(status="insufficient_history", reason="insufficient_history: custom needs more bars",
-                                as_of=as_of, horizon_minutes=horizon_minutes)
-    output = ModelOutput(model="custom", predicted_price=predicted, direction=_DIRECTION[direction],
-                         confidence=confidence, weight=weight if status == 0 else 0.0, ok=True)
+        return build(status="insufficient_history", reason="insufficient_history: custom needs more bars",
+                     as_of=as_of, current_price=None, price_age_s=None, predicted_price=None,
+                     horizon_minutes=horizon_minutes, direction="stable", confidence=0.0, models=[],
+                     source_divergence_bps=None)
+    output = ModelOutput.model_construct(model="custom", predicted_price=predicted, direction=_DIRECTION[direction],
+                                         confidence=confidence, weight=weight if status == 0 else 0.0, ok=True,
+                                         error=None)
     if status == 2:
-        return PredictionResult(status="no_model", reason="no model produced a usable forecast (custom: weight 0 "
-                                "(no better than persistence))", as_of=as_of, current_price=price, price_age_s=0,
-                                horizon_minutes=horizon_minutes, models=[output])
-    return PredictionResult(as_of=as_of, current_price=price, price_age_s=0, predicted_price=predicted,
-                            horizon_minutes=horizon_minutes, direction=_DIRECTION[direction],
-                            confidence=min(1.0, confidence), models=[output])
+        return build(status="no_model", reason="no model produced a usable forecast (custom: weight 0 "
+                     "(no better than persistence))", as_of=as_of, current_price=price, price_age_s=0,
+                     predicted_price=None, horizon_minutes=horizon_minutes, direction="stable", confidence=0.0,
+                     models=[output], source_divergence_bps=None)
+    return build(status="ok", reason=None, as_of=as_of, current_price=price, price_age_s=0, predicted_price=predicted,
+                 horizon_minutes=horizon_minutes, direction=_DIRECTION[direction], confidence=min(1.0, confidence),
+                 models=[output], source_divergence_bps=None)
 
 
 def _iso(epoch: int) -> str:
@@ -196,6 +204,11 @@ def run_live(bars: Bars, settings: StackSettings, cash: float, fee_bps: float, s
     for code, count in zip(*np.unique(quiet_rule[quiet], return_counts=True), strict=True):
         run.rejections[rule_names[code]] += int(count)
 
+    # Scalars per bar as Python floats: the event path reads them one at a time.
+    close_at, open_at = close.tolist(), bars.open.tolist()
+    decided_at = (bars.timestamps + bars.bar_seconds).tolist()
+    predicted_at, confidence_at = forecasts.predicted_price.tolist(), np.nan_to_num(forecasts.confidence).tolist()
+    direction_at, status_at, weight_at = forecasts.direction.tolist(), status.tolist(), weight.tolist()
     wallet = PaperWallet.start(cash)
     state = RiskState()
     segment_start, usd_path = 0, []
@@ -244,11 +257,10 @@ def run_live(bars: Bars, settings: StackSettings, cash: float, fee_bps: float, s
             f = int(today[0])
             state = state.roll_to(int(bars.timestamps[f]) + bars.bar_seconds, wallet.equity(float(close[f])))
         last_done = t
-        prediction = prediction_at(bars, t, int(status[t]), float(forecasts.predicted_price[t]),
-                                   float(np.nan_to_num(forecasts.confidence[t])), int(forecasts.direction[t]),
-                                   float(weight[t]), settings.prediction_horizon_minutes)
-        now = int(bars.timestamps[t]) + bars.bar_seconds
-        wallet = wallet.mark(float(close[t]))  # as RiskService.check does before deciding
+        prediction = prediction_at(bars, t, status_at[t], predicted_at[t], confidence_at[t], direction_at[t],
+                                   weight_at[t], settings.prediction_horizon_minutes)
+        now = decided_at[t]
+        wallet = wallet.mark(close_at[t])  # as RiskService.check does before deciding
         decision = decide(prediction, wallet, state, limits, now)
         state = decision.state
         if state.kill_switch and run.kill_switch_bar is None:
@@ -260,7 +272,7 @@ def run_live(bars: Bars, settings: StackSettings, cash: float, fee_bps: float, s
         run.approvals += 1
         try:
             wallet_after, fill = wallet.fill(decision.intent.action, decision.intent.quantity_btc,
-                                             float(bars.open[t + 1]), fee_bps, slippage_bps)
+                                             open_at[t + 1], fee_bps, slippage_bps)
         except WalletError:
             run.rejections["wallet"] += 1
             continue

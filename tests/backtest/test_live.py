@@ -13,6 +13,7 @@ from btc_trader.backtest.data import Bars, load_bars
 from btc_trader.backtest.engine import metrics
 from btc_trader.backtest.live import prediction_at, risk_limits, run_live
 from btc_trader.cli import main
+from btc_trader.contracts import PredictionResult
 from btc_trader.domain.prediction.ensemble import ModelRun, model_weights
 from btc_trader.domain.prediction.model import PriceHistory
 from btc_trader.domain.prediction.result import ensemble_result
@@ -101,6 +102,11 @@ def test_predictions_equal_the_predictor_and_evaluator():
             expected_status = {"ok": 0, "no_model": 2}[result.status]
             assert run.status[t] == expected_status, t
             assert run.predicted_price[t] == pytest.approx(forecast.predicted_price, rel=1e-12)
+            built = prediction_at(bars, t, int(run.status[t]), float(run.predicted_price[t]),
+                                  float(run.confidence[t]), int(run.direction[t]), float(run.weight[t]), horizon)
+            assert PredictionResult.model_validate(built.model_dump()) == built  # a valid contract
+            assert (built.status, built.direction) == (result.status, result.direction if result.status == "ok"
+                                                       else built.direction)
             if result.status == "ok":
                 assert run.weight[t] == pytest.approx(weights["custom"], rel=1e-9)
                 assert result.confidence == pytest.approx(min(1.0, run.confidence[t]), rel=1e-9)

@@ -40,6 +40,7 @@ FAST, SLOW, MOMENTUM = 20, 50, 10
 VOL_WINDOW = 50
 MAX_SIGMAS = 2.0
 BARS_NEEDED = SLOW + 1  # SLOW prices for the slow SMA, and VOL_WINDOW returns need one more
+_STD_CHUNK = 32_768  # bars per block of the vectorised volatility: ~13 MB of windows at a time
 _MIN_VOL = 1e-9  # a perfectly flat series has no noise; avoid dividing by zero
 
 
@@ -115,7 +116,13 @@ def technical_forecasts(prices: np.ndarray, horizon_bars: float) -> TechnicalFor
         log_returns = np.diff(np.log(p))
         windows = np.lib.stride_tricks.sliding_window_view(log_returns, VOL_WINDOW)
         # Bar i's volatility uses the VOL_WINDOW returns ending at bar i (returns i-50 .. i-1).
-        volatility = np.maximum(windows[idx - VOL_WINDOW].std(axis=1), _MIN_VOL)
+        # In chunks: the windows are a view, but their std materialises rows x VOL_WINDOW floats.
+        rows = idx - VOL_WINDOW
+        volatility = np.empty(len(rows))
+        for start in range(0, len(rows), _STD_CHUNK):
+            chunk = rows[start:start + _STD_CHUNK]
+            volatility[start:start + len(chunk)] = windows[chunk].std(axis=1)
+        volatility = np.maximum(volatility, _MIN_VOL)
         trend = sma_fast / sma_slow - 1
         trend_z = np.abs(trend) / (volatility * math.sqrt(SLOW))
         momentum_z = np.abs(momentum) / (volatility * math.sqrt(MOMENTUM))
