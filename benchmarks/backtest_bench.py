@@ -25,7 +25,6 @@ from btc_trader.backtest.engine import metrics, simulate, sma_cross_targets  # n
 from btc_trader.backtest.live import run_live  # noqa: E402
 from components.settings import load_stack_file, load_stack_with_overrides  # noqa: E402
 
-
 DEV = load_stack_file("dev")
 BUSY = load_stack_with_overrides("dev", {"riskThreshold": "0.3", "buyThresholdPct": "0.2", "sellThresholdPct": "-0.2",
                                          "maxTradesPerDay": "40", "maxDrawdownPct": "50"})

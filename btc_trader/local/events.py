@@ -10,7 +10,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from btc_trader.contracts import ModelOutput, PredictionResult, RiskResult, TradeResult, WalletSnapshot, WorkflowInput
+from btc_trader.contracts import (
+    ModelOutput,
+    PredictionResult,
+    RiskResult,
+    TradeResult,
+    WalletSnapshot,
+    WorkflowInput,
+)
 from btc_trader.local.invoke import scheduled_event, workflow_input
 
 # kind -> (what it is for, which function takes it)

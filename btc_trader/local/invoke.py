@@ -15,6 +15,7 @@ import sys
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 import boto3
@@ -130,7 +131,7 @@ def load_env_vars(path: str, names: Any) -> dict[str, dict[str, str]]:
     deployed name `btc-trader-dev-risk-manager`) applies to it. Values are strings.
     """
     try:
-        data = json.loads(open(path, encoding="utf-8").read())
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise InvokeError(f"--env-vars: cannot read {path} ({exc.strerror})") from None
     except ValueError as exc:
