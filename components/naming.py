@@ -51,7 +51,8 @@ class ResourceNames:
 
     @property
     def metrics_namespace(self) -> str:
-        return "BtcTrader"
+        # One namespace per stack: dev and prod in one account must not share metrics or alarms.
+        return f"BtcTrader/{self.stack}"
 
     @property
     def parameter_path(self) -> str:

@@ -106,6 +106,7 @@ class RiskDecision:
     approved: bool
     reasons: list[str] = field(default_factory=list)
     risk_score: float = 0.0
+    drawdown_pct: float = 0.0  # equity below its peak at the decision's price (the kill switch's measure)
 
     def to_result(self) -> RiskResult:
         """The workflow's `risk` contract."""
@@ -274,4 +275,5 @@ def decide(
                           f"(+{limits.buy_threshold_pct:g}% / {limits.sell_threshold_pct:g}%)")
     approved = intent.action != "HOLD" and intent.quantity_btc >= DUST_BTC and not reasons
     score = max((o.utilisation for o in outcomes), default=0.0)
-    return RiskDecision(intent, outcomes, state, approved, reasons, min(1.0, score))
+    drawdown = wallet.drawdown_pct(price) if price > 0 else 0.0
+    return RiskDecision(intent, outcomes, state, approved, reasons, min(1.0, score), drawdown)

@@ -104,7 +104,7 @@ def test_function_environment_is_the_single_source_of_truth(dev, prod):
         expected = function_environments(load_stack_file(stack), ResourceNames(stack, ACCOUNT, REGION))["price-collector"]
         assert env == expected
         assert env["POWERTOOLS_SERVICE_NAME"] == "price-collector"
-        assert env["POWERTOOLS_METRICS_NAMESPACE"] == "BtcTrader"
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == f"BtcTrader/{stack}"
 
 
 def test_schedule_runs_the_collector_every_interval(dev, prod):
