@@ -11,8 +11,16 @@ from components.lambda_packaging import (
     powertools_layer_arn,
 )
 from components.ml_prediction import MlPrediction, MlPredictionArgs
+from components.monitoring import Monitoring, MonitoringArgs
 from components.naming import ResourceNames
 from components.settings import load_settings
+from components.runtime_env import (
+    ML_PREDICTOR,
+    PREDICTION_EVALUATOR,
+    PRICE_COLLECTOR,
+    RISK_MANAGER,
+    TRADE_EXECUTOR,
+)
 from components.trading_engine import TradingEngine, TradingEngineArgs
 
 settings = load_settings()
@@ -50,6 +58,21 @@ trading = TradingEngine(
     ),
 )
 
+monitoring = Monitoring(
+    "monitoring",
+    MonitoringArgs(
+        settings=settings, names=names, alerts_topic_arn=trading.topic.arn,
+        functions={
+            PRICE_COLLECTOR: ingestion.collector.function,
+            ML_PREDICTOR: prediction.predictor.function,
+            PREDICTION_EVALUATOR: prediction.evaluator.function,
+            RISK_MANAGER: trading.risk_manager.function,
+            TRADE_EXECUTOR: trading.executor.function,
+        },
+        state_machine=trading.state_machine,
+    ),
+)
+
 pulumi.export("region", names.region)
 pulumi.export("pricesTable", ingestion.prices_table.name)
 pulumi.export("rawBucket", ingestion.raw_bucket.bucket)
@@ -63,3 +86,5 @@ pulumi.export("chronosEndpoint", prediction.endpoint.name if prediction.endpoint
 pulumi.export("tradingWorkflow", trading.state_machine.name)
 pulumi.export("alertsTopic", trading.topic.arn)
 pulumi.export("tradingMode", "live" if settings.enable_real_trading else "paper")
+pulumi.export("dashboardUrl", monitoring.dashboard_url)
+pulumi.export("alarms", [alarm.name for alarm in monitoring.alarms.values()])

@@ -31,7 +31,8 @@ def test_program_builds_every_component(no_pip, stack):
     assert parameter == "/aws/service/powertools/python/x86_64/python3.12/3.37.0"
     components = {r.type for r in mocks.resources if r.type.startswith("btc-trader:")}
     assert components == {"btc-trader:data:DataIngestion", "btc-trader:compute:PythonFunction",
-                          "btc-trader:ml:MlPrediction", "btc-trader:trading:TradingEngine"}
+                          "btc-trader:ml:MlPrediction", "btc-trader:trading:TradingEngine",
+                          "btc-trader:monitoring:Monitoring"}
     assert all(f["layers"][0] == POWERTOOLS_LAYER for f in functions.values())
 
 
