@@ -69,6 +69,12 @@ def custom(names: ResourceNames, service: str, name: str, stat: str = "Average",
     return MetricRef(names.metrics_namespace, name, {**dimensions, "service": service}, stat, label)
 
 
+def search(names: ResourceNames, metric: str, dimension: str, service: str) -> str:
+    """A SEARCH over one emitted metric split by one dimension (CloudWatch metric-math syntax)."""
+    return (f"SEARCH('{{{names.metrics_namespace},{dimension},service}} MetricName=\"{metric}\" "
+            f"service=\"{service}\"', 'Sum', {DASHBOARD_PERIOD_S})")
+
+
 class Monitoring(pulumi.ComponentResource):
     """The stack's dashboard and alarms; alarms notify the alerts topic on ALARM and on OK."""
 
@@ -264,8 +270,6 @@ class Monitoring(pulumi.ComponentResource):
             "Skill vs persistence per model (> 0 beats it)": [
                 custom(names, PREDICTION_EVALUATOR, "ModelSkillVsPersistence", "Average", label=m, model=m)
                 for m in models],
-            "Model failures": [
-                custom(names, ML_PREDICTOR, "ModelFailure", "Sum", label=m, model=m) for m in models],
             "Model latency p90, ms": [
                 custom(names, ML_PREDICTOR, "ModelLatency", "p90", label=m, model=m) for m in models],
             "Trade success rate, %": [custom(names, TRADE_EXECUTOR, "TradeSuccessRate", "Average")],
@@ -297,13 +301,12 @@ class Monitoring(pulumi.ComponentResource):
         return widgets
 
     def dashboard_searches(self) -> dict[str, str]:
-        """Breakdowns whose dimension values are open-ended (risk rules): SEARCH expressions."""
+        """Breakdowns whose dimension values are open-ended (rules, reasons, failing models)."""
         names = self.args.names
         return {
-            "Risk rejections by rule": (
-                f"SEARCH('{{{names.metrics_namespace},rule,service}} MetricName=\"RiskRejections\" "
-                f"service=\"{RISK_MANAGER}\"', 'Sum', {DASHBOARD_PERIOD_S})"
-            ),
+            "Risk rejections by rule": search(names, "RiskRejections", "rule", RISK_MANAGER),
+            "Model failures by model": search(names, "ModelFailure", "model", ML_PREDICTOR),
+            "Predictions refused by reason": search(names, "PredictionRefused", "reason", ML_PREDICTOR),
         }
 
     def _annotations(self, title: str) -> list[dict[str, Any]]:
@@ -337,8 +340,8 @@ class Monitoring(pulumi.ComponentResource):
             (title, [metric.widget_entry() for metric in metrics])
             for title, metrics in self.dashboard_metrics(functions, state_machine_arn).items()
         ]
-        graphs += [(title, [[{"expression": expression, "id": "rules", "label": ""}]])
-                   for title, expression in self.dashboard_searches().items()]
+        graphs += [(title, [[{"expression": expression, "id": f"search{i}", "label": ""}]])
+                   for i, (title, expression) in enumerate(self.dashboard_searches().items())]
         for index, (title, entries) in enumerate(graphs):
             properties: dict[str, Any] = {
                 "title": title, "view": "timeSeries", "region": names.region, "period": DASHBOARD_PERIOD_S,

@@ -26,6 +26,7 @@ class Captured:
     type: str
     name: str
     inputs: dict[str, Any]
+    outputs: dict[str, Any] = field(default_factory=dict)  # what the mock returned (arn, name, ...)
 
 
 @dataclass
@@ -35,7 +36,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
     secrets: tuple[str, ...] = ("btc-trader/prod/exchange",)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        self.resources.append(Captured(args.typ, args.name, _unwrap_secrets(dict(args.inputs))))
+        captured = Captured(args.typ, args.name, _unwrap_secrets(dict(args.inputs)))
+        self.resources.append(captured)
         outputs = dict(args.inputs)
         physical = args.inputs.get("name") or args.inputs.get("bucket") or args.name
         outputs.setdefault("name", physical)
@@ -48,6 +50,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outputs["arn"] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{physical}"
         if args.typ == "aws:dynamodb/table:Table":
             outputs["arn"] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{physical}"
+        if args.typ == "aws:sfn/stateMachine:StateMachine":
+            outputs["arn"] = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{physical}"
+        captured.outputs = _unwrap_secrets(outputs)
         return [f"{args.name}-id", outputs]
 
     def call(self, args: pulumi.runtime.MockCallArgs):
