@@ -182,6 +182,9 @@ class HandlerRun:
                 for i, at in enumerate(times):
                     self.invoke(predictor, {"symbol": self.symbol, "execution_id": f"predict-{i}",
                                             "requested_at": iso(at)})
+                # A symbol without history: the prediction is refused before any model is asked.
+                self.invoke(predictor, {"symbol": "NOHISTORY-USD", "execution_id": "predict-refused",
+                                        "requested_at": iso(times[-1])})
                 if "bedrock" in self.settings.ml_models:  # one throttled Bedrock call: a model failure
                     self.invoke(predictor, {"symbol": self.symbol, "execution_id": "predict-throttled",
                                             "requested_at": iso(times[-1] + 60)})
