@@ -13,6 +13,7 @@ from components.lambda_packaging import (
 from components.ml_prediction import MlPrediction, MlPredictionArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.naming import ResourceNames
+from components.network import Network, NetworkArgs
 from components.settings import load_settings
 from components.runtime_env import (
     ML_PREDICTOR,
@@ -38,15 +39,18 @@ dependencies = dependency_layer(
 layers = [powertools_layer_arn(settings.lambda_settings), dependencies.arn]
 code = function_code()
 
+network = Network("network", NetworkArgs(settings=settings, names=names)) if settings.network.vpc else None
+vpc = network.placement if network else None
+
 ingestion = DataIngestion(
-    "ingestion", DataIngestionArgs(settings=settings, names=names, code=code, layers=layers)
+    "ingestion", DataIngestionArgs(settings=settings, names=names, code=code, layers=layers, vpc=vpc)
 )
 
 prediction = MlPrediction(
     "prediction",
     MlPredictionArgs(
         settings=settings, names=names, code=code, layers=layers,
-        prices_table_arn=ingestion.prices_table.arn,
+        prices_table_arn=ingestion.prices_table.arn, vpc=vpc,
     ),
 )
 
@@ -54,7 +58,7 @@ trading = TradingEngine(
     "trading",
     TradingEngineArgs(
         settings=settings, names=names, code=code, layers=layers,
-        predictor_function=prediction.predictor.function,
+        predictor_function=prediction.predictor.function, vpc=vpc,
     ),
 )
 
@@ -88,3 +92,4 @@ pulumi.export("alertsTopic", trading.topic.arn)
 pulumi.export("tradingMode", "live" if settings.enable_real_trading else "paper")
 pulumi.export("dashboardUrl", monitoring.dashboard_url)
 pulumi.export("alarms", [alarm.name for alarm in monitoring.alarms.values()])
+pulumi.export("vpc", network.vpc.id if network else None)

@@ -10,6 +10,7 @@ import pulumi_aws as aws
 from btc_trader.storage_schema import PRICES
 from components.buckets import private_bucket
 from components.naming import ResourceNames
+from components.network import VpcPlacement
 from components.python_function import PythonFunction, PythonFunctionArgs
 from components.runtime_env import PRICE_COLLECTOR, collector_config, collector_environment
 from components.schedules import schedule_lambda
@@ -23,6 +24,7 @@ class DataIngestionArgs:
     names: ResourceNames
     code: pulumi.Archive
     layers: list[pulumi.Input[str]] = field(default_factory=list)
+    vpc: VpcPlacement | None = None  # the optional VPC's private subnets
 
 
 class DataIngestion(pulumi.ComponentResource):
@@ -126,6 +128,7 @@ class DataIngestion(pulumi.ComponentResource):
         self.collector = PythonFunction(
             f"{name}-collector",
             PythonFunctionArgs(
+                vpc=args.vpc,
                 role=PRICE_COLLECTOR,
                 handler_module="functions.price_collector",
                 settings=settings,

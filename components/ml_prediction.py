@@ -16,6 +16,7 @@ from btc_trader.storage_schema import PREDICTION_SCORES, PREDICTIONS
 from components.iam import service_role
 from components.buckets import private_bucket
 from components.naming import ResourceNames
+from components.network import VpcPlacement
 from components.python_function import PythonFunction, PythonFunctionArgs
 from components.runtime_env import ML_PREDICTOR, PREDICTION_EVALUATOR, predictor_environment
 from components.schedules import schedule_lambda
@@ -38,6 +39,7 @@ class MlPredictionArgs:
     code: pulumi.Archive
     prices_table_arn: pulumi.Input[str]
     layers: list[pulumi.Input[str]] = field(default_factory=list)
+    vpc: VpcPlacement | None = None  # the optional VPC's private subnets
 
 
 def bedrock_resources(model_id: str, region: str, account: str) -> list[str]:
@@ -105,6 +107,7 @@ class MlPrediction(pulumi.ComponentResource):
         self.predictor = PythonFunction(
             f"{name}-predictor",
             PythonFunctionArgs(
+                vpc=args.vpc,
                 role=ML_PREDICTOR, handler_module="functions.ml_predictor", settings=settings, names=names,
                 code=args.code, layers=args.layers, statements=predictor_statements,
                 environment=predictor_environment(settings, names, ML_PREDICTOR),
@@ -115,6 +118,7 @@ class MlPrediction(pulumi.ComponentResource):
         self.evaluator = PythonFunction(
             f"{name}-evaluator",
             PythonFunctionArgs(
+                vpc=args.vpc,
                 role=PREDICTION_EVALUATOR, handler_module="functions.prediction_evaluator", settings=settings,
                 names=names, code=args.code, layers=args.layers,
                 statements=[

@@ -13,6 +13,7 @@ from btc_trader.storage_schema import IDEMPOTENCY, TRADES, TRADING_STATE
 from btc_trader.workflow import trading_workflow
 from components.iam import service_role
 from components.naming import ResourceNames
+from components.network import VpcPlacement
 from components.python_function import PythonFunction, PythonFunctionArgs
 from components.runtime_env import (
     RISK_MANAGER,
@@ -67,6 +68,7 @@ class TradingEngineArgs:
     code: pulumi.Archive
     predictor_function: aws.lambda_.Function
     layers: list[pulumi.Input[str]] = field(default_factory=list)
+    vpc: VpcPlacement | None = None  # the optional VPC's private subnets
 
 
 class TradingEngine(pulumi.ComponentResource):
@@ -123,6 +125,7 @@ class TradingEngine(pulumi.ComponentResource):
         self.risk_manager = PythonFunction(
             f"{name}-risk",
             PythonFunctionArgs(
+                vpc=args.vpc,
                 role=RISK_MANAGER, handler_module="functions.risk_manager", settings=settings, names=names,
                 code=args.code, layers=args.layers,
                 environment=trading_environment(settings, names, RISK_MANAGER),
@@ -152,6 +155,7 @@ class TradingEngine(pulumi.ComponentResource):
         self.executor = PythonFunction(
             f"{name}-executor",
             PythonFunctionArgs(
+                vpc=args.vpc,
                 role=TRADE_EXECUTOR, handler_module="functions.trade_executor", settings=settings, names=names,
                 code=args.code, layers=args.layers,
                 environment=trading_environment(settings, names, TRADE_EXECUTOR),

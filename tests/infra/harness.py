@@ -52,7 +52,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outputs["arn"] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{physical}"
         if args.typ == "aws:sfn/stateMachine:StateMachine":
             outputs["arn"] = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{physical}"
-        captured.outputs = _unwrap_secrets(outputs)
+        captured.outputs = {**_unwrap_secrets(outputs), "id": f"{args.name}-id"}
         return [f"{args.name}-id", outputs]
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -61,6 +61,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/test", "userId": "test", "id": ACCOUNT}
         if args.token == "aws:index/getRegion:getRegion":
             return {"name": REGION, "region": REGION, "id": REGION, "description": "US East (N. Virginia)", "endpoint": "ec2.us-east-1.amazonaws.com"}
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            zones = [f"{REGION}{letter}" for letter in "abcdef"]
+            return {"names": zones, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": REGION,
+                    "groupNames": [REGION]}
         if args.token == "aws:ssm/getParameter:getParameter":
             return {"name": args.args["name"], "value": POWERTOOLS_LAYER, "type": "String", "id": args.args["name"],
                     "arn": "arn", "version": 1, "insecureValue": POWERTOOLS_LAYER, "withDecryption": False}
