@@ -50,6 +50,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outputs["arn"] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{physical}"
         if args.typ == "aws:dynamodb/table:Table":
             outputs["arn"] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{physical}"
+        if args.typ == "aws:cloudwatch/logGroup:LogGroup":
+            outputs["arn"] = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{physical}"
+        if args.typ == "aws:timestreamwrite/table:Table":
+            outputs["arn"] = f"arn:aws:timestream:{REGION}:{ACCOUNT}:database/{args.inputs['databaseName']}/table/{physical}"
         if args.typ == "aws:sfn/stateMachine:StateMachine":
             outputs["arn"] = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{physical}"
         captured.outputs = {**_unwrap_secrets(outputs), "id": f"{args.name}-id"}
