@@ -14,7 +14,6 @@ from components.ml_prediction import MlPrediction, MlPredictionArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.naming import ResourceNames
 from components.network import Network, NetworkArgs
-from components.settings import load_settings
 from components.runtime_env import (
     ML_PREDICTOR,
     PREDICTION_EVALUATOR,
@@ -22,6 +21,7 @@ from components.runtime_env import (
     RISK_MANAGER,
     TRADE_EXECUTOR,
 )
+from components.settings import load_settings
 from components.trading_engine import TradingEngine, TradingEngineArgs
 
 settings = load_settings()

@@ -13,8 +13,8 @@ import pulumi
 import pulumi_aws as aws
 
 from btc_trader.storage_schema import PREDICTION_SCORES, PREDICTIONS
-from components.iam import service_role
 from components.buckets import private_bucket
+from components.iam import service_role
 from components.naming import ResourceNames
 from components.network import VpcPlacement
 from components.python_function import PythonFunction, PythonFunctionArgs

@@ -9,8 +9,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import assume_role_policy
-from components.network import VpcPlacement
 from components.naming import ResourceNames
+from components.network import VpcPlacement
 from components.settings import StackSettings
 
 # X-Ray's write actions do not support resource-level permissions: `*` is the only resource.

@@ -177,17 +177,17 @@ class HandlerRun:
         # Few scored predictions are enough to show the skill metric; the knob is not a dimension.
         predictor_env = {**self.envs[ML_PREDICTOR], "BTC_TRADER_MIN_SKILL_SAMPLES": str(SCORED_PREDICTIONS - 1)}
         times = [first + i * self.settings.trading_interval * 60 for i in range(SCORED_PREDICTIONS)]
-        with cold_start(ML_PREDICTOR, predictor_env) as predictor:
-            with self._stubbed_models(predictor, len(times)):  # Bedrock: one more call, throttled
-                for i, at in enumerate(times):
-                    self.invoke(predictor, {"symbol": self.symbol, "execution_id": f"predict-{i}",
-                                            "requested_at": iso(at)})
-                # A symbol without history: the prediction is refused before any model is asked.
-                self.invoke(predictor, {"symbol": "NOHISTORY-USD", "execution_id": "predict-refused",
-                                        "requested_at": iso(times[-1])})
-                if "bedrock" in self.settings.ml_models:  # one throttled Bedrock call: a model failure
-                    self.invoke(predictor, {"symbol": self.symbol, "execution_id": "predict-throttled",
-                                            "requested_at": iso(times[-1] + 60)})
+        with cold_start(ML_PREDICTOR, predictor_env) as predictor, \
+                self._stubbed_models(predictor, len(times)):  # Bedrock: one more call, throttled
+            for i, at in enumerate(times):
+                self.invoke(predictor, {"symbol": self.symbol, "execution_id": f"predict-{i}",
+                                        "requested_at": iso(at)})
+            # A symbol without history: the prediction is refused before any model is asked.
+            self.invoke(predictor, {"symbol": "NOHISTORY-USD", "execution_id": "predict-refused",
+                                    "requested_at": iso(times[-1])})
+            if "bedrock" in self.settings.ml_models:  # one throttled Bedrock call: a model failure
+                self.invoke(predictor, {"symbol": self.symbol, "execution_id": "predict-throttled",
+                                        "requested_at": iso(times[-1] + 60)})
         evaluator_env = {**self.envs[PREDICTION_EVALUATOR], "BTC_TRADER_MIN_SKILL_SAMPLES": str(SCORED_PREDICTIONS - 1)}
         with cold_start(PREDICTION_EVALUATOR, evaluator_env) as evaluator:
             summary = self.invoke(evaluator, {"time": iso(times[-1] + horizon * 60 + self.bar)})
