@@ -13,6 +13,14 @@ from components.lambda_packaging import (
 from components.ml_prediction import MlPrediction, MlPredictionArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.naming import ResourceNames
+from components.network import Network, NetworkArgs
+from components.runtime_env import (
+    ML_PREDICTOR,
+    PREDICTION_EVALUATOR,
+    PRICE_COLLECTOR,
+    RISK_MANAGER,
+    TRADE_EXECUTOR,
+)
 from components.settings import load_settings
 from components.trading_engine import TradingEngine, TradingEngineArgs
 
@@ -31,15 +39,18 @@ dependencies = dependency_layer(
 layers = [powertools_layer_arn(settings.lambda_settings), dependencies.arn]
 code = function_code()
 
+network = Network("network", NetworkArgs(settings=settings, names=names)) if settings.network.vpc else None
+vpc = network.placement if network else None
+
 ingestion = DataIngestion(
-    "ingestion", DataIngestionArgs(settings=settings, names=names, code=code, layers=layers)
+    "ingestion", DataIngestionArgs(settings=settings, names=names, code=code, layers=layers, vpc=vpc)
 )
 
 prediction = MlPrediction(
     "prediction",
     MlPredictionArgs(
         settings=settings, names=names, code=code, layers=layers,
-        prices_table_arn=ingestion.prices_table.arn,
+        prices_table_arn=ingestion.prices_table.arn, vpc=vpc,
     ),
 )
 
@@ -47,15 +58,22 @@ trading = TradingEngine(
     "trading",
     TradingEngineArgs(
         settings=settings, names=names, code=code, layers=layers,
-        predictor_function=prediction.predictor.function,
+        predictor_function=prediction.predictor.function, vpc=vpc,
     ),
 )
 
 monitoring = Monitoring(
     "monitoring",
     MonitoringArgs(
-        settings=settings, names=names, region=names.region,
-        state_machine_arn=trading.state_machine.arn, alerts_topic_arn=trading.topic.arn,
+        settings=settings, names=names, alerts_topic_arn=trading.topic.arn,
+        functions={
+            PRICE_COLLECTOR: ingestion.collector.function,
+            ML_PREDICTOR: prediction.predictor.function,
+            PREDICTION_EVALUATOR: prediction.evaluator.function,
+            RISK_MANAGER: trading.risk_manager.function,
+            TRADE_EXECUTOR: trading.executor.function,
+        },
+        state_machine=trading.state_machine,
     ),
 )
 
@@ -71,6 +89,7 @@ pulumi.export("predictionEvaluatorFunction", prediction.evaluator.function.name)
 pulumi.export("chronosEndpoint", prediction.endpoint.name if prediction.endpoint else None)
 pulumi.export("tradingWorkflow", trading.state_machine.name)
 pulumi.export("alertsTopic", trading.topic.arn)
-pulumi.export("dashboardUrl", monitoring.dashboard_url)
-pulumi.export("alarms", [alarm.name for alarm in monitoring.alarms])
 pulumi.export("tradingMode", "live" if settings.enable_real_trading else "paper")
+pulumi.export("dashboardUrl", monitoring.dashboard_url)
+pulumi.export("alarms", [alarm.name for alarm in monitoring.alarms.values()])
+pulumi.export("vpc", network.vpc.id if network else None)

@@ -165,6 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
+    except BrokenPipeError:  # `btc-trader ... | head`: the reader has what it wanted
+        sys.stderr.close()  # nothing more can be written; keep Python from complaining at exit
+        return 0
     except Exception as exc:
         if args.debug:
             raise

@@ -18,7 +18,6 @@ from typing import Any
 
 import yaml
 
-from components.monitoring import METRICS, REFUSALS, RISK_RULES, alarm_specs
 from components.naming import ResourceNames
 from components.settings import StackSettings
 
@@ -132,13 +131,41 @@ def _bedrock_price(prices: dict[str, Any], model_id: str) -> dict[str, float]:
                     "add it to btc_trader/pricing/<region>.yaml")
 
 
+# Every custom metric series the handlers write: name -> the dimensions besides `service` whose
+# values multiply it (a test checks the names against what the handlers really emit).
+EMITTED_SERIES: dict[str, tuple[str, ...]] = {
+    "PricesCollected": (), "CollectedPrice": ("symbol",), "SourceDivergenceBps": ("symbol",),
+    "SourceFailures": ("source",), "InsufficientSources": (), "DuplicateCollections": (),
+    "ModelLatency": ("model",), "ModelSuccess": ("model",), "ModelFailure": ("model",),
+    "BedrockInputTokens": (), "BedrockOutputTokens": (), "PriceAgeSeconds": ("symbol",),
+    "EnsembleConfidence": (), "PredictionRefused": ("reason",), "HistoryItemsRead": (),
+    "PredictionAccuracy": ("model",), "ModelSkillVsPersistence": ("model",), "PredictionsScored": (),
+    "RiskScore": (), "RiskRejections": ("rule",), "KillSwitchEngaged": (), "DrawdownPct": (),
+    "TradeSuccessRate": (), "TradesExecuted": ("mode", "side"), "PortfolioValue": ("mode",),
+}
+RISK_RULES = 11  # the risk manager's rules (btc_trader.domain.risk.RULES); a refusal names one or more
+REFUSAL_REASONS = 2  # insufficient_history, no_model
+
+
 def custom_metric_count(settings: StackSettings) -> int:
-    """Custom metrics the stack writes: one per name and dimension values (CloudWatch bills each)."""
+    """Custom metric series: one per name and dimension values (CloudWatch bills each a month).
+
+    An upper bound: a series exists once its first value is written (a rule that never refuses
+    writes no `RiskRejections` series).
+    """
     cardinality = {"model": len(settings.ml_models), "source": len(settings.price_sources),
-                   "symbol": len(settings.symbols), "reason": len(REFUSALS), "rule": len(RISK_RULES),
+                   "symbol": len(settings.symbols), "reason": REFUSAL_REASONS, "rule": RISK_RULES,
                    "mode": 1, "side": 2}
-    count = sum(math.prod(cardinality[d] for d in dims) for _, dims in METRICS.values())
+    count = sum(math.prod(cardinality[d] for d in dims) for dims in EMITTED_SERIES.values())
     return count + 5  # Powertools' ColdStart, one per function
+
+
+def alarm_metric_count(settings: StackSettings) -> int:
+    """Metrics the Monitoring component's alarms watch (CloudWatch bills alarms per metric)."""
+    no_price = len(settings.symbols)
+    workflow = 3  # failed + timed out + aborted executions, in one metric-math alarm
+    error_rates = 5 * 2  # errors and invocations of each function
+    return no_price + workflow + error_rates + 1 + 1 + len(settings.ml_models)  # + drawdown, kill switch, skills
 
 
 def estimate(settings: StackSettings, names: ResourceNames, prices: dict[str, Any] | None = None,
@@ -217,8 +244,7 @@ def estimate(settings: StackSettings, names: ResourceNames, prices: dict[str, An
     metric_count = custom_metric_count(settings)
     add("CloudWatch", "custom metrics (EMF)", metric_count, "metrics", metric_count * cw["custom_metric_month"])
     add("CloudWatch", "dashboard (the first 3 per account are free)", 1, "dashboards", cw["dashboard_month"])
-    alarm_metrics = sum(len([q for q in a.queries if "metric" in q]) or 1
-                        for a in alarm_specs(settings, names, "arn"))
+    alarm_metrics = alarm_metric_count(settings)
     add("CloudWatch", "alarms (per metric watched)", alarm_metrics, "alarm metrics",
         alarm_metrics * cw["alarm_metric_month"])
     traces = sum(invocations.values())
@@ -245,6 +271,14 @@ def estimate(settings: StackSettings, names: ResourceNames, prices: dict[str, An
 
     if settings.enable_real_trading and settings.exchange.secret_name:
         add("Secrets Manager", "the exchange keys", 1, "secrets", prices["secretsmanager"]["secret_month"])
+    if settings.network.vpc:
+        vpc, network = prices["vpc"], settings.network
+        nat = network.nat_gateways * HOURS_PER_MONTH * (vpc["nat_gateway_hour"] + vpc["public_ipv4_hour"])
+        endpoints = len(network.interface_endpoints) * network.azs * HOURS_PER_MONTH * vpc["interface_endpoint_hour_per_az"]
+        processed_gb = (log_gb + objects * work.raw_payload_bytes / 1e9) * 2  # venue and AWS traffic, roughly
+        add("VPC", f"{network.nat_gateways} NAT gateway(s) with public IPv4, "
+            f"{len(network.interface_endpoints)} interface endpoint(s) in {network.azs} AZs", network.nat_gateways,
+            "NAT gateways", nat + endpoints + processed_gb * vpc["nat_processed_gb"])
     kms = prices["kms"]
     add("KMS", "the alerts topic's key, with rotation", 1, "keys",
         kms["key_month"] + publishes * 2 / 1e4 * kms["requests_per_ten_thousand"])
@@ -269,7 +303,7 @@ def original_design(settings: StackSettings) -> tuple[StackSettings, Workload]:
 
 
 SERVICES = ("Lambda", "Step Functions", "DynamoDB", "S3", "Timestream", "SNS", "CloudWatch", "X-Ray", "Bedrock",
-            "SageMaker", "Secrets Manager", "KMS")
+            "SageMaker", "Secrets Manager", "VPC", "KMS")
 
 
 def render_table(estimates: list[CostEstimate]) -> str:

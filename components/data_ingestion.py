@@ -8,7 +8,9 @@ import pulumi
 import pulumi_aws as aws
 
 from btc_trader.storage_schema import PRICES
+from components.buckets import private_bucket
 from components.naming import ResourceNames
+from components.network import VpcPlacement
 from components.python_function import PythonFunction, PythonFunctionArgs
 from components.runtime_env import PRICE_COLLECTOR, collector_config, collector_environment
 from components.schedules import schedule_lambda
@@ -22,6 +24,7 @@ class DataIngestionArgs:
     names: ResourceNames
     code: pulumi.Archive
     layers: list[pulumi.Input[str]] = field(default_factory=list)
+    vpc: VpcPlacement | None = None  # the optional VPC's private subnets
 
 
 class DataIngestion(pulumi.ComponentResource):
@@ -34,43 +37,15 @@ class DataIngestion(pulumi.ComponentResource):
         config = collector_config(settings, names)
 
         # --- raw payloads: private, encrypted, TLS-only, versioned, aged out --------------
-        self.raw_bucket = aws.s3.Bucket(f"{name}-raw", bucket=names.raw_bucket, opts=child)
-        self.raw_ownership = aws.s3.BucketOwnershipControls(
-            f"{name}-raw-ownership",
-            bucket=self.raw_bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=child,
-        )
-        self.raw_public_access = aws.s3.BucketPublicAccessBlock(
-            f"{name}-raw-public-access",
-            bucket=self.raw_bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
+        raw = private_bucket(f"{name}-raw", names.raw_bucket, child)
+        self.raw_bucket, self.raw_ownership, self.raw_public_access = raw.bucket, raw.ownership, raw.public_access
+        self.raw_encryption, self.raw_policy = raw.encryption, raw.policy
         self.raw_versioning = aws.s3.BucketVersioning(
             f"{name}-raw-versioning",
             bucket=self.raw_bucket.id,
             versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
                 status="Enabled"
             ),
-            opts=child,
-        )
-        # SSE-S3 (AES256): encrypted at rest at no key cost; a customer key adds $1/month and
-        # KMS calls per object for raw payloads that hold nothing secret.
-        self.raw_encryption = aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-raw-encryption",
-            bucket=self.raw_bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="AES256"
-                    ),
-                    bucket_key_enabled=True,
-                )
-            ],
             opts=child,
         )
         self.raw_lifecycle = aws.s3.BucketLifecycleConfiguration(
@@ -95,30 +70,6 @@ class DataIngestion(pulumi.ComponentResource):
                 )
             ],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.raw_versioning]),
-        )
-        self.raw_policy = aws.s3.BucketPolicy(
-            f"{name}-raw-tls-only",
-            bucket=self.raw_bucket.id,
-            policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "DenyInsecureTransport",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": "s3:*",
-                            "Resource": [
-                                self.raw_bucket.arn,
-                                self.raw_bucket.arn.apply(lambda arn: f"{arn}/*"),
-                            ],
-                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                        }
-                    ],
-                }
-            ),
-            # A bucket policy racing the public-access block can fail with AccessDenied.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.raw_public_access]),
         )
 
         # --- prices table ------------------------------------------------------------------
@@ -177,6 +128,7 @@ class DataIngestion(pulumi.ComponentResource):
         self.collector = PythonFunction(
             f"{name}-collector",
             PythonFunctionArgs(
+                vpc=args.vpc,
                 role=PRICE_COLLECTOR,
                 handler_module="functions.price_collector",
                 settings=settings,

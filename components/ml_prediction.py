@@ -13,8 +13,10 @@ import pulumi
 import pulumi_aws as aws
 
 from btc_trader.storage_schema import PREDICTION_SCORES, PREDICTIONS
+from components.buckets import private_bucket
 from components.iam import service_role
 from components.naming import ResourceNames
+from components.network import VpcPlacement
 from components.python_function import PythonFunction, PythonFunctionArgs
 from components.runtime_env import ML_PREDICTOR, PREDICTION_EVALUATOR, predictor_environment
 from components.schedules import schedule_lambda
@@ -37,6 +39,7 @@ class MlPredictionArgs:
     code: pulumi.Archive
     prices_table_arn: pulumi.Input[str]
     layers: list[pulumi.Input[str]] = field(default_factory=list)
+    vpc: VpcPlacement | None = None  # the optional VPC's private subnets
 
 
 def bedrock_resources(model_id: str, region: str, account: str) -> list[str]:
@@ -104,6 +107,7 @@ class MlPrediction(pulumi.ComponentResource):
         self.predictor = PythonFunction(
             f"{name}-predictor",
             PythonFunctionArgs(
+                vpc=args.vpc,
                 role=ML_PREDICTOR, handler_module="functions.ml_predictor", settings=settings, names=names,
                 code=args.code, layers=args.layers, statements=predictor_statements,
                 environment=predictor_environment(settings, names, ML_PREDICTOR),
@@ -114,6 +118,7 @@ class MlPrediction(pulumi.ComponentResource):
         self.evaluator = PythonFunction(
             f"{name}-evaluator",
             PythonFunctionArgs(
+                vpc=args.vpc,
                 role=PREDICTION_EVALUATOR, handler_module="functions.prediction_evaluator", settings=settings,
                 names=names, code=args.code, layers=args.layers,
                 statements=[
@@ -146,18 +151,16 @@ class MlPrediction(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         archive = inference_archive()
         digest = hashlib.sha256(archive).hexdigest()[:12]
-        self.model_bucket = aws.s3.Bucket(
-            f"{name}-model-artifacts", bucket=f"{names.prefix}-models-{names.account_id}-{names.region}", opts=child
-        )
-        aws.s3.BucketPublicAccessBlock(
-            f"{name}-model-artifacts-public-access", bucket=self.model_bucket.id, block_public_acls=True,
-            block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True, opts=child,
-        )
+        self.model_bucket = private_bucket(
+            f"{name}-model-artifacts", f"{names.prefix}-models-{names.account_id}-{names.region}", child
+        ).bucket
         self.model_artifact = aws.s3.BucketObjectv2(
             f"{name}-chronos-artifact", bucket=self.model_bucket.id, key=f"chronos/{digest}/model.tar.gz",
             source=pulumi.FileAsset(_write_build_file(f"chronos-{digest}.tar.gz", archive)),
             opts=child,
         )
+        endpoint_logs = (f"arn:aws:logs:{names.region}:{names.account_id}:log-group:/aws/sagemaker/Endpoints/"
+                         f"{settings.huggingface.endpoint_name}")
         self.sagemaker_role, _ = service_role(
             f"{name}-sagemaker", f"{names.prefix}-chronos-sagemaker", "sagemaker.amazonaws.com",
             [
@@ -170,7 +173,7 @@ class MlPrediction(pulumi.ComponentResource):
                     {"Sid": "EcrToken", "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"},
                     {"Sid": "Logs", "Effect": "Allow",
                      "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                     "Resource": f"arn:aws:logs:{names.region}:{names.account_id}:log-group:/aws/sagemaker/Endpoints/*"},
+                     "Resource": [f"{endpoint_logs}", f"{endpoint_logs}:log-stream:*"]},
             ],
             child,
         )

@@ -1,16 +1,15 @@
-"""Monitoring: the stack's CloudWatch dashboard and its alarms, all notifying the alerts topic.
+"""Monitoring: one CloudWatch dashboard per stack and the alarms that page the alerts topic.
 
-What is watched is declared once, as data: `METRICS` lists every custom metric with the function
-that emits it and its dimensions (a test proves each one is really emitted by that handler, and
-that nothing on the dashboard or in an alarm is missing from it). The dashboard body and the
-alarm specifications are pure functions of the settings and names; the component only turns
-them into resources.
+Every custom metric here is one a handler emits through Powertools (EMF): the namespace is the
+stack's, and each metric carries the `service` dimension Powertools adds (the function's
+`POWERTOOLS_SERVICE_NAME`) plus the dimensions the handler sets. tests/infra/test_monitoring.py
+runs the handlers and proves the dashboard and every alarm watch exactly what they emit.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -26,222 +25,331 @@ from components.runtime_env import (
 )
 from components.settings import StackSettings
 
-# name -> (emitting function, extra dimension names besides Powertools' `service`)
-METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "PricesCollected": (PRICE_COLLECTOR, ()),
-    "CollectedPrice": (PRICE_COLLECTOR, ("symbol",)),
-    "SourceDivergenceBps": (PRICE_COLLECTOR, ("symbol",)),
-    "SourceFailures": (PRICE_COLLECTOR, ("source",)),
-    "InsufficientSources": (PRICE_COLLECTOR, ()),
-    "ModelLatency": (ML_PREDICTOR, ("model",)),
-    "ModelFailure": (ML_PREDICTOR, ("model",)),
-    "BedrockInputTokens": (ML_PREDICTOR, ()),
-    "BedrockOutputTokens": (ML_PREDICTOR, ()),
-    "PriceAgeSeconds": (ML_PREDICTOR, ()),
-    "EnsembleConfidence": (ML_PREDICTOR, ()),
-    "PredictionRefused": (ML_PREDICTOR, ("reason",)),
-    "PredictionAccuracy": (PREDICTION_EVALUATOR, ("model",)),
-    "ModelSkillVsPersistence": (PREDICTION_EVALUATOR, ("model",)),
-    "RiskScore": (RISK_MANAGER, ()),
-    "RiskRejections": (RISK_MANAGER, ("rule",)),
-    "KillSwitchEngaged": (RISK_MANAGER, ()),
-    "DrawdownPct": (RISK_MANAGER, ()),
-    "TradeSuccessRate": (TRADE_EXECUTOR, ()),
-    "TradesExecuted": (TRADE_EXECUTOR, ("mode", "side")),
-    "PortfolioValue": (TRADE_EXECUTOR, ("mode",)),
-}
-FUNCTIONS = (PRICE_COLLECTOR, ML_PREDICTOR, PREDICTION_EVALUATOR, RISK_MANAGER, TRADE_EXECUTOR)
-REFUSALS = ("insufficient_history", "no_model")
-RISK_RULES = ("prediction", "confidence", "price_age", "divergence", "position", "holdings", "daily_loss",
-              "kill_switch", "manual_kill_switch", "cooldown", "max_trades")
+LAMBDA_NAMESPACE = "AWS/Lambda"
+STATES_NAMESPACE = "AWS/States"
+# Execution outcomes Step Functions publishes per state machine.
+WORKFLOW_OUTCOMES = ("ExecutionsSucceeded", "ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted")
+WORKFLOW_FAILURES = ("ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted")
+LAMBDA_ERROR_PERIOD_S = 300
+MODEL_SKILL_PERIOD_S = 3600
 DASHBOARD_PERIOD_S = 300
 
 
-def custom_metric(names: ResourceNames, name: str, **dimensions: str) -> list[str]:
-    """A dashboard metric row: namespace, name, then dimension pairs (service first)."""
-    function, extra = METRICS[name]
-    if set(dimensions) != set(extra):
-        raise ValueError(f"{name} has dimensions {sorted(extra)}, got {sorted(dimensions)}")
-    row = [names.metrics_namespace, name, "service", function]
-    for key in extra:
-        row += [key, dimensions[key]]
-    return row
-
-
-def _widget(title: str, metrics: list[list[Any]], region: str, stat: str = "Average",
-            width: int = 8, **extra: Any) -> dict[str, Any]:
-    return {"type": "metric", "width": width, "height": 6,
-            "properties": {"title": title, "region": region, "stat": stat, "period": DASHBOARD_PERIOD_S,
-                           "view": "timeSeries", "metrics": metrics, **extra}}
-
-
-def dashboard_body(settings: StackSettings, names: ResourceNames, region: str, state_machine_arn: str,
-                   mode: str) -> dict[str, Any]:
-    """The dashboard, from what this stack runs (its symbols, sources, models, mode)."""
-    m = lambda name, **dims: custom_metric(names, name, **dims)  # noqa: E731 - a local shorthand
-    widgets = [
-        _widget("Prices collected (sum)", [m("PricesCollected"), m("InsufficientSources")], region, "Sum"),
-        _widget("Price (USD)", [m("CollectedPrice", symbol=s) for s in settings.symbols], region),
-        _widget("Price freshness at prediction (s)", [m("PriceAgeSeconds")], region, "Maximum"),
-        _widget("Source failures", [m("SourceFailures", source=s) for s in settings.price_sources], region, "Sum"),
-        _widget("Source divergence (bps)", [m("SourceDivergenceBps", symbol=s) for s in settings.symbols], region,
-                "Maximum"),
-        _widget("Prediction accuracy per model (%)",
-                [m("PredictionAccuracy", model=model) for model in settings.ml_models], region),
-        _widget("Skill vs persistence per model (>0 beats it)",
-                [m("ModelSkillVsPersistence", model=model) for model in settings.ml_models], region),
-        _widget("Predictions refused", [m("PredictionRefused", reason=r) for r in REFUSALS]
-                + [m("ModelFailure", model=model) for model in settings.ml_models], region, "Sum"),
-        _widget("Model latency (ms)", [m("ModelLatency", model=model) for model in settings.ml_models], region,
-                "p90"),
-        _widget("Risk score and drawdown (%)", [m("RiskScore"), m("DrawdownPct"), m("KillSwitchEngaged")], region,
-                "Maximum"),
-        _widget("Risk rejections by rule", [m("RiskRejections", rule=r) for r in RISK_RULES], region, "Sum"),
-        _widget("Trade success rate (%)", [m("TradeSuccessRate")], region),
-        _widget(f"Portfolio value (USD, {mode})", [m("PortfolioValue", mode=mode)], region, "Average"),
-        _widget("Trades", [m("TradesExecuted", mode=mode, side=side) for side in ("BUY", "SELL")], region, "Sum"),
-    ]
-    if "bedrock" in settings.ml_models:
-        widgets.append(_widget("Bedrock tokens", [m("BedrockInputTokens"), m("BedrockOutputTokens")], region, "Sum"))
-    for metric, stat in (("Errors", "Sum"), ("Duration", "p90"), ("Throttles", "Sum")):
-        widgets.append(_widget(f"Lambda {metric.lower()}",
-                               [["AWS/Lambda", metric, "FunctionName", names.function(f)] for f in FUNCTIONS],
-                               region, stat))
-    widgets.append(_widget("Trading workflow executions",
-                           [["AWS/States", metric, "StateMachineArn", state_machine_arn]
-                            for metric in ("ExecutionsSucceeded", "ExecutionsFailed", "ExecutionsTimedOut")],
-                           region, "Sum", width=12))
-    return {"widgets": widgets}
-
-
 @dataclass(frozen=True)
-class AlarmSpec:
-    """One alarm, as CloudWatch's PutMetricAlarm sees it (single metric or metric math)."""
+class MetricRef:
+    """One CloudWatch metric: namespace, name and every dimension, as a widget or alarm names it."""
 
+    namespace: str
     name: str
-    description: str
-    comparison: str
-    threshold: float
-    evaluation_periods: int
-    treat_missing_data: str = "notBreaching"
-    metric: dict[str, Any] = field(default_factory=dict)  # namespace, name, dimensions, period, statistic
-    queries: list[dict[str, Any]] = field(default_factory=list)  # metric math instead of `metric`
+    dimensions: dict[str, str]
+    stat: str = "Average"
+    label: str | None = None
+
+    def widget_entry(self) -> list[Any]:
+        entry: list[Any] = [self.namespace, self.name]
+        for key, value in self.dimensions.items():
+            entry += [key, value]
+        entry.append({"stat": self.stat, **({"label": self.label} if self.label else {})})
+        return entry
 
 
-def _custom(names: ResourceNames, name: str, period: int, statistic: str, **dims: str) -> dict[str, Any]:
-    row = custom_metric(names, name, **dims)
-    return {"namespace": row[0], "name": row[1], "dimensions": dict(zip(row[2::2], row[3::2], strict=True)),
-            "period": period, "statistic": statistic}
-
-
-def alarm_specs(settings: StackSettings, names: ResourceNames, state_machine_arn: Any) -> list[AlarmSpec]:
-    """Every alarm of the stack, thresholds from `monitoring` and the risk settings."""
-    watch = settings.monitoring
-    collect = settings.price_collection_interval * 60
-    trade = settings.trading_interval * 60
-    warn_at = round(settings.max_drawdown_pct * watch.drawdown_warning_fraction, 4)
-    alarms = [
-        AlarmSpec(
-            f"{names.prefix}-no-price", f"No price stored for {watch.missing_price_intervals} collection intervals",
-            "LessThanThreshold", 1, watch.missing_price_intervals, "breaching",
-            metric=_custom(names, "PricesCollected", collect, "Sum")),
-        AlarmSpec(
-            f"{names.prefix}-workflow-failures", "A trading workflow execution failed or timed out",
-            "GreaterThanOrEqualToThreshold", 1, 1,
-            queries=[
-                {"id": "failed", "metric": {"namespace": "AWS/States", "name": "ExecutionsFailed",
-                                            "dimensions": {"StateMachineArn": state_machine_arn},
-                                            "period": trade, "statistic": "Sum"}},
-                {"id": "timedout", "metric": {"namespace": "AWS/States", "name": "ExecutionsTimedOut",
-                                              "dimensions": {"StateMachineArn": state_machine_arn},
-                                              "period": trade, "statistic": "Sum"}},
-                {"id": "failures", "expression": "failed + timedout", "label": "failed or timed out"},
-            ]),
-        AlarmSpec(
-            f"{names.prefix}-drawdown-near-limit",
-            f"Drawdown reached {watch.drawdown_warning_fraction:.0%} of maxDrawdownPct ({settings.max_drawdown_pct:g}%)",
-            "GreaterThanOrEqualToThreshold", warn_at, 1, metric=_custom(names, "DrawdownPct", trade, "Maximum")),
-        AlarmSpec(
-            f"{names.prefix}-kill-switch", "The drawdown kill switch is engaged: trading stopped until reset",
-            "GreaterThanOrEqualToThreshold", 1, 1, metric=_custom(names, "KillSwitchEngaged", trade, "Maximum")),
-    ]
-    for function in FUNCTIONS:
-        physical = names.function(function)
-        alarms.append(AlarmSpec(
-            f"{physical}-error-rate", f"{function} errors above {watch.lambda_error_rate_pct:g}% of invocations",
-            "GreaterThanThreshold", watch.lambda_error_rate_pct, 1,
-            queries=[
-                {"id": "errors", "metric": {"namespace": "AWS/Lambda", "name": "Errors",
-                                            "dimensions": {"FunctionName": physical}, "period": 300,
-                                            "statistic": "Sum"}},
-                {"id": "invocations", "metric": {"namespace": "AWS/Lambda", "name": "Invocations",
-                                                 "dimensions": {"FunctionName": physical}, "period": 300,
-                                                 "statistic": "Sum"}},
-                {"id": "rate", "expression": "IF(invocations > 0, 100 * errors / invocations, 0)",
-                 "label": "error rate %"},
-            ]))
-    for model in settings.ml_models:
-        alarms.append(AlarmSpec(
-            f"{names.prefix}-{model}-worse-than-persistence",
-            f"{model} forecasts worse than 'no change' for {watch.model_skill_alarm_hours} h (the ensemble drops it)",
-            "LessThanThreshold", 0, watch.model_skill_alarm_hours,
-            metric=_custom(names, "ModelSkillVsPersistence", 3600, "Maximum", model=model)))
-    return alarms
-
-
-def _alarm_args(spec: AlarmSpec, topic_arn: pulumi.Input[str]) -> dict[str, Any]:
-    args: dict[str, Any] = {
-        "name": spec.name, "alarm_description": spec.description, "comparison_operator": spec.comparison,
-        "threshold": spec.threshold, "evaluation_periods": spec.evaluation_periods,
-        "datapoints_to_alarm": spec.evaluation_periods, "treat_missing_data": spec.treat_missing_data,
-        "alarm_actions": [topic_arn], "ok_actions": [topic_arn],
-    }
-    if spec.metric:
-        metric = spec.metric
-        return args | {"namespace": metric["namespace"], "metric_name": metric["name"],
-                       "dimensions": metric["dimensions"], "period": metric["period"],
-                       "statistic": metric["statistic"]}
-    queries = []
-    for query in spec.queries:
-        if "expression" in query:
-            queries.append(aws.cloudwatch.MetricAlarmMetricQueryArgs(
-                id=query["id"], expression=query["expression"], label=query["label"], return_data=True))
-        else:
-            metric = query["metric"]
-            queries.append(aws.cloudwatch.MetricAlarmMetricQueryArgs(
-                id=query["id"], return_data=False, metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
-                    namespace=metric["namespace"], metric_name=metric["name"], dimensions=metric["dimensions"],
-                    period=metric["period"], stat=metric["statistic"])))
-    return args | {"metric_queries": queries}
-
-
+@dataclass
 class MonitoringArgs:
-    def __init__(self, settings: StackSettings, names: ResourceNames, region: pulumi.Input[str],
-                 state_machine_arn: pulumi.Input[str], alerts_topic_arn: pulumi.Input[str]):
-        self.settings = settings
-        self.names = names
-        self.region = region
-        self.state_machine_arn = state_machine_arn
-        self.alerts_topic_arn = alerts_topic_arn
+    settings: StackSettings
+    names: ResourceNames
+    alerts_topic_arn: pulumi.Input[str]
+    # role (e.g. "price-collector") -> the function; every function of the stack
+    functions: dict[str, aws.lambda_.Function]
+    state_machine: aws.sfn.StateMachine
+
+
+def custom(names: ResourceNames, service: str, name: str, stat: str = "Average", label: str | None = None,
+           **dimensions: str) -> MetricRef:
+    """A metric a handler emits: the stack's namespace, its dimensions, then Powertools' `service`."""
+    return MetricRef(names.metrics_namespace, name, {**dimensions, "service": service}, stat, label)
+
+
+def search(names: ResourceNames, metric: str, dimension: str, service: str) -> str:
+    """A SEARCH over one emitted metric split by one dimension (CloudWatch metric-math syntax)."""
+    return (f"SEARCH('{{{names.metrics_namespace},{dimension},service}} MetricName=\"{metric}\" "
+            f"service=\"{service}\"', 'Sum', {DASHBOARD_PERIOD_S})")
 
 
 class Monitoring(pulumi.ComponentResource):
-    """The dashboard and the alarms of one stack."""
+    """The stack's dashboard and alarms; alarms notify the alerts topic on ALARM and on OK."""
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("btc-trader:ops:Monitoring", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        super().__init__("btc-trader:monitoring:Monitoring", name, None, opts)
+        self.args = args
         settings, names = args.settings, args.names
-        mode = "live" if settings.enable_real_trading else "paper"
-        body = pulumi.Output.all(args.region, args.state_machine_arn).apply(
-            lambda values: json.dumps(dashboard_body(settings, names, values[0], values[1], mode)))
+        self._child = pulumi.ResourceOptions(parent=self)
+        self._actions = [args.alerts_topic_arn]
+        self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
+
+        for symbol in settings.symbols:
+            self._no_price_alarm(name, symbol)
+        self._workflow_alarm(name)
+        for role, function in args.functions.items():
+            self._error_rate_alarm(name, role, function)
+        self._drawdown_alarm(name)
+        self._kill_switch_alarm(name)
+        for model in settings.ml_models:
+            self._model_skill_alarm(name, model)
+
+        self.dashboard_name = names.prefix
+        function_names = {role: f.name for role, f in args.functions.items()}
+        body = pulumi.Output.all(
+            functions=function_names,
+            state_machine=args.state_machine.arn,
+            alarms={key: alarm.arn for key, alarm in self.alarms.items()},
+        ).apply(lambda resolved: json.dumps(self.dashboard_body(
+            resolved["functions"], resolved["state_machine"], list(resolved["alarms"].values()))))
         self.dashboard = aws.cloudwatch.Dashboard(
-            f"{name}-dashboard", dashboard_name=names.prefix, dashboard_body=body, opts=child)
-        self.alarms = []
-        # Alarm dimensions take the state machine's ARN as an Output: known only at deploy time.
-        self.alarms = [aws.cloudwatch.MetricAlarm(spec.name, **_alarm_args(spec, args.alerts_topic_arn), opts=child)
-                       for spec in alarm_specs(settings, names, args.state_machine_arn)]
-        self.dashboard_url = pulumi.Output.concat(
-            "https://console.aws.amazon.com/cloudwatch/home?region=", args.region, "#dashboards:name=", names.prefix)
-        self.register_outputs({"dashboard_url": self.dashboard_url,
-                               "alarms": [alarm.name for alarm in self.alarms]})
+            f"{name}-dashboard", dashboard_name=self.dashboard_name, dashboard_body=body, opts=self._child,
+        )
+        self.dashboard_url = (
+            f"https://{names.region}.console.aws.amazon.com/cloudwatch/home?region={names.region}"
+            f"#dashboards/dashboard/{self.dashboard_name}"
+        )
+        self.register_outputs({
+            "dashboard": self.dashboard.dashboard_name,
+            "dashboard_url": self.dashboard_url,
+            "alarms": [alarm.name for alarm in self.alarms.values()],
+        })
+
+    # --- alarms ------------------------------------------------------------------------------
+
+    def _alarm(self, resource: str, key: str, alarm_name: str, description: str, **kwargs: Any) -> None:
+        self.alarms[key] = aws.cloudwatch.MetricAlarm(
+            f"{resource}-{key}",
+            name=f"{self.args.names.prefix}-{alarm_name}",
+            alarm_description=description,
+            alarm_actions=self._actions,
+            ok_actions=self._actions,
+            actions_enabled=True,
+            opts=self._child,
+            **kwargs,
+        )
+
+    @staticmethod
+    def _single(metric: MetricRef, period: int) -> dict[str, Any]:
+        return {"namespace": metric.namespace, "metric_name": metric.name, "dimensions": metric.dimensions,
+                "statistic": metric.stat, "period": period}
+
+    def _no_price_alarm(self, resource: str, symbol: str) -> None:
+        settings, names = self.args.settings, self.args.names
+        missed = settings.monitoring.missed_collections
+        # CollectedPrice is emitted once per stored price; no sample in a period is a missed
+        # collection, and no data at all (collector dead, schedule off) must page too.
+        metric = custom(names, PRICE_COLLECTOR, "CollectedPrice", "SampleCount", symbol=symbol)
+        self._alarm(
+            resource, f"no-price-{symbol.lower()}", f"no-price-{symbol.lower()}",
+            f"No {symbol} price stored for {missed} collection intervals of {settings.price_collection_interval} "
+            "min (btc-trader:monitoring.missedCollections)",
+            comparison_operator="LessThanThreshold", threshold=1, evaluation_periods=missed,
+            datapoints_to_alarm=missed, treat_missing_data="breaching",
+            **self._single(metric, settings.price_collection_interval * 60),
+        )
+
+    def _workflow_alarm(self, resource: str) -> None:
+        settings = self.args.settings
+        period = settings.trading_interval * 60
+        queries = [
+            aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                id=f"m{i}", return_data=False,
+                metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+                    namespace=STATES_NAMESPACE, metric_name=outcome, stat="Sum", period=period,
+                    dimensions={"StateMachineArn": self.args.state_machine.arn},
+                ),
+            )
+            for i, outcome in enumerate(WORKFLOW_FAILURES, start=1)
+        ]
+        expression = " + ".join(f"FILL(m{i}, 0)" for i in range(1, len(WORKFLOW_FAILURES) + 1))
+        queries.append(aws.cloudwatch.MetricAlarmMetricQueryArgs(
+            id="failures", expression=expression, label="failed, timed-out and aborted executions",
+            return_data=True,
+        ))
+        self._alarm(
+            resource, "workflow-failures", "workflow-failures",
+            f"Trading workflow executions failed, timed out or were aborted (at least "
+            f"{settings.monitoring.workflow_failures} in {settings.trading_interval} min; "
+            "btc-trader:monitoring.workflowFailures)",
+            comparison_operator="GreaterThanOrEqualToThreshold", threshold=settings.monitoring.workflow_failures,
+            evaluation_periods=1, treat_missing_data="notBreaching", metric_queries=queries,
+        )
+
+    def _error_rate_alarm(self, resource: str, role: str, function: aws.lambda_.Function) -> None:
+        monitoring = self.args.settings.monitoring
+        queries = [
+            aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                id=query_id, return_data=False,
+                metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+                    namespace=LAMBDA_NAMESPACE, metric_name=metric_name, stat="Sum", period=LAMBDA_ERROR_PERIOD_S,
+                    dimensions={"FunctionName": function.name},
+                ),
+            )
+            for query_id, metric_name in (("errors", "Errors"), ("invocations", "Invocations"))
+        ]
+        queries.append(aws.cloudwatch.MetricAlarmMetricQueryArgs(
+            id="errorRate", expression="IF(invocations > 0, 100 * errors / invocations, 0)",
+            label=f"{role} error rate (%)", return_data=True,
+        ))
+        self._alarm(
+            resource, f"{role}-error-rate", f"{role}-error-rate",
+            f"{role}: more than {monitoring.lambda_error_rate_percent:g}% of invocations failed in each of "
+            f"{monitoring.lambda_error_periods} periods of 5 min (btc-trader:monitoring.lambdaErrorRatePercent, "
+            "lambdaErrorPeriods)",
+            comparison_operator="GreaterThanThreshold", threshold=monitoring.lambda_error_rate_percent,
+            evaluation_periods=monitoring.lambda_error_periods, datapoints_to_alarm=monitoring.lambda_error_periods,
+            treat_missing_data="notBreaching", metric_queries=queries,
+        )
+
+    def drawdown_threshold(self) -> float:
+        settings = self.args.settings
+        return round(settings.max_drawdown_pct * settings.monitoring.drawdown_alarm_pct_of_limit / 100, 4)
+
+    def _drawdown_alarm(self, resource: str) -> None:
+        settings = self.args.settings
+        metric = custom(self.args.names, RISK_MANAGER, "DrawdownPct", "Maximum")
+        self._alarm(
+            resource, "drawdown-near-limit", "drawdown-near-limit",
+            f"Drawdown reached {self.drawdown_threshold():g}% ({settings.monitoring.drawdown_alarm_pct_of_limit:g}% "
+            f"of maxDrawdownPct {settings.max_drawdown_pct:g}%, where the kill switch engages; "
+            "btc-trader:monitoring.drawdownAlarmPctOfLimit)",
+            comparison_operator="GreaterThanOrEqualToThreshold", threshold=self.drawdown_threshold(),
+            evaluation_periods=1, treat_missing_data="notBreaching",
+            **self._single(metric, settings.trading_interval * 60),
+        )
+
+    def _kill_switch_alarm(self, resource: str) -> None:
+        settings = self.args.settings
+        metric = custom(self.args.names, RISK_MANAGER, "KillSwitchEngaged", "Maximum")
+        self._alarm(
+            resource, "kill-switch", "kill-switch-engaged",
+            "The drawdown kill switch is engaged: no trades until an operator resets it "
+            "(`btc-trader trading reset-kill-switch`)",
+            comparison_operator="GreaterThanOrEqualToThreshold", threshold=1,
+            evaluation_periods=1, treat_missing_data="notBreaching",
+            **self._single(metric, settings.trading_interval * 60),
+        )
+
+    def _model_skill_alarm(self, resource: str, model: str) -> None:
+        monitoring = self.args.settings.monitoring
+        metric = custom(self.args.names, PREDICTION_EVALUATOR, "ModelSkillVsPersistence", "Maximum", model=model)
+        self._alarm(
+            resource, f"model-skill-{model}", f"model-skill-{model}",
+            f"Model {model} did no better than persistence (skill below {monitoring.min_model_skill:g}) over its "
+            f"scoring window for {monitoring.model_skill_hours} h; its ensemble weight is already 0 "
+            "(btc-trader:monitoring.minModelSkill, modelSkillHours)",
+            comparison_operator="LessThanThreshold", threshold=monitoring.min_model_skill,
+            evaluation_periods=monitoring.model_skill_hours, datapoints_to_alarm=monitoring.model_skill_hours,
+            treat_missing_data="notBreaching", **self._single(metric, MODEL_SKILL_PERIOD_S),
+        )
+
+    # --- dashboard ---------------------------------------------------------------------------
+
+    def dashboard_metrics(self, functions: dict[str, str], state_machine_arn: str) -> dict[str, list[MetricRef]]:
+        """Every metric on the dashboard, by widget title (the dashboard body is built from this)."""
+        settings, names = self.args.settings, self.args.names
+        mode = "live" if settings.enable_real_trading else "paper"
+        symbols, models = settings.symbols, settings.ml_models
+        widgets: dict[str, list[MetricRef]] = {
+            "Prices stored per period (CollectedPrice samples)": [
+                custom(names, PRICE_COLLECTOR, "CollectedPrice", "SampleCount", label=s, symbol=s) for s in symbols],
+            "Price age at decision, s (PriceAgeSeconds)": [
+                custom(names, ML_PREDICTOR, "PriceAgeSeconds", "Maximum", label=s, symbol=s) for s in symbols],
+            "Source failures": [
+                *(custom(names, PRICE_COLLECTOR, "SourceFailures", "Sum", label=src, source=src)
+                  for src in settings.price_sources),
+                custom(names, PRICE_COLLECTOR, "InsufficientSources", "Sum", label="too few sources"),
+            ],
+            "Source divergence, bps": [
+                custom(names, PRICE_COLLECTOR, "SourceDivergenceBps", "Maximum", label=s, symbol=s) for s in symbols],
+            "Prediction accuracy per model, % direction hits (PredictionAccuracy)": [
+                custom(names, PREDICTION_EVALUATOR, "PredictionAccuracy", "Average", label=m, model=m) for m in models],
+            "Skill vs persistence per model (> 0 beats it)": [
+                custom(names, PREDICTION_EVALUATOR, "ModelSkillVsPersistence", "Average", label=m, model=m)
+                for m in models],
+            "Model latency p90, ms": [
+                custom(names, ML_PREDICTOR, "ModelLatency", "p90", label=m, model=m) for m in models],
+            "Trade success rate, %": [custom(names, TRADE_EXECUTOR, "TradeSuccessRate", "Average")],
+            "Trades": [custom(names, TRADE_EXECUTOR, "TradesExecuted", "Sum", label=side, mode=mode, side=side)
+                       for side in ("BUY", "SELL")],
+            f"Portfolio value, USD ({mode})": [
+                custom(names, TRADE_EXECUTOR, "PortfolioValue", "Average", mode=mode)],
+            "Risk score (nearest limit, 0..1) and kill switch": [
+                custom(names, RISK_MANAGER, "RiskScore", "Maximum"),
+                custom(names, RISK_MANAGER, "KillSwitchEngaged", "Maximum"),
+            ],
+            "Drawdown, %": [custom(names, RISK_MANAGER, "DrawdownPct", "Maximum")],
+            "Lambda errors": [MetricRef(LAMBDA_NAMESPACE, "Errors", {"FunctionName": n}, "Sum", role)
+                              for role, n in functions.items()],
+            "Lambda duration p95, ms": [MetricRef(LAMBDA_NAMESPACE, "Duration", {"FunctionName": n}, "p95", role)
+                                        for role, n in functions.items()],
+            "Lambda throttles": [MetricRef(LAMBDA_NAMESPACE, "Throttles", {"FunctionName": n}, "Sum", role)
+                                 for role, n in functions.items()],
+            "Trading workflow outcomes": [
+                MetricRef(STATES_NAMESPACE, outcome, {"StateMachineArn": state_machine_arn}, "Sum",
+                          outcome.removeprefix("Executions"))
+                for outcome in WORKFLOW_OUTCOMES],
+        }
+        if "bedrock" in models:
+            widgets["Bedrock tokens"] = [
+                custom(names, ML_PREDICTOR, "BedrockInputTokens", "Sum", label="input"),
+                custom(names, ML_PREDICTOR, "BedrockOutputTokens", "Sum", label="output"),
+            ]
+        return widgets
+
+    def dashboard_searches(self) -> dict[str, str]:
+        """Breakdowns whose dimension values are open-ended (rules, reasons, failing models)."""
+        names = self.args.names
+        return {
+            "Risk rejections by rule": search(names, "RiskRejections", "rule", RISK_MANAGER),
+            "Model failures by model": search(names, "ModelFailure", "model", ML_PREDICTOR),
+            "Predictions refused by reason": search(names, "PredictionRefused", "reason", ML_PREDICTOR),
+        }
+
+    def _annotations(self, title: str) -> list[dict[str, Any]]:
+        settings = self.args.settings
+        if title.startswith("Drawdown"):
+            return [{"label": "alarm", "value": self.drawdown_threshold(), "color": "#ff7f0e"},
+                    {"label": "kill switch (maxDrawdownPct)", "value": settings.max_drawdown_pct, "color": "#d62728"}]
+        if title.startswith("Source divergence"):
+            return [{"label": "maxSourceDivergenceBps", "value": settings.max_source_divergence_bps}]
+        if title.startswith("Price age"):
+            return [{"label": "maxPriceAgeSeconds", "value": settings.max_price_age_seconds}]
+        if title.startswith("Skill vs persistence"):
+            return [{"label": "minModelSkill", "value": settings.monitoring.min_model_skill}]
+        return []
+
+    def dashboard_body(self, functions: dict[str, str], state_machine_arn: str, alarm_arns: list[str]) -> dict:
+        """The dashboard JSON: a text header, the alarms' states, then one graph per metric group."""
+        settings, names = self.args.settings, self.args.names
+        width, height = 8, 6
+        mode = "LIVE" if settings.enable_real_trading else "paper"
+        widgets: list[dict[str, Any]] = [
+            {"type": "text", "x": 0, "y": 0, "width": 24, "height": 2, "properties": {"markdown": (
+                f"# btc-trader `{names.stack}` — {mode} trading, models {', '.join(settings.ml_models)}\n"
+                f"Symbols {', '.join(settings.symbols)}; prices every {settings.price_collection_interval} min, "
+                f"trading every {settings.trading_interval} min. Custom metrics: namespace "
+                f"`{names.metrics_namespace}`.")}},
+            {"type": "alarm", "x": 0, "y": 2, "width": 24, "height": 3,
+             "properties": {"title": "Alarms", "alarms": sorted(alarm_arns)}},
+        ]
+        graphs: list[tuple[str, list[Any]]] = [
+            (title, [metric.widget_entry() for metric in metrics])
+            for title, metrics in self.dashboard_metrics(functions, state_machine_arn).items()
+        ]
+        graphs += [(title, [[{"expression": expression, "id": f"search{i}", "label": ""}]])
+                   for i, (title, expression) in enumerate(self.dashboard_searches().items())]
+        for index, (title, entries) in enumerate(graphs):
+            properties: dict[str, Any] = {
+                "title": title, "view": "timeSeries", "region": names.region, "period": DASHBOARD_PERIOD_S,
+                "metrics": entries,
+            }
+            annotations = self._annotations(title)
+            if annotations:
+                properties["annotations"] = {"horizontal": annotations}
+            widgets.append({"type": "metric", "x": (index % 3) * width, "y": 5 + (index // 3) * height,
+                            "width": width, "height": height, "properties": properties})
+        return {"start": "-PT24H", "periodOverride": "inherit", "widgets": widgets}

@@ -51,7 +51,7 @@ class ResourceNames:
 
     @property
     def metrics_namespace(self) -> str:
-        # One namespace per stack: dev's metrics never feed prod's alarms in a shared account.
+        # One namespace per stack: dev and prod in one account must not share metrics or alarms.
         return f"BtcTrader/{self.stack}"
 
     @property

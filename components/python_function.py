@@ -10,6 +10,7 @@ import pulumi_aws as aws
 
 from components.iam import assume_role_policy
 from components.naming import ResourceNames
+from components.network import VpcPlacement
 from components.settings import StackSettings
 
 # X-Ray's write actions do not support resource-level permissions: `*` is the only resource.
@@ -36,6 +37,8 @@ class PythonFunctionArgs:
     # Asynchronous invocations (schedules): how often Lambda retries a failed run.
     async_retries: int | None = None
     description: str = ""
+    # Private subnets of the optional VPC (`network.vpc`); None runs the function outside a VPC.
+    vpc: VpcPlacement | None = None
 
 
 class PythonFunction(pulumi.ComponentResource):
@@ -68,7 +71,8 @@ class PythonFunction(pulumi.ComponentResource):
         self.policy_document = pulumi.Output.json_dumps(
             {
                 "Version": "2012-10-17",
-                "Statement": [logs_statement, XRAY_STATEMENT, *args.statements],
+                "Statement": [logs_statement, XRAY_STATEMENT, *args.statements,
+                              *(args.vpc.statements(args.names) if args.vpc else [])],
             }
         )
         self.policy = aws.iam.RolePolicy(
@@ -92,6 +96,7 @@ class PythonFunction(pulumi.ComponentResource):
             reserved_concurrent_executions=args.reserved_concurrency,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=args.environment),
             tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
+            vpc_config=args.vpc.vpc_config() if args.vpc else None,
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(
                 log_format="JSON", log_group=self.log_group.name
             ),

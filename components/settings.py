@@ -12,13 +12,14 @@ local emulator and the deployed stack can never disagree about what a stack mean
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 NAMESPACE = "btc-trader"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -49,15 +50,6 @@ class TimestreamSettings(_Section):
     enabled: bool = False
     memory_retention_hours: int = Field(24, alias="memoryRetentionHours", ge=1, le=8766)
     magnetic_retention_days: int = Field(365, alias="magneticRetentionDays", ge=1, le=73000)
-
-
-class MonitoringSettings(_Section):
-    """Alarm thresholds; every alarm notifies the alerts topic."""
-
-    missing_price_intervals: int = Field(3, alias="missingPriceIntervals", ge=1, le=100)
-    lambda_error_rate_pct: float = Field(5, alias="lambdaErrorRatePct", gt=0, le=100)
-    drawdown_warning_fraction: float = Field(0.8, alias="drawdownWarningFraction", gt=0, lt=1)
-    model_skill_alarm_hours: int = Field(24, alias="modelSkillAlarmHours", ge=1, le=168)
 
 
 class ExchangeSettings(_Section):
@@ -92,8 +84,47 @@ class LambdaSettings(_Section):
     python_runtime: Literal["python3.12", "python3.13"] = Field("python3.12", alias="pythonRuntime")
 
 
+# Services a function can reach through an interface endpoint instead of the NAT gateway.
+InterfaceEndpoint = Literal[
+    "sns", "ssm", "secretsmanager", "states", "bedrock-runtime", "sagemaker.runtime", "logs", "monitoring",
+    "xray", "timestream-ingest",
+]
+
+
 class NetworkSettings(_Section):
+    """Optional VPC: the functions run in private subnets, egress through NAT (the exchanges and
+    price venues are on the internet), S3 and DynamoDB through free gateway endpoints."""
+
     vpc: bool = False
+    cidr: str = "10.20.0.0/16"
+    azs: int = Field(2, ge=2, le=6)
+    # One NAT gateway is the cheap choice; one per AZ survives the loss of an AZ.
+    nat_gateways: int = Field(1, alias="natGateways", ge=1, le=6)
+    interface_endpoints: tuple[InterfaceEndpoint, ...] = Field((), alias="interfaceEndpoints")
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            network = ipaddress.IPv4Network(value)
+        except ValueError:
+            raise ValueError("must be an IPv4 network such as 10.20.0.0/16 (host bits zero)") from None
+        if not network.is_private or not 16 <= network.prefixlen <= 24:
+            raise ValueError("must be a private IPv4 network from /16 to /24, e.g. 10.20.0.0/16")
+        return value
+
+
+class MonitoringSettings(_Section):
+    """Alarm thresholds; every alarm notifies the alerts topic when it fires and when it clears."""
+
+    lambda_error_rate_percent: float = Field(5, alias="lambdaErrorRatePercent", gt=0, le=100)
+    # Alarm periods of the error-rate alarm; a single failed run of a 5-minute job is 100 %.
+    lambda_error_periods: int = Field(3, alias="lambdaErrorPeriods", ge=1, le=24)
+    missed_collections: int = Field(3, alias="missedCollections", ge=1, le=100)
+    workflow_failures: int = Field(1, alias="workflowFailures", ge=1, le=1000)
+    drawdown_alarm_pct_of_limit: float = Field(80, alias="drawdownAlarmPctOfLimit", gt=0, lt=100)
+    min_model_skill: float = Field(0.0, alias="minModelSkill", ge=-10, le=1)
+    model_skill_hours: int = Field(6, alias="modelSkillHours", ge=1, le=24)
 
 
 class StackSettings(_Section):
@@ -208,26 +239,44 @@ class StackSettings(_Section):
                 f"{NAMESPACE}:predictionHorizonMinutes must be at most 64 bars of priceCollectionInterval "
                 f"for Chronos-Bolt ({64 * self.price_collection_interval}), got {self.prediction_horizon_minutes}"
             )
-        price_period = self.price_collection_interval * 60
-        window = price_period * self.monitoring.missing_price_intervals
-        if window > (86_400 if price_period < 3600 else 7 * 86_400):
-            problems.append(
-                f"{NAMESPACE}:monitoring.missingPriceIntervals x priceCollectionInterval must fit CloudWatch's "
-                f"alarm range (1 day for sub-hour periods, else 7 days), got {window // 60} minutes"
-            )
         unknown_weights = set(self.model_weights) - set(ModelName.__args__)
         if unknown_weights:
             problems.append(f"{NAMESPACE}:modelWeights has unknown models {sorted(unknown_weights)}")
         if any(w < 0 for w in self.model_weights.values()):
             problems.append(f"{NAMESPACE}:modelWeights must be >= 0, got {dict(self.model_weights)}")
-        if self.network.vpc:
+        problems += self._network_problems()
+        # CloudWatch evaluates an alarm over at most one day.
+        if self.monitoring.missed_collections * self.price_collection_interval > 1440:
             problems.append(
-                f"{NAMESPACE}:network.vpc is not supported yet (the functions run outside a VPC); "
-                "remove the key or set it to false"
+                f"{NAMESPACE}:monitoring.missedCollections times priceCollectionInterval must be at most "
+                f"1440 minutes (CloudWatch alarms look back one day at most), got "
+                f"{self.monitoring.missed_collections} x {self.price_collection_interval}"
             )
         if problems:
             raise SettingsError(problems)
         return self
+
+    def _network_problems(self) -> list[str]:
+        network, problems = self.network, []
+        if network.nat_gateways > network.azs:
+            problems.append(
+                f"{NAMESPACE}:network.natGateways must be at most network.azs ({network.azs}), "
+                f"got {network.nat_gateways}"
+            )
+        if len(set(network.interface_endpoints)) != len(network.interface_endpoints):
+            problems.append(
+                f"{NAMESPACE}:network.interfaceEndpoints must not repeat a service, "
+                f"got {list(network.interface_endpoints)}"
+            )
+        options = sorted(
+            NetworkSettings.model_fields[name].alias or name for name in network.model_fields_set - {"vpc"}
+        )
+        if not network.vpc and options:
+            problems.append(
+                f"{NAMESPACE}:network has VPC options {options} but network.vpc is false: "
+                "set `network.vpc: true` or remove them"
+            )
+        return problems
 
     def check_for_stack(self, stack: str) -> StackSettings:
         """Rules that depend on the stack's name (the dev stack can never trade for real)."""
@@ -309,6 +358,8 @@ def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
         return f"{key} must be a list, got {got}"
     if kind == "too_short":
         return f"{key} must not be empty, got {got}"
+    if kind == "value_error":
+        return f"{key} {error['ctx']['error']}, got {got}"
     if kind == "string_pattern_mismatch":
         return f"{key} has an invalid format, got {got}"
     return f"{key}: {error['msg']}, got {got}"
@@ -453,10 +504,8 @@ KEY_DOCS: dict[str, str] = {
     "rawArchiveAfterDays": "Raw payloads move to S3 Glacier after this many days.",
     "rawExpireAfterDays": "Raw payloads are deleted after this many days.",
     "lambda": "`memoryMb`, `timeoutSeconds`, `architecture` (x86_64/arm64), `pythonRuntime`.",
-    "network": "`vpc`: run the functions in private subnets (adds NAT cost).",
-    "monitoring": "Alarm thresholds: `missingPriceIntervals` (no price stored for N collection intervals), "
-                  "`lambdaErrorRatePct` (errors / invocations per function), `drawdownWarningFraction` (of "
-                  "maxDrawdownPct), `modelSkillAlarmHours` (a model worse than persistence for this long).",
+    "network": "`vpc` (run the functions in private subnets; adds NAT cost, see Security), `cidr`, `azs`, `natGateways`, `interfaceEndpoints` (services reached without NAT; each costs per AZ-hour).",
+    "monitoring": "Alarm thresholds: `lambdaErrorRatePercent` over `lambdaErrorPeriods` 5-min periods, `missedCollections`, `workflowFailures` per trading interval, `drawdownAlarmPctOfLimit` (of `maxDrawdownPct`), `minModelSkill` over `modelSkillHours` (see Monitoring).",
 }
 
 

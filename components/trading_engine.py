@@ -13,6 +13,7 @@ from btc_trader.storage_schema import IDEMPOTENCY, TRADES, TRADING_STATE
 from btc_trader.workflow import trading_workflow
 from components.iam import service_role
 from components.naming import ResourceNames
+from components.network import VpcPlacement
 from components.python_function import PythonFunction, PythonFunctionArgs
 from components.runtime_env import (
     RISK_MANAGER,
@@ -25,19 +26,37 @@ from components.settings import StackSettings
 from components.tables import table_from_spec
 
 
-def alerts_key_policy(account_id: str) -> dict:
-    """The account administers the key; CloudWatch alarms may encrypt what they publish with it.
+def alarm_source(names: ResourceNames) -> dict[str, dict[str, str]]:
+    """Condition admitting only this stack's CloudWatch alarms (all are named `<prefix>-...`)."""
+    return {
+        "StringEquals": {"aws:SourceAccount": names.account_id},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{names.region}:{names.account_id}:alarm:{names.prefix}-*"},
+    }
 
-    Publishers in the account (the state machine) get their use of it from their IAM policies.
-    """
+
+def alerts_key_policy(names: ResourceNames) -> dict:
+    """The alerts key: administered through IAM (AWS's default statement, which grants nothing by
+    itself), usable by this stack's alarms for publishing to the topic."""
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
-             "Action": "kms:*", "Resource": "*"},
-            {"Sid": "AlarmsPublish", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
-             "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
-             "Condition": {"StringEquals": {"aws:SourceAccount": account_id}}},
+            {"Sid": "AccountAdministersThroughIam", "Effect": "Allow",
+             "Principal": {"AWS": f"arn:aws:iam::{names.account_id}:root"}, "Action": "kms:*", "Resource": "*"},
+            {"Sid": "StackAlarmsPublish", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
+             "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": "*", "Condition": alarm_source(names)},
+        ],
+    }
+
+
+def alerts_topic_policy(names: ResourceNames, topic_arn: str) -> dict:
+    """Who may publish besides IAM principals of the account: this stack's alarms, over TLS only."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "StackAlarmsPublish", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
+             "Action": "sns:Publish", "Resource": topic_arn, "Condition": alarm_source(names)},
+            {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "sns:Publish",
+             "Resource": topic_arn, "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
         ],
     }
 
@@ -49,6 +68,7 @@ class TradingEngineArgs:
     code: pulumi.Archive
     predictor_function: aws.lambda_.Function
     layers: list[pulumi.Input[str]] = field(default_factory=list)
+    vpc: VpcPlacement | None = None  # the optional VPC's private subnets
 
 
 class TradingEngine(pulumi.ComponentResource):
@@ -61,17 +81,26 @@ class TradingEngine(pulumi.ComponentResource):
         self.state_table = table_from_spec(f"{name}-state", TRADING_STATE, names, child)
         self.idempotency_table = table_from_spec(f"{name}-idempotency", IDEMPOTENCY, names, child)
 
-        # A customer managed key, not aws/sns: CloudWatch alarms cannot publish to a topic encrypted
-        # with the AWS managed key, whose policy cannot admit cloudwatch.amazonaws.com.
-        self.topic_key = aws.kms.Key(
-            f"{name}-alerts-key", description=f"{names.alerts_topic}: encrypts alerts at rest",
-            enable_key_rotation=True, deletion_window_in_days=7,
-            policy=json.dumps(alerts_key_policy(names.account_id)), opts=child,
+        # A customer managed key: CloudWatch alarms cannot publish to a topic encrypted with the
+        # AWS managed key (its policy cannot admit cloudwatch.amazonaws.com).
+        self.alerts_key = aws.kms.Key(
+            f"{name}-alerts-key",
+            description=f"Encrypts the {names.alerts_topic} topic",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=json.dumps(alerts_key_policy(names)),
+            opts=child,
         )
-        aws.kms.Alias(f"{name}-alerts-key-alias", name=f"alias/{names.alerts_topic}",
-                      target_key_id=self.topic_key.key_id, opts=child)
+        self.alerts_key_alias = aws.kms.Alias(
+            f"{name}-alerts-key-alias", name=f"alias/{names.alerts_topic}", target_key_id=self.alerts_key.key_id,
+            opts=child,
+        )
         self.topic = aws.sns.Topic(
-            f"{name}-alerts", name=names.alerts_topic, kms_master_key_id=self.topic_key.arn, opts=child
+            f"{name}-alerts", name=names.alerts_topic, kms_master_key_id=self.alerts_key.arn, opts=child
+        )
+        self.topic_policy = aws.sns.TopicPolicy(
+            f"{name}-alerts-policy", arn=self.topic.arn,
+            policy=self.topic.arn.apply(lambda arn: json.dumps(alerts_topic_policy(names, arn))), opts=child,
         )
         if settings.alert_email:
             aws.sns.TopicSubscription(
@@ -96,6 +125,7 @@ class TradingEngine(pulumi.ComponentResource):
         self.risk_manager = PythonFunction(
             f"{name}-risk",
             PythonFunctionArgs(
+                vpc=args.vpc,
                 role=RISK_MANAGER, handler_module="functions.risk_manager", settings=settings, names=names,
                 code=args.code, layers=args.layers,
                 environment=trading_environment(settings, names, RISK_MANAGER),
@@ -125,6 +155,7 @@ class TradingEngine(pulumi.ComponentResource):
         self.executor = PythonFunction(
             f"{name}-executor",
             PythonFunctionArgs(
+                vpc=args.vpc,
                 role=TRADE_EXECUTOR, handler_module="functions.trade_executor", settings=settings, names=names,
                 code=args.code, layers=args.layers,
                 environment=trading_environment(settings, names, TRADE_EXECUTOR),
@@ -147,7 +178,7 @@ class TradingEngine(pulumi.ComponentResource):
                      "Resource": [f.arn for f in functions]},
                     {"Sid": "Notify", "Effect": "Allow", "Action": ["sns:Publish"], "Resource": self.topic.arn},
                     {"Sid": "EncryptedTopic", "Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
-                     "Resource": self.topic_key.arn},
+                     "Resource": self.alerts_key.arn},
                     # Log delivery and X-Ray APIs have no resource-level permissions.
                     {"Sid": "LogDelivery", "Effect": "Allow", "Resource": "*", "Action": [
                         "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",

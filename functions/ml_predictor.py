@@ -57,11 +57,12 @@ def _service() -> PredictionService:
     )
 
 
-def _record(outcome: PredictionOutcome) -> None:
+def _record(outcome: PredictionOutcome, symbol: str) -> None:
     for run in outcome.runs:
         with single_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=run.latency_ms) as m:
             m.add_dimension(name="model", value=run.model)
-        with single_metric(name="ModelSuccess" if run.ok else "ModelFailure", unit=MetricUnit.Count, value=1) as m:
+        name = "ModelSuccess" if run.ok else "ModelFailure"
+        with single_metric(name=name, unit=MetricUnit.Count, value=1) as m:
             m.add_dimension(name="model", value=run.model)
         if run.input_tokens or run.output_tokens:
             metrics.add_metric(name="BedrockInputTokens", unit=MetricUnit.Count, value=run.input_tokens)
@@ -69,8 +70,10 @@ def _record(outcome: PredictionOutcome) -> None:
         if not run.ok:
             logger.warning("model failed", extra={"model": run.model, "reason": run.error})
     result = outcome.result
-    if result.price_age_s is not None:  # price freshness: how old the newest stored price was
-        metrics.add_metric(name="PriceAgeSeconds", unit=MetricUnit.Seconds, value=result.price_age_s)
+    if result.price_age_s is not None:
+        # Freshness as trading sees it: the age of the latest stored price at decision time.
+        with single_metric(name="PriceAgeSeconds", unit=MetricUnit.Seconds, value=result.price_age_s) as m:
+            m.add_dimension(name="symbol", value=symbol)
     if result.status == "ok":
         metrics.add_metric(name="EnsembleConfidence", unit=MetricUnit.NoUnit, value=result.confidence)
     else:
@@ -88,7 +91,7 @@ def lambda_handler(event: WorkflowInput, context: LambdaContext) -> dict[str, An
     at = int(requested.timestamp()) // 60 * 60
     logger.append_keys(symbol=event.symbol, execution_id=event.execution_id)
     outcome = _service().predict(event.symbol, at, event.execution_id)
-    _record(outcome)
+    _record(outcome, event.symbol)
     result = outcome.result
     logger.info(
         "prediction",

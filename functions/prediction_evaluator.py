@@ -70,6 +70,9 @@ def lambda_handler(event: EvaluationEvent, context: LambdaContext) -> dict[str, 
                                value=100.0 if score.direction_hit else 0.0) as m:
                 m.add_dimension(name="model", value=score.model)
         for model, skill in outcome.skills.items():
+            # Below the ensemble's own sample minimum a skill is noise, and an alarm on it would be too.
+            if skill.samples < _config().min_skill_samples:
+                continue
             with single_metric(name="ModelSkillVsPersistence", unit=MetricUnit.NoUnit,
                                value=skill.vs_persistence) as m:
                 m.add_dimension(name="model", value=model)

@@ -73,7 +73,7 @@ def lambda_handler(event: RiskInput, context: LambdaContext) -> dict[str, Any]:
             with single_metric(name="RiskRejections", unit=MetricUnit.Count, value=1) as m:
                 m.add_dimension(name="rule", value=outcome.rule)
     metrics.add_metric(name="KillSwitchEngaged", unit=MetricUnit.Count, value=1 if decision.state.kill_switch else 0)
-    metrics.add_metric(name="DrawdownPct", unit=MetricUnit.Percent, value=round(decision.drawdown_pct, 4))
+    metrics.add_metric(name="DrawdownPct", unit=MetricUnit.Percent, value=decision.drawdown_pct)
     logger.info("risk decision", extra={"approved": result.approved, "action": result.action,
                                         "reasons": result.reasons, "risk_score": result.risk_score})
     return result.model_dump(mode="json")

@@ -83,3 +83,19 @@ def test_readme_table_is_the_codes():
     readme = (cost.Path(cost.__file__).resolve().parents[1] / "README.md").read_text()
     block = readme.split(cost.README_BEGIN)[1].split(cost.README_END)[0].strip()
     assert block == cost.readme_table(), "run `python -m btc_trader.cost` to regenerate the README table"
+
+
+def test_the_metric_catalogue_is_what_the_handlers_emit():
+    from tests.emitted_metrics import collect_emissions
+
+    for stack in ("dev", "prod"):
+        emitted = collect_emissions(load_stack_file(stack), ResourceNames(stack, "123456789012", "us-east-1"))
+        custom = {e.name: {k for k, _ in e.dimensions} - {"service"} for e in emitted
+                  if e.namespace == f"BtcTrader/{stack}" and e.name != "ColdStart"}
+        for name, dims in custom.items():
+            assert name in cost.EMITTED_SERIES and set(cost.EMITTED_SERIES[name]) == dims, name
+
+
+def test_vpc_adds_its_nat():
+    with_vpc = cost.estimate(load_stack_with_overrides("dev", {"network.vpc": "true"}), NAMES)
+    assert with_vpc.by_service()["VPC"] == pytest.approx(730 * 0.05, abs=1.0)  # one NAT + its IPv4, little data

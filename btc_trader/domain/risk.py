@@ -106,7 +106,7 @@ class RiskDecision:
     approved: bool
     reasons: list[str] = field(default_factory=list)
     risk_score: float = 0.0
-    drawdown_pct: float = 0.0  # equity below its peak at the decision's price (emitted as DrawdownPct)
+    drawdown_pct: float = 0.0  # equity below its peak at the decision's price (the kill switch's measure)
 
     def to_result(self) -> RiskResult:
         """The workflow's `risk` contract."""

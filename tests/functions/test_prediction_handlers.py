@@ -59,6 +59,8 @@ def test_predictor_returns_the_contract_and_meters(handlers, capsys):
     assert metric_values(records, "ModelLatency")[0][1] >= 0
     assert metric_values(records, "EnsembleConfidence")[0][1] == pytest.approx(parsed.confidence)
     assert 0 < metric_values(records, "HistoryItemsRead")[0][1] < 500
+    ((dims, age),) = metric_values(records, "PriceAgeSeconds")
+    assert dims["symbol"] == "BTC-USD" and age == parsed.price_age_s
 
 
 def test_predictor_refuses_without_history(handlers, capsys):

@@ -74,7 +74,7 @@ def test_collects_stores_and_meters(handler, capsys):
     (dims, price), = metric_values(records, "CollectedPrice")
     assert dims == {"symbol": "BTC-USD", "service": "price-collector"} and price == pytest.approx(entry["price"])
     assert metric_values(records, "SourceDivergenceBps")[0][1] >= 0
-    assert all(r["_aws"]["CloudWatchMetrics"][0]["Namespace"] == NAMES.metrics_namespace for r in records)
+    assert all(r["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "BtcTrader/dev" for r in records)
 
 
 @responses.activate

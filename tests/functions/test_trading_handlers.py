@@ -81,3 +81,18 @@ def test_executor_refuses_unapproved_intents(handlers):
             "risk_score": 0.1}
     with pytest.raises(Exception, match="not approved"):
         trade_executor.lambda_handler({**STATE, "execution_id": "exec-8", "risk": risk}, FakeLambdaContext())
+
+
+def test_risk_manager_meters_drawdown(handlers, capsys):
+    from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
+    from btc_trader.domain.risk import RiskState
+    from btc_trader.domain.wallet import PaperWallet
+
+    risk_manager, _ = handlers
+    store = DynamoDBTradingStore(NAMES.table("trades"), NAMES.table("trading-state"))
+    store.save_state("BTC-USD", PaperWallet(usd=9_400, peak_equity_usd=10_000), RiskState(), 0)
+    risk_manager.lambda_handler(STATE, FakeLambdaContext())
+    records = emf_records(capsys.readouterr().out)
+    ((dims, drawdown),) = metric_values(records, "DrawdownPct")
+    assert drawdown == pytest.approx(6.0) and set(dims) == {"service"}
+    assert metric_values(records, "KillSwitchEngaged")[0][1] == 0

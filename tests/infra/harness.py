@@ -26,6 +26,7 @@ class Captured:
     type: str
     name: str
     inputs: dict[str, Any]
+    outputs: dict[str, Any] = field(default_factory=dict)  # what the mock returned (arn, name, ...)
 
 
 @dataclass
@@ -35,7 +36,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
     secrets: tuple[str, ...] = ("btc-trader/prod/exchange",)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        self.resources.append(Captured(args.typ, args.name, _unwrap_secrets(dict(args.inputs))))
+        captured = Captured(args.typ, args.name, _unwrap_secrets(dict(args.inputs)))
+        self.resources.append(captured)
         outputs = dict(args.inputs)
         physical = args.inputs.get("name") or args.inputs.get("bucket") or args.name
         outputs.setdefault("name", physical)
@@ -48,6 +50,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outputs["arn"] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{physical}"
         if args.typ == "aws:dynamodb/table:Table":
             outputs["arn"] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{physical}"
+        if args.typ == "aws:cloudwatch/logGroup:LogGroup":
+            outputs["arn"] = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{physical}"
+        if args.typ == "aws:timestreamwrite/table:Table":
+            outputs["arn"] = f"arn:aws:timestream:{REGION}:{ACCOUNT}:database/{args.inputs['databaseName']}/table/{physical}"
+        if args.typ == "aws:sfn/stateMachine:StateMachine":
+            outputs["arn"] = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{physical}"
+        captured.outputs = {**_unwrap_secrets(outputs), "id": f"{args.name}-id"}
         return [f"{args.name}-id", outputs]
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -56,6 +65,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/test", "userId": "test", "id": ACCOUNT}
         if args.token == "aws:index/getRegion:getRegion":
             return {"name": REGION, "region": REGION, "id": REGION, "description": "US East (N. Virginia)", "endpoint": "ec2.us-east-1.amazonaws.com"}
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            zones = [f"{REGION}{letter}" for letter in "abcdef"]
+            return {"names": zones, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": REGION,
+                    "groupNames": [REGION]}
         if args.token == "aws:ssm/getParameter:getParameter":
             return {"name": args.args["name"], "value": POWERTOOLS_LAYER, "type": "String", "id": args.args["name"],
                     "arn": "arn", "version": 1, "insecureValue": POWERTOOLS_LAYER, "withDecryption": False}

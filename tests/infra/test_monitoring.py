@@ -1,163 +1,223 @@
-"""The dashboard and every alarm watch metrics some handler really emits — nothing else."""
+"""The dashboard and the alarms watch only metrics that really exist.
+
+The emitted set is not written down: tests/emitted_metrics.py runs every handler of the stack
+on moto and collects the EMF it prints. Custom metrics must match it exactly (namespace, name,
+every dimension including Powertools' `service`); AWS/Lambda and AWS/States metrics must name a
+function or the state machine the program creates.
+"""
 
 from __future__ import annotations
 
-import ast
 import json
-import runpy
-from pathlib import Path
+import re
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
-from btc_trader.local.invoke import FUNCTIONS
-from components import lambda_packaging
-from components.monitoring import METRICS, alarm_specs
+from components.monitoring import LAMBDA_NAMESPACE, STATES_NAMESPACE, WORKFLOW_OUTCOMES
 from components.naming import ResourceNames
-from components.settings import PROJECT_ROOT, load_stack_file, load_stack_with_overrides
-from tests.infra.harness import ACCOUNT, REGION, run_program
+from components.settings import load_stack_file, load_stack_with_overrides
+from tests.emitted_metrics import Emitted, collect_emissions
+from tests.infra.harness import ACCOUNT, REGION, RecordingMocks
+from tests.infra.program_runs import outputs_of, run_main
+
+LAMBDA_METRICS = {"Errors", "Invocations", "Duration", "Throttles", "ConcurrentExecutions"}
+SEARCH = re.compile(r"""SEARCH\('\{([^}]*)\} MetricName="(\w+)" service="([\w-]+)"', '\w+', \d+\)""")
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 
 
-def _names(node: ast.expr) -> set[str]:
-    """The metric names a `name=` argument can take (a literal, or a literal if/else)."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return {node.value}
-    if isinstance(node, ast.IfExp):
-        return _names(node.body) | _names(node.orelse)
-    raise AssertionError(f"metric name is not a literal at line {node.lineno}: keep names greppable")
+@dataclass
+class Stack:
+    name: str
+    mocks: RecordingMocks
+    emitted: set[Emitted]
 
+    @property
+    def functions(self) -> set[str]:
+        return outputs_of(self.mocks, "aws:lambda/function:Function", "name")
 
-def _keyword(call: ast.Call, key: str) -> ast.expr | None:
-    return next((k.value for k in call.keywords if k.arg == key), None)
+    @property
+    def state_machines(self) -> set[str]:
+        return outputs_of(self.mocks, "aws:sfn/stateMachine:StateMachine", "arn")
 
+    @property
+    def dashboard(self) -> dict[str, Any]:
+        return json.loads(self.mocks.one(DASHBOARD).inputs["dashboardBody"])
 
-def emitted_by_source() -> dict[tuple[str, str], frozenset[str]]:
-    """(function, metric) -> dimension names, read from every handler's Powertools calls."""
-    found: dict[tuple[str, str], frozenset[str]] = {}
-    for function, module in FUNCTIONS.items():
-        tree = ast.parse(Path(PROJECT_ROOT / (module.replace(".", "/") + ".py")).read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_metric":
-                for name in _names(_keyword(node, "name")):
-                    found[(function, name)] = frozenset({"service"})
-            if isinstance(node, ast.With):
-                for item in node.items:
-                    call = item.context_expr
-                    if isinstance(call, ast.Call) and getattr(call.func, "id", None) == "single_metric":
-                        dims = {"service"}
-                        for inner in ast.walk(node):
-                            if isinstance(inner, ast.Call) and getattr(inner.func, "attr", None) == "add_dimension":
-                                dims.add(_keyword(inner, "name").value)
-                        for name in _names(_keyword(call, "name")):
-                            found[(function, name)] = frozenset(dims)
-    return found
-
-
-EMITTED = emitted_by_source()
-
-
-def test_the_catalogue_is_what_the_handlers_emit():
-    for name, (function, extra) in METRICS.items():
-        assert EMITTED.get((function, name)) == frozenset({"service", *extra}), name
-
-
-@pytest.mark.realdata
-def test_what_a_local_run_emits_is_in_the_source_reading(tmp_path, monkeypatch):
-    """Cross-check of the static reading: the EMF lines a real run writes, from every handler."""
-    from btc_trader.local.logs import log_dir
-    from btc_trader.local.run import local_run
-
-    monkeypatch.setenv("BTC_TRADER_HOME", str(tmp_path))
-    local_run(None, 3, online=lambda: False, emit=lambda line: None)
-    seen = set()
-    for path in log_dir("dev").glob("*.jsonl"):
-        for line in path.read_text().splitlines():
-            record = json.loads(line) if line.startswith("{") else {}
-            for directive in record.get("_aws", {}).get("CloudWatchMetrics", []):
-                assert directive["Namespace"] == "BtcTrader/dev"
-                dims = frozenset(d for group in directive["Dimensions"] for d in group)
-                for metric in directive["Metrics"]:
-                    if metric["Name"] != "ColdStart":  # Powertools' own, with function_name
-                        seen.add((path.stem, metric["Name"], dims))
-    assert {function for function, _, _ in seen} >= {"price-collector", "ml-predictor", "risk-manager"}
-    for function, name, dims in seen:
-        assert EMITTED.get((function, name)) == dims, (function, name, dims)
+    def alarms(self) -> dict[str, dict[str, Any]]:
+        return {a.inputs["name"]: a.inputs for a in self.mocks.of_type(ALARM)}
 
 
 @pytest.fixture(scope="module", params=["dev", "prod"])
-def program(request, tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setattr(lambda_packaging, "build_dependency_layer", lambda settings: tmp_path_factory.mktemp("layer"))
-    mocks = run_program(request.param, lambda: runpy.run_path(str(PROJECT_ROOT / "__main__.py")))
-    mp.undo()
-    return request.param, mocks
+def stack(request) -> Stack:
+    name = request.param
+    emitted = collect_emissions(load_stack_file(name), ResourceNames(name, ACCOUNT, REGION))
+    return Stack(name, run_main(name), emitted)
 
 
-def _check_metric(stack, mocks, namespace, name, dimensions):
-    names = ResourceNames(stack, ACCOUNT, REGION)
-    settings = load_stack_file(stack)
-    functions = {r.inputs["name"] for r in mocks.of_type("aws:lambda/function:Function")}
-    (machine,) = mocks.of_type("aws:sfn/stateMachine:StateMachine")
-    if namespace == "AWS/Lambda":
-        assert name in {"Errors", "Duration", "Throttles", "Invocations"} and dimensions["FunctionName"] in functions
-    elif namespace == "AWS/States":
-        assert dimensions == {"StateMachineArn": f"arn:aws:sfn:{REGION}:{ACCOUNT}:statemachine/{machine.inputs['name']}"}
-    else:
-        assert namespace == names.metrics_namespace, namespace
-        function = dimensions["service"]
-        assert EMITTED.get((function, name)) == frozenset(dimensions), (name, dimensions)
-        allowed = {"model": set(settings.ml_models), "source": set(settings.price_sources),
-                   "symbol": set(settings.symbols), "mode": {"live" if settings.enable_real_trading else "paper"}}
-        for key, value in dimensions.items():
-            assert key not in allowed or value in allowed[key], (name, key, value)
+def metric_problem(stack: Stack, namespace: str, name: str, dimensions: dict[str, str]) -> str | None:
+    """Why this metric is not one the stack produces, or None when it is."""
+    if namespace == LAMBDA_NAMESPACE:
+        if name not in LAMBDA_METRICS or set(dimensions) != {"FunctionName"}:
+            return f"{namespace} {name} {dimensions}: not a per-function Lambda metric"
+        if dimensions["FunctionName"] not in stack.functions:
+            return f"{namespace} {name}: no function {dimensions['FunctionName']!r} in the stack"
+        return None
+    if namespace == STATES_NAMESPACE:
+        if name not in WORKFLOW_OUTCOMES or set(dimensions) != {"StateMachineArn"}:
+            return f"{namespace} {name} {dimensions}: not a state-machine execution metric"
+        if dimensions["StateMachineArn"] not in stack.state_machines:
+            return f"{namespace} {name}: no state machine {dimensions['StateMachineArn']!r} in the stack"
+        return None
+    wanted = Emitted(namespace, name, frozenset(dimensions.items()))
+    if wanted in stack.emitted:
+        return None
+    same_name = sorted(str(dict(e.dimensions)) for e in stack.emitted if (e.namespace, e.name) == (namespace, name))
+    return f"{namespace} {name} {dimensions} is emitted by no handler (emitted with: {same_name or 'never'})"
 
 
-def test_every_dashboard_widget_watches_an_emitted_metric(program):
-    stack, mocks = program
-    (dashboard,) = mocks.of_type("aws:cloudwatch/dashboard:Dashboard")
-    body = json.loads(dashboard.inputs["dashboardBody"])
-    rows = [row for widget in body["widgets"] for row in widget["properties"]["metrics"]]
-    shown = {row[1] for row in rows}
+def search_problem(stack: Stack, expression: str) -> str | None:
+    match = SEARCH.fullmatch(expression)
+    if not match:
+        return f"unrecognised expression {expression!r}"
+    namespace, *keys = match.group(1).split(",")
+    name, service = match.group(2), match.group(3)
+    if any(e.namespace == namespace and e.name == name and {k for k, _ in e.dimensions} == set(keys)
+           and e.service == service for e in stack.emitted):
+        return None
+    return f"SEARCH {namespace} {name} by {keys} of {service}: no handler emits it"
+
+
+def widget_entries(body: dict[str, Any]) -> list[list[Any]]:
+    return [entry for w in body["widgets"] if w["type"] == "metric" for entry in w["properties"]["metrics"]]
+
+
+def dashboard_problems(stack: Stack, body: dict[str, Any]) -> list[str]:
+    problems = []
+    for entry in widget_entries(body):
+        if isinstance(entry[0], dict):
+            problems.append(search_problem(stack, entry[0]["expression"]))
+            continue
+        namespace, name, *rest = entry
+        pairs = [item for item in rest if not isinstance(item, dict)]
+        assert "." not in pairs, "no shorthand: every entry names its metric in full"
+        problems.append(metric_problem(stack, namespace, name, dict(zip(pairs[::2], pairs[1::2], strict=True))))
+    return [p for p in problems if p]
+
+
+def alarm_metrics(alarm: dict[str, Any]) -> list[tuple[str, str, dict[str, str]]]:
+    if alarm.get("metricName"):
+        return [(alarm["namespace"], alarm["metricName"], alarm.get("dimensions") or {})]
+    return [(q["metric"]["namespace"], q["metric"]["metricName"], q["metric"].get("dimensions") or {})
+            for q in alarm["metricQueries"] if q.get("metric")]
+
+
+def test_every_dashboard_metric_is_emitted(stack):
+    assert stack.emitted, "the handlers emitted nothing: the harness is broken"
+    assert dashboard_problems(stack, stack.dashboard) == []
+
+
+def test_every_alarm_watches_an_emitted_metric(stack):
+    problems = [f"{name}: {problem}" for name, alarm in stack.alarms().items()
+                for namespace, metric, dims in alarm_metrics(alarm)
+                if (problem := metric_problem(stack, namespace, metric, dims))]
+    assert problems == []
+
+
+def test_the_check_catches_a_metric_nobody_emits(stack):
+    body = stack.dashboard
+    entry = next(e for e in widget_entries(body) if e[1] == "RiskScore")
+    entry[entry.index("service") + 1] = "trade-executor"  # the right name, the wrong emitter
+    body["widgets"].append({"type": "metric", "properties": {"metrics": [
+        [f"BtcTrader/{stack.name}", "TradeSuccessRate", "service", "trade-executor", "mode", "paper", {}],
+        [LAMBDA_NAMESPACE, "Errors", "FunctionName", "btc-trader-other-price-collector", {}],
+        [{"expression": search_expression(stack.name, "RiskRejections", "reason"), "id": "x"}],
+    ]}})
+    problems = dashboard_problems(stack, body)
+    assert len(problems) == 4, problems
+
+
+def search_expression(stack_name: str, metric: str, dimension: str) -> str:
+    return (f"SEARCH('{{BtcTrader/{stack_name},{dimension},service}} MetricName=\"{metric}\" "
+            "service=\"risk-manager\"', 'Sum', 300)")
+
+
+def test_dashboard_shows_what_the_issue_names(stack):
+    settings = load_stack_file(stack.name)
+    shown = {(e[0], e[1], tuple(e[2:-1])) for e in widget_entries(stack.dashboard) if isinstance(e[0], str)}
+    names = {name for _, name, _ in shown}
     assert {"PredictionAccuracy", "TradeSuccessRate", "PortfolioValue", "RiskScore", "PriceAgeSeconds",
-            "SourceFailures", "SourceDivergenceBps", "Errors", "Duration", "Throttles", "ExecutionsFailed"} <= shown
-    for row in rows:
-        _check_metric(stack, mocks, row[0], row[1], dict(zip(row[2::2], row[3::2], strict=True)))
+            "CollectedPrice", "SourceFailures", "SourceDivergenceBps", "BedrockInputTokens", "BedrockOutputTokens",
+            "DrawdownPct", "KillSwitchEngaged", "Errors", "Duration", "Throttles", "ExecutionsFailed",
+            "ExecutionsSucceeded"} <= names
+    accuracy_models = {dims[1] for _, name, dims in shown if name == "PredictionAccuracy"}
+    assert accuracy_models == set(settings.ml_models)
+    functions = {dims[1] for _, name, dims in shown if name == "Errors"}
+    assert functions == stack.functions and len(functions) == 5
+    alarm_widget = next(w for w in stack.dashboard["widgets"] if w["type"] == "alarm")
+    assert set(alarm_widget["properties"]["alarms"]) == outputs_of(stack.mocks, ALARM, "arn")
 
 
-def test_every_alarm_watches_an_emitted_metric_and_notifies_the_topic(program):
-    stack, mocks = program
-    (topic,) = mocks.of_type("aws:sns/topic:Topic")
-    topic_arn = f"arn:aws:sns:{REGION}:{ACCOUNT}:topic/{topic.inputs['name']}"
-    alarms = mocks.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
-    settings = load_stack_file(stack)
-    assert len(alarms) == len(alarm_specs(settings, ResourceNames(stack, ACCOUNT, REGION), "arn"))
-    for alarm in alarms:
-        inputs = alarm.inputs
-        assert inputs["alarmActions"] == [topic_arn] and inputs["okActions"] == [topic_arn], alarm.name
-        if "metricQueries" in inputs:
-            for query in inputs["metricQueries"]:
-                if "metric" in query:
-                    metric = query["metric"]
-                    _check_metric(stack, mocks, metric["namespace"], metric["metricName"], metric["dimensions"])
-        else:
-            _check_metric(stack, mocks, inputs["namespace"], inputs["metricName"], inputs["dimensions"])
+def test_alarms_notify_the_alerts_topic_with_thresholds_from_settings(stack):
+    settings = load_stack_file(stack.name)
+    prefix = f"btc-trader-{stack.name}"
+    topic = outputs_of(stack.mocks, "aws:sns/topic:Topic", "arn")
+    alarms = stack.alarms()
+    expected = {f"{prefix}-no-price-btc-usd", f"{prefix}-workflow-failures", f"{prefix}-drawdown-near-limit",
+                f"{prefix}-kill-switch-engaged"}
+    expected |= {f"{prefix}-{role}-error-rate" for role in
+                 ("price-collector", "ml-predictor", "prediction-evaluator", "risk-manager", "trade-executor")}
+    expected |= {f"{prefix}-model-skill-{model}" for model in settings.ml_models}
+    assert set(alarms) == expected
+    for alarm in alarms.values():
+        assert set(alarm["alarmActions"]) == set(alarm["okActions"]) == topic, alarm["name"]
+        assert alarm["alarmDescription"]
+
+    no_price = alarms[f"{prefix}-no-price-btc-usd"]
+    assert no_price["treatMissingData"] == "breaching"
+    assert no_price["period"] == settings.price_collection_interval * 60
+    assert no_price["evaluationPeriods"] == settings.monitoring.missed_collections == 3
+    assert (no_price["statistic"], no_price["comparisonOperator"], no_price["threshold"]) == (
+        "SampleCount", "LessThanThreshold", 1)
+
+    drawdown = alarms[f"{prefix}-drawdown-near-limit"]
+    assert drawdown["threshold"] == pytest.approx(settings.max_drawdown_pct * 0.8)
+    assert drawdown["comparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+    error_rate = alarms[f"{prefix}-trade-executor-error-rate"]
+    assert error_rate["threshold"] == settings.monitoring.lambda_error_rate_percent
+    (expression,) = [q for q in error_rate["metricQueries"] if q.get("expression")]
+    assert expression["returnData"] is True and "100 * errors / invocations" in expression["expression"]
+
+    workflow = alarms[f"{prefix}-workflow-failures"]
+    watched = {q["metric"]["metricName"] for q in workflow["metricQueries"] if q.get("metric")}
+    assert watched == {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"}
+
+    for model in settings.ml_models:
+        skill = alarms[f"{prefix}-model-skill-{model}"]
+        assert (skill["comparisonOperator"], skill["threshold"]) == ("LessThanThreshold", 0)
+        assert skill["evaluationPeriods"] == skill["datapointsToAlarm"] == settings.monitoring.model_skill_hours
 
 
-def test_alarm_thresholds_come_from_settings():
-    settings = load_stack_with_overrides("prod", {"maxDrawdownPct": "20", "monitoring.lambdaErrorRatePct": "2",
-                                                  "monitoring.missingPriceIntervals": "4"})
-    specs = {spec.name.removeprefix("btc-trader-prod-"): spec
-             for spec in alarm_specs(settings, ResourceNames("prod", ACCOUNT, REGION), "arn")}
-    assert specs["drawdown-near-limit"].threshold == 16  # 80% of 20%
-    assert specs["ml-predictor-error-rate"].threshold == 2
-    no_price = specs["no-price"]
-    assert no_price.evaluation_periods == 4 and no_price.treat_missing_data == "breaching"
-    assert no_price.metric["period"] == settings.price_collection_interval * 60
-    assert {f"{model}-worse-than-persistence" for model in settings.ml_models} <= set(specs)
+def test_thresholds_follow_stack_overrides():
+    mocks = run_main("dev", {"btc-trader:monitoring": {"lambdaErrorRatePercent": 25, "missedCollections": 5,
+                                                       "drawdownAlarmPctOfLimit": 50}})
+    alarms = {a.inputs["name"]: a.inputs for a in mocks.of_type(ALARM)}
+    assert alarms["btc-trader-dev-price-collector-error-rate"]["threshold"] == 25
+    assert alarms["btc-trader-dev-no-price-btc-usd"]["evaluationPeriods"] == 5
+    assert alarms["btc-trader-dev-drawdown-near-limit"]["threshold"] == pytest.approx(5.0)
 
 
-def test_an_alarm_window_cloudwatch_refuses_is_a_settings_error():
+def test_alarm_window_over_a_day_is_refused():
     from components.settings import SettingsError
 
-    with pytest.raises(SettingsError, match="missingPriceIntervals x priceCollectionInterval"):
-        load_stack_with_overrides("dev", {"monitoring.missingPriceIntervals": "60", "priceCollectionInterval": "30",
-                                          "tradingInterval": "30", "maxPriceAgeSeconds": "3600"})
+    with pytest.raises(SettingsError, match="monitoring.missedCollections times priceCollectionInterval"):
+        load_stack_with_overrides("dev", {"priceCollectionInterval": "600", "tradingInterval": "600",
+                                          "maxPriceAgeSeconds": "36000", "monitoring.missedCollections": "3"})
+
+
+def test_metrics_of_two_stacks_never_mix():
+    dev, prod = (ResourceNames(s, ACCOUNT, REGION).metrics_namespace for s in ("dev", "prod"))
+    assert dev != prod

@@ -32,7 +32,7 @@ def test_program_builds_every_component(no_pip, stack):
     components = {r.type for r in mocks.resources if r.type.startswith("btc-trader:")}
     assert components == {"btc-trader:data:DataIngestion", "btc-trader:compute:PythonFunction",
                           "btc-trader:ml:MlPrediction", "btc-trader:trading:TradingEngine",
-                          "btc-trader:ops:Monitoring"}
+                          "btc-trader:monitoring:Monitoring"}
     assert all(f["layers"][0] == POWERTOOLS_LAYER for f in functions.values())
 
 

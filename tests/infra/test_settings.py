@@ -1,5 +1,7 @@
 """Stack configuration: the shipped stacks are valid; every bad value is named precisely."""
 
+import re
+
 import pulumi
 import pytest
 
@@ -116,9 +118,30 @@ def test_stack_keys_lists_every_top_level_key():
     assert keys["timestream"].enabled is False
 
 
-def test_vpc_is_refused_until_it_is_built():
-    with pytest.raises(SettingsError, match="network.vpc is not supported yet"):
-        parse_settings({"network": {"vpc": True}}, "dev")
+def test_vpc_options_are_validated():
+    network = parse_settings({"network": {"vpc": True}}, "dev").network
+    assert (network.cidr, network.azs, network.nat_gateways, network.interface_endpoints) == ("10.20.0.0/16", 2, 1, ())
+    cases = {
+        "btc-trader:network.natGateways must be at most network.azs (2), got 3": {"vpc": True, "natGateways": 3},
+        "btc-trader:network.cidr must be a private IPv4 network from /16 to /24": {"vpc": True, "cidr": "10.0.0.0/8"},
+        "btc-trader:network.cidr must be an IPv4 network such as 10.20.0.0/16": {"vpc": True, "cidr": "10.20.0.1/16"},
+        "btc-trader:network has VPC options ['natGateways'] but network.vpc is false": {"natGateways": 2},
+        "btc-trader:network.interfaceEndpoints must be one of": {"vpc": True, "interfaceEndpoints": ["ec2"]},
+        "btc-trader:network.azs must be between 2 and 6, got 1": {"vpc": True, "azs": 1},
+    }
+    for message, network in cases.items():
+        with pytest.raises(SettingsError, match=re.escape(message)):
+            parse_settings({"network": network}, "dev")
+
+
+def test_monitoring_thresholds_are_validated():
+    monitoring = parse_settings({}, "dev").monitoring
+    assert (monitoring.lambda_error_rate_percent, monitoring.missed_collections, monitoring.drawdown_alarm_pct_of_limit,
+            monitoring.min_model_skill) == (5, 3, 80, 0)
+    with pytest.raises(SettingsError, match="btc-trader:monitoring.drawdownAlarmPctOfLimit must be between 0 and 100"):
+        parse_settings({"monitoring": {"drawdownAlarmPctOfLimit": 100}}, "dev")
+    with pytest.raises(SettingsError, match="btc-trader:monitoring.lambdaErrorRate is not a known setting"):
+        parse_settings({"monitoring": {"lambdaErrorRate": 5}}, "dev")
 
 
 def test_every_key_is_documented_and_the_readme_table_is_current():

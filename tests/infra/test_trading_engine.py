@@ -64,11 +64,16 @@ def test_dev_is_paper_with_no_secret_access():
     parameter = mocks.one("aws:ssm/parameter:Parameter").inputs
     assert parameter["name"] == "/btc-trader/dev/kill-switch" and parameter["value"] == "off"
     assert policy(mocks, "risk")["KillSwitch"]["Action"] == ["ssm:GetParameter"]
-    key = mocks.one("aws:kms/key:Key")
-    assert mocks.one("aws:sns/topic:Topic").inputs["kmsMasterKeyId"] == f"arn:aws:kms:us-east-1:123456789012:key/{key.name}"
-    assert key.inputs["enableKeyRotation"] is True
-    principals = [s["Principal"] for s in json.loads(key.inputs["policy"])["Statement"]]
-    assert {"Service": "cloudwatch.amazonaws.com"} in principals  # alarms can publish to the encrypted topic
+    key = mocks.one("aws:kms/key:Key").inputs
+    assert key["enableKeyRotation"] is True
+    assert mocks.one("aws:sns/topic:Topic").inputs["kmsMasterKeyId"] == f"arn:aws:kms:{REGION}:{ACCOUNT}:key/trading-alerts-key"
+    assert policy(mocks, "workflow")["EncryptedTopic"]["Resource"] == f"arn:aws:kms:{REGION}:{ACCOUNT}:key/trading-alerts-key"
+    alarms = {s["Sid"]: s for s in policy_statements(key["policy"])}["StackAlarmsPublish"]
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert alarms["Condition"]["ArnLike"]["aws:SourceArn"] == f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:btc-trader-dev-*"
+    topic_policy = {s["Sid"]: s for s in policy_statements(mocks.one("aws:sns/topicPolicy:TopicPolicy").inputs["policy"])}
+    assert topic_policy["StackAlarmsPublish"]["Condition"] == alarms["Condition"]
+    assert topic_policy["DenyInsecureTransport"]["Effect"] == "Deny"
 
 
 def test_prod_real_trading_reads_only_its_secret():
