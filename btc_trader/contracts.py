@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 Direction = Literal["up", "down", "stable"]
 Action = Literal["BUY", "SELL", "HOLD"]
 TradeMode = Literal["paper", "live"]
-TradeStatus = Literal["PENDING", "FILLED", "PARTIAL", "REJECTED", "FAILED"]
+# UNKNOWN / OPEN: the order is unresolved (tracked until terminal); EXPIRED: an IOC that filled nothing.
+TradeStatus = Literal["PENDING", "FILLED", "PARTIAL", "REJECTED", "FAILED", "UNKNOWN", "OPEN", "EXPIRED"]
 
 
 class _Contract(BaseModel):
@@ -88,3 +89,4 @@ class TradeResult(_Contract):
     avg_price: float | None = Field(None, gt=0)
     fee_usd: float = Field(ge=0)
     wallet: WalletSnapshot
+    reason: str | None = None  # why nothing (or not everything) filled, or why the order is unresolved

@@ -120,6 +120,7 @@ class TradingConfig(_EnvModel):
     sell_threshold_pct: float
     fee_bps: float = Field(ge=0)
     slippage_bps: float = Field(ge=0)
+    max_slippage_bps: float = Field(30, gt=0)
     starting_cash: float = Field(gt=0)
     max_position_pct: float = Field(gt=0)
     daily_loss_limit_pct: float = Field(gt=0)
@@ -131,3 +132,10 @@ class TradingConfig(_EnvModel):
     exchange_id: str
     exchange_sandbox: bool
     exchange_secret_name: str | None = None
+
+
+class ReconcilerConfig(TradingConfig):
+    """Environment of the order_reconciler function: the trading config, its symbols and where alerts go."""
+
+    symbols: tuple[str, ...] = Field(min_length=1)
+    alerts_topic_arn: str

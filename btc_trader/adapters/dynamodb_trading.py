@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from btc_trader.adapters.aws_clients import LazyClient
 from btc_trader.adapters.dynamodb_codec import deserialize as _de
 from btc_trader.adapters.dynamodb_codec import serialize as _ser
-from btc_trader.domain.orders import check_transition
+from btc_trader.domain.orders import LiveGuard, check_transition
 from btc_trader.domain.risk import RiskState
 from btc_trader.domain.wallet import PaperWallet
 
@@ -128,3 +128,38 @@ class DynamoDBTradingStore(LazyClient):
             ScanIndexForward=False, Limit=limit,
         )
         return [_de(i) for i in response.get("Items", [])]
+
+    # --- live order tracking (the exchange is the truth) ---------------------------------------
+
+    @staticmethod
+    def _guard_key(symbol: str) -> str:
+        # Its own item beside the symbol's state: the risk manager rewrites that item whole.
+        return f"{symbol}#live"
+
+    def load_guard(self, symbol: str) -> tuple[LiveGuard, int]:
+        """The symbol's unresolved orders and block, with the version to save against."""
+        response = self.client.get_item(TableName=self.state_table, Key=_ser({"symbol": self._guard_key(symbol)}),
+                                        ConsistentRead=True)
+        if "Item" not in response:
+            return LiveGuard(), 0
+        item = _de(response["Item"])
+        guard = LiveGuard(unresolved=tuple(item.get("unresolved") or ()), blocked_reason=item.get("blocked_reason"),
+                          adopted=bool(item.get("adopted")), checked_at=item.get("checked_at"))
+        return guard, int(item["version"])
+
+    def save_guard(self, symbol: str, guard: LiveGuard, version: int) -> int:
+        """Store if nobody else did since `version`; returns the new version."""
+        item = {"symbol": self._guard_key(symbol), "unresolved": list(guard.unresolved),
+                "blocked_reason": guard.blocked_reason, "adopted": guard.adopted, "checked_at": guard.checked_at,
+                "version": version + 1}
+        try:
+            self.client.put_item(
+                TableName=self.state_table, Item=_ser({k: v for k, v in item.items() if v is not None}),
+                ConditionExpression="attribute_not_exists(symbol) OR version = :v",
+                ExpressionAttributeValues=_ser({":v": version}),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise ConcurrentUpdateError(f"order tracking of {symbol} changed since version {version}") from None
+            raise
+        return version + 1

@@ -27,4 +27,5 @@ def trading_params(config: TradingConfig) -> TradingParams:
         starting_cash=config.starting_cash,
         slippage_bps=config.slippage_bps,
         mode=config.mode,
+        max_slippage_bps=config.max_slippage_bps,
     )

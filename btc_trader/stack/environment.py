@@ -6,7 +6,7 @@ variables on a laptop as in Lambda; tests/infra prove it against what the Pulumi
 
 from __future__ import annotations
 
-from btc_trader.runtime_config import CollectorConfig, PredictorConfig, TradingConfig
+from btc_trader.runtime_config import CollectorConfig, PredictorConfig, ReconcilerConfig, TradingConfig
 from btc_trader.stack.naming import ResourceNames
 from btc_trader.stack.settings import StackSettings
 from btc_trader.storage_schema import (
@@ -23,6 +23,7 @@ ML_PREDICTOR = "ml-predictor"
 PREDICTION_EVALUATOR = "prediction-evaluator"
 RISK_MANAGER = "risk-manager"
 TRADE_EXECUTOR = "trade-executor"
+ORDER_RECONCILER = "order-reconciler"
 
 
 def powertools_environment(service: str, names: ResourceNames, log_level: str = "INFO") -> dict[str, str]:
@@ -109,6 +110,7 @@ def trading_config(settings: StackSettings, names: ResourceNames) -> TradingConf
         sell_threshold_pct=settings.sell_threshold_pct,
         fee_bps=settings.fee_bps,
         slippage_bps=settings.slippage_bps,
+        max_slippage_bps=settings.max_slippage_bps,
         starting_cash=settings.paper_starting_cash,
         max_position_pct=settings.max_position_pct,
         daily_loss_limit_pct=settings.daily_loss_limit_pct,
@@ -127,6 +129,15 @@ def trading_environment(settings: StackSettings, names: ResourceNames, role: str
     return {**powertools_environment(role, names), **trading_config(settings, names).to_env()}
 
 
+def reconciler_environment(settings: StackSettings, names: ResourceNames) -> dict[str, str]:
+    """The order reconciler's environment: the executor's, plus the symbols and the alerts topic."""
+    config = ReconcilerConfig(
+        **trading_config(settings, names).model_dump(), symbols=settings.symbols,
+        alerts_topic_arn=f"arn:aws:sns:{names.region}:{names.account_id}:{names.alerts_topic}",
+    )
+    return {**powertools_environment(ORDER_RECONCILER, names), **config.to_env()}
+
+
 def function_environments(settings: StackSettings, names: ResourceNames) -> dict[str, dict[str, str]]:
     """Every function of the stack and its environment (the emulator's source of truth)."""
     return {
@@ -135,4 +146,5 @@ def function_environments(settings: StackSettings, names: ResourceNames) -> dict
         PREDICTION_EVALUATOR: predictor_environment(settings, names, PREDICTION_EVALUATOR),
         RISK_MANAGER: trading_environment(settings, names, RISK_MANAGER),
         TRADE_EXECUTOR: trading_environment(settings, names, TRADE_EXECUTOR),
+        ORDER_RECONCILER: reconciler_environment(settings, names),
     }

@@ -159,6 +159,7 @@ class StackSettings(_Section):
     sell_threshold_pct: float = Field(-0.5, alias="sellThresholdPct", ge=-50, lt=0)
     fee_bps: float = Field(10, alias="feeBps", ge=0, le=500)
     slippage_bps: float = Field(5, alias="slippageBps", ge=0, le=500)
+    max_slippage_bps: float = Field(30, alias="maxSlippageBps", gt=0, le=500)
     paper_starting_cash: float = Field(10_000, alias="paperStartingCash", gt=0, le=100_000_000)
     max_position_pct: float = Field(50, alias="maxPositionPct", gt=0, le=100)
     daily_loss_limit_pct: float = Field(3, alias="dailyLossLimitPct", gt=0, le=100)
@@ -247,6 +248,7 @@ class StackSettings(_Section):
         if any(w < 0 for w in self.model_weights.values()):
             problems.append(f"{NAMESPACE}:modelWeights must be >= 0, got {dict(self.model_weights)}")
         problems += self._network_problems()
+        problems += self._live_ledger_problems()
         # CloudWatch evaluates an alarm over at most one day.
         if self.monitoring.missed_collections * self.price_collection_interval > 1440:
             problems.append(
@@ -257,6 +259,23 @@ class StackSettings(_Section):
         if problems:
             raise SettingsError(problems)
         return self
+
+    def _live_ledger_problems(self) -> list[str]:
+        """A live ledger is the account's whole balance of its symbol's two assets (README
+        "Trading"), so two live symbols may not share an asset."""
+        if not self.enable_real_trading:
+            return []
+        seen: dict[str, str] = {}
+        problems = []
+        for symbol in self.symbols:
+            for asset in symbol.split("-"):
+                if asset in seen and seen[asset] != symbol:
+                    problems.append(
+                        f"{NAMESPACE}:symbols {seen[asset]} and {symbol} share {asset}: a live ledger is the "
+                        "account's whole balance of each asset, so live symbols must not share one"
+                    )
+                seen.setdefault(asset, symbol)
+        return problems
 
     def _network_problems(self) -> list[str]:
         network, problems = self.network, []
@@ -494,6 +513,7 @@ KEY_DOCS: dict[str, str] = {
     "sellThresholdPct": "Predicted fall (%, negative) from which it considers a SELL.",
     "feeBps": "Fee per fill, bps of notional (paper wallet and backtests).",
     "slippageBps": "Adverse slippage per fill, bps (paper wallet and backtests).",
+    "maxSlippageBps": "Live: limit IOC price = fresh best ask (bid) plus (minus) this many bps; the worst cost the limits hold on.",
     "paperStartingCash": "Paper wallet's starting USD.",
     "maxPositionPct": "Largest BTC position, % of equity.",
     "dailyLossLimitPct": "No new trades after this realised+unrealised loss in a UTC day (%).",

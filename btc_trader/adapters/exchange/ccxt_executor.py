@@ -1,12 +1,14 @@
-"""Live market orders through ccxt, with the failure handling money needs.
+"""Live orders through ccxt, with the failure handling money needs.
 
-- Amounts are rounded to the market's precision; orders under the market's minimum amount or
-  notional are refused here, with the reason, before reaching the exchange.
-- The client order id (derived from the workflow execution) goes with every order, so the
-  exchange itself refuses a duplicate.
-- Funds and invalid-order errors are REJECTED with the exchange's reason. Network errors and
-  timeouts propagate: the caller must look the order up by client order id (`find_order`)
-  before anything is retried, because the order may have been placed.
+- Orders are limit IOC at a price the caller computed from the fresh quote (`quote`), amounts
+  and prices rounded to the market's precision; a market's minimums come from its filters.
+- The client order id (derived from the workflow execution) goes with every order, so the order
+  can be found again. It guarantees nothing else: Binance accepts a reused id once the first
+  order is no longer open, so nothing is ever re-sent.
+- Funds, filter and permission errors are REJECTED with the exchange's reason (no order exists).
+  Anything else (timeouts, -1007, HTTP 5xx, "Duplicate order sent.") raises OrderFateUnknown:
+  the caller must find the order (`find_order`) before doing anything else for the symbol.
+- Fills come from the exchange's trades with each fee in its real currency.
 """
 
 from __future__ import annotations
@@ -15,9 +17,13 @@ from typing import Any
 
 import ccxt
 
-from btc_trader.domain.orders import ExecutionReport
+from btc_trader.domain.ledger import Fee, MarketRules, Quote
+from btc_trader.domain.orders import ExecutionReport, OrderFateUnknown, order_state
 
 QUOTE_ALIASES = {"binance": {"USD": "USDT"}}
+REFUSALS = (ccxt.InsufficientFunds, ccxt.InvalidOrder, ccxt.BadSymbol, ccxt.BadRequest, ccxt.PermissionDenied,
+            ccxt.AuthenticationError)
+DUPLICATE = "Duplicate order sent"
 
 
 class CcxtExecutor:
@@ -52,75 +58,95 @@ class CcxtExecutor:
             self._markets_loaded = True
         return self.exchange.market(self.market_symbol(symbol))
 
-    def place_market_order(self, symbol: str, side: str, quantity: float, client_order_id: str,
-                           reference_price: float | None = None) -> ExecutionReport:
-        """Send a market order; REJECTED with a reason when it cannot or may not be placed."""
+    # --- market data and balances ----------------------------------------------------------
+
+    def rules(self, symbol: str) -> MarketRules:
+        """The market's minimums and increments (Binance LOT_SIZE, PRICE_FILTER, NOTIONAL)."""
+        market = self._market(symbol)
+        limits, precision = market.get("limits") or {}, market.get("precision") or {}
+        return MarketRules(
+            base=market["base"], quote=market["quote"],
+            min_qty=float((limits.get("amount") or {}).get("min") or 0),
+            step=float(precision.get("amount") or 1e-8),
+            tick=float(precision.get("price") or 1e-8),
+            min_notional=float((limits.get("cost") or {}).get("min") or 0),
+        )
+
+    def quote(self, symbol: str) -> Quote:
+        """The best bid and ask now (Binance: GET /api/v3/ticker/bookTicker)."""
+        unified = self._market(symbol)["symbol"]
+        ticker = self.exchange.fetch_bids_asks([unified])[unified]
+        return Quote(bid=float(ticker.get("bid") or 0), ask=float(ticker.get("ask") or 0))
+
+    def balances(self, symbol: str) -> dict[str, float]:
+        """Total (free + locked) balances of the market's base and quote assets."""
+        market = self._market(symbol)
+        total = self.exchange.fetch_balance().get("total") or {}
+        return {asset: float(total.get(asset) or 0) for asset in (market["base"], market["quote"])}
+
+    # --- orders ----------------------------------------------------------------------------
+
+    def place_limit_ioc(self, symbol: str, side: str, quantity: float, limit_price: float,
+                        client_order_id: str) -> ExecutionReport:
+        """Send a limit IOC; REJECTED with a reason when refused, OrderFateUnknown when unsure."""
         market = self._market(symbol)
         unified = market["symbol"]
         try:
             amount = float(self.exchange.amount_to_precision(unified, quantity))
+            price = float(self.exchange.price_to_precision(unified, limit_price))
         except ccxt.InvalidOrder as exc:
             return ExecutionReport("REJECTED", reason=f"amount {quantity:.8f} is below the market minimum ({exc})")
-        limits = market.get("limits") or {}
-        min_amount = (limits.get("amount") or {}).get("min")
-        if amount <= 0 or (min_amount and amount < min_amount):
-            return ExecutionReport("REJECTED", reason=f"amount {quantity:.8f} rounds to {amount} below the "
-                                   f"market minimum {min_amount}")
-        min_cost = (limits.get("cost") or {}).get("min")
-        if reference_price and min_cost and amount * reference_price < min_cost:
-            return ExecutionReport("REJECTED", reason=f"notional {amount * reference_price:.2f} below the "
-                                   f"market minimum {min_cost}")
         try:
-            order = self.exchange.create_order(unified, "market", side.lower(), amount, None,
-                                               {"clientOrderId": client_order_id})
-        except (ccxt.InsufficientFunds, ccxt.InvalidOrder, ccxt.BadSymbol, ccxt.BadRequest,
-                ccxt.PermissionDenied) as exc:
-            # Refused by the exchange (funds, filters, symbol, permissions): no order exists.
-            return ExecutionReport("REJECTED", reason=f"{type(exc).__name__}: {exc}")
-        return self._report(order, market)
+            order = self.exchange.create_order(unified, "limit", side.lower(), amount, price,
+                                               {"timeInForce": "IOC", "clientOrderId": client_order_id})
+        except REFUSALS as exc:
+            if DUPLICATE in str(exc):  # an order with our id is open: ours, from an earlier attempt
+                raise OrderFateUnknown(f"{type(exc).__name__}: {exc}") from exc
+            return ExecutionReport("REJECTED", reason=f"{type(exc).__name__}: {exc}", limit_price=price)
+        except Exception as exc:  # timeout, -1007, 5xx, anything: the order may exist
+            raise OrderFateUnknown(f"{type(exc).__name__}: {exc}") from exc
+        return self._report(order, market, price)
 
-    def find_order(self, symbol: str, client_order_id: str) -> ExecutionReport | None:
-        """The order with this client order id, or None when the exchange has none."""
+    def find_order(self, symbol: str, client_order_id: str, since_ms: int | None = None) -> ExecutionReport | None:
+        """The order with this client order id (by id, then among recent orders), or None when the
+        exchange shows none yet. Network errors propagate: the order stays unresolved."""
         market = self._market(symbol)
         try:
             order = self.exchange.fetch_order(None, market["symbol"], {"clientOrderId": client_order_id})
         except ccxt.OrderNotFound:
-            return None
-        return self._report(order, market)
+            # -2013 right after a timeout can mean "not visible yet": the recent orders may show it.
+            recent = self.exchange.fetch_orders(market["symbol"], since_ms)
+            order = next((o for o in recent if o.get("clientOrderId") == client_order_id), None)
+            if order is None:
+                return None
+        return self._report(order, market, order.get("price"))
 
-    def _report(self, order: dict[str, Any], market: dict[str, Any]) -> ExecutionReport:
+    def _report(self, order: dict[str, Any], market: dict[str, Any], limit_price: Any) -> ExecutionReport:
         filled = float(order.get("filled") or 0)
+        state = order_state(order.get("status"), filled, float(order.get("amount") or 0) or None)
+        fees: tuple[Fee, ...] = ()
         average = order.get("average")
-        if not average and filled:
-            cost = order.get("cost")
-            average = float(cost) / filled if cost else None
-        status = order.get("status")
-        if filled <= 0:
-            state = "REJECTED"
-        elif status == "closed" and filled >= float(order.get("amount") or filled) * (1 - 1e-9):
-            state = "FILLED"
-        else:
-            state = "PARTIAL"
+        if filled > 0:
+            trades = order.get("trades") or []
+            if not trades and order.get("id") is not None:
+                # An order query carries no fills: the fees are in the account's trades.
+                trades = self.exchange.fetch_my_trades(market["symbol"], None, None, {"orderId": order["id"]})
+            fees = tuple(Fee(float(t["fee"]["cost"]), t["fee"]["currency"])
+                         for t in trades if t.get("fee") and t["fee"].get("cost") is not None)
+            if trades:
+                cost = sum(float(t["cost"]) for t in trades)
+                average = cost / sum(float(t["amount"]) for t in trades)
+            elif not average and order.get("cost"):
+                average = float(order["cost"]) / filled
+        reason = None
+        if state == "EXPIRED":
+            reason = f"IOC expired unfilled at the limit {limit_price}"
+        elif state == "PARTIAL":
+            reason = f"{filled:g} of {order.get('amount')} filled at the limit {limit_price}; the rest expired"
+        elif state == "REJECTED":
+            reason = f"rejected by the exchange (status {order.get('info', {}).get('status', order.get('status'))})"
         return ExecutionReport(
             status=state, filled_qty=filled, avg_price=float(average) if average else None,
-            fee_usd=self._fee_usd(order, market, float(average or 0)),
             exchange_order_id=str(order.get("id")) if order.get("id") is not None else None,
-            reason=None if filled > 0 else f"nothing filled (exchange status {status})",
+            reason=reason, fees=fees, limit_price=float(limit_price) if limit_price else None,
         )
-
-    @staticmethod
-    def _fee_usd(order: dict[str, Any], market: dict[str, Any], price: float) -> float:
-        """Fees in the quote currency; a base-currency fee is converted at the fill price, and a
-        fee in a third currency (BNB) is estimated at the market's taker rate."""
-        fees = order.get("fees") or ([order["fee"]] if order.get("fee") else [])
-        total = 0.0
-        for fee in fees:
-            cost = float(fee.get("cost") or 0)
-            currency = fee.get("currency")
-            if currency == market.get("quote"):
-                total += cost
-            elif currency == market.get("base"):
-                total += cost * price
-            elif cost:
-                total += float(order.get("cost") or 0) * float(market.get("taker") or 0)
-        return total
