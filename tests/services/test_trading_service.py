@@ -9,7 +9,6 @@ from btc_trader.contracts import PredictionResult
 from btc_trader.domain.orders import client_order_id
 from btc_trader.domain.risk import RiskLimits
 from btc_trader.services.trading import (
-    ExecutionReport,
     ExecutionService,
     NotApprovedError,
     RiskService,
@@ -81,48 +80,8 @@ def test_a_crash_after_pending_is_reconciled_once(store):
     assert store.load_state("BTC-USD", 10_000)[0].btc == pytest.approx(0.005)
 
 
-class FakeExchange:
-    def __init__(self, place=None, found=None, raises=None):
-        self.placed, self._place, self._found, self._raises = [], place, found, raises
-
-    def place_market_order(self, symbol, side, quantity, coid, reference_price=None):
-        self.placed.append(coid)
-        if self._raises:
-            error, self._raises = self._raises, None
-            raise error
-        return self._place
-
-    def find_order(self, symbol, coid):
-        return self._found
-
-
-LIVE = TradingParams(LIMITS, starting_cash=10_000, slippage_bps=5, mode="live")
-
-
-def test_live_timeout_then_found_does_not_resend(store):
-    risk = RiskService(store, LIVE).check("BTC-USD", prediction(), NOW, False).to_result()
-    exchange = FakeExchange(found=ExecutionReport("FILLED", 0.005, 20_001.0, 0.1, "8389765"),
-                            raises=TimeoutError("read timed out"))
-    result = ExecutionService(store, LIVE, exchange).execute("BTC-USD", "exec-t1", risk, prediction(), NOW)
-    assert result.status == "FILLED" and result.avg_price == 20_001.0
-    assert len(exchange.placed) == 1, "found by client order id: never sent twice"
-
-
-def test_live_timeout_then_absent_resends_with_the_same_id(store):
-    risk = RiskService(store, LIVE).check("BTC-USD", prediction(), NOW, False).to_result()
-    exchange = FakeExchange(place=ExecutionReport("FILLED", 0.005, 20_002.0, 0.1, "1"), found=None,
-                            raises=ConnectionError("reset"))
-    result = ExecutionService(store, LIVE, exchange).execute("BTC-USD", "exec-t2", risk, prediction(), NOW)
-    assert result.status == "FILLED"
-    assert exchange.placed == [client_order_id("exec-t2")] * 2
-
-
-def test_live_rejection_keeps_the_wallet(store):
-    risk = RiskService(store, LIVE).check("BTC-USD", prediction(), NOW, False).to_result()
-    exchange = FakeExchange(place=ExecutionReport("REJECTED", reason="insufficient funds: Account has insufficient balance"))
-    result = ExecutionService(store, LIVE, exchange).execute("BTC-USD", "exec-r", risk, prediction(), NOW)
-    assert result.status == "REJECTED" and result.wallet.usd == 10_000
-    assert "insufficient" in store.get_trade(result.trade_id)["reason"]
+# Live execution (the exchange is the truth) is tested against the simulated Binance account in
+# tests/services/test_live_execution.py.
 
 
 def test_drawdown_kill_switch_persists(store):
