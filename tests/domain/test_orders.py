@@ -20,6 +20,8 @@ def test_client_order_id_is_stable_unique_and_exchange_safe():
 @pytest.mark.parametrize(("current", "new", "ok"), [
     ("PENDING", "FILLED", True), ("PENDING", "FAILED", True), ("FAILED", "FILLED", True),
     ("FILLED", "REJECTED", False), ("REJECTED", "FILLED", False), ("PARTIAL", "PENDING", False),
+    ("PENDING", "UNKNOWN", True), ("UNKNOWN", "FILLED", True), ("UNKNOWN", "OPEN", True), ("OPEN", "FILLED", True),
+    ("OPEN", "EXPIRED", True), ("EXPIRED", "FILLED", False), ("OPEN", "REJECTED", False), ("UNKNOWN", "PENDING", False),
 ])
 def test_transitions(current, new, ok):
     if ok:
