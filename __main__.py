@@ -5,6 +5,7 @@ import pulumi_aws as aws
 
 from btc_trader.stack.environment import (
     ML_PREDICTOR,
+    ORDER_RECONCILER,
     PREDICTION_EVALUATOR,
     PRICE_COLLECTOR,
     RISK_MANAGER,
@@ -72,6 +73,7 @@ monitoring = Monitoring(
             PREDICTION_EVALUATOR: prediction.evaluator.function,
             RISK_MANAGER: trading.risk_manager.function,
             TRADE_EXECUTOR: trading.executor.function,
+            ORDER_RECONCILER: trading.reconciler.function,
         },
         state_machine=trading.state_machine,
     ),

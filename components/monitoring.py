@@ -17,6 +17,7 @@ import pulumi_aws as aws
 
 from btc_trader.stack.environment import (
     ML_PREDICTOR,
+    ORDER_RECONCILER,
     PREDICTION_EVALUATOR,
     PRICE_COLLECTOR,
     RISK_MANAGER,
@@ -93,6 +94,7 @@ class Monitoring(pulumi.ComponentResource):
             self._error_rate_alarm(name, role, function)
         self._drawdown_alarm(name)
         self._kill_switch_alarm(name)
+        self._unresolved_orders_alarm(name)
         for model in settings.ml_models:
             self._model_skill_alarm(name, model)
 
@@ -233,6 +235,18 @@ class Monitoring(pulumi.ComponentResource):
             **self._single(metric, settings.trading_interval * 60),
         )
 
+    def _unresolved_orders_alarm(self, resource: str) -> None:
+        settings = self.args.settings
+        metric = custom(self.args.names, ORDER_RECONCILER, "UnresolvedOrders", "Maximum")
+        self._alarm(
+            resource, "unresolved-orders", "unresolved-orders",
+            "An order's fate is unknown or it is still open: its symbol trades no more until the reconciler "
+            "resolves it (README Trading: what an operator does when an order's fate is unknown)",
+            comparison_operator="GreaterThanOrEqualToThreshold", threshold=1,
+            evaluation_periods=1, treat_missing_data="notBreaching",
+            **self._single(metric, settings.trading_interval * 60),
+        )
+
     def _model_skill_alarm(self, resource: str, model: str) -> None:
         monitoring = self.args.settings.monitoring
         metric = custom(self.args.names, PREDICTION_EVALUATOR, "ModelSkillVsPersistence", "Maximum", model=model)
@@ -282,6 +296,10 @@ class Monitoring(pulumi.ComponentResource):
                 custom(names, RISK_MANAGER, "KillSwitchEngaged", "Maximum"),
             ],
             "Drawdown, %": [custom(names, RISK_MANAGER, "DrawdownPct", "Maximum")],
+            "Unresolved orders and blocked symbols": [
+                custom(names, ORDER_RECONCILER, "UnresolvedOrders", "Maximum"),
+                custom(names, ORDER_RECONCILER, "ReconciliationBlocked", "Maximum"),
+            ],
             "Lambda errors": [MetricRef(LAMBDA_NAMESPACE, "Errors", {"FunctionName": n}, "Sum", role)
                               for role, n in functions.items()],
             "Lambda duration p95, ms": [MetricRef(LAMBDA_NAMESPACE, "Duration", {"FunctionName": n}, "p95", role)

@@ -10,9 +10,11 @@ import pulumi
 import pulumi_aws as aws
 
 from btc_trader.stack.environment import (
+    ORDER_RECONCILER,
     RISK_MANAGER,
     TRADE_EXECUTOR,
     kill_switch_parameter,
+    reconciler_environment,
     trading_environment,
 )
 from btc_trader.stack.naming import ResourceNames
@@ -22,7 +24,7 @@ from btc_trader.workflow import trading_workflow
 from components.iam import service_role
 from components.network import VpcPlacement
 from components.python_function import PythonFunction, PythonFunctionArgs
-from components.schedules import rate
+from components.schedules import rate, schedule_lambda
 from components.tables import table_from_spec
 
 
@@ -164,6 +166,39 @@ class TradingEngine(pulumi.ComponentResource):
                 description="Executes approved intents exactly once (paper wallet or exchange)",
             ),
             opts=child,
+        )
+
+        # The order reconciler: unresolved orders and ledger-vs-exchange checks between runs. It
+        # settles trades it resolves (trade + state in one transaction) and publishes alerts.
+        reconciler_statements = [
+            {"Sid": "Trades", "Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+             "Resource": self.trades_table.arn},
+            {"Sid": "TradingState", "Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem"],
+             "Resource": self.state_table.arn},
+            {"Sid": "Alerts", "Effect": "Allow", "Action": ["sns:Publish"], "Resource": self.topic.arn},
+            {"Sid": "EncryptedTopic", "Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+             "Resource": self.alerts_key.arn},
+        ]
+        if secret_arn is not None:
+            reconciler_statements.append({"Sid": "ExchangeKeys", "Effect": "Allow",
+                                          "Action": ["secretsmanager:GetSecretValue"], "Resource": secret_arn})
+        self.reconciler = PythonFunction(
+            f"{name}-reconciler",
+            PythonFunctionArgs(
+                vpc=args.vpc,
+                role=ORDER_RECONCILER, handler_module="functions.order_reconciler", settings=settings, names=names,
+                code=args.code, layers=args.layers,
+                environment=reconciler_environment(settings, names),
+                statements=reconciler_statements,
+                reserved_concurrency=1,  # one pass at a time per stack
+                description="Resolves orders of unknown fate and checks the live ledger against the exchange",
+            ),
+            opts=child,
+        )
+        self.reconcile_schedule, _, _ = schedule_lambda(
+            f"{name}-reconcile", f"{names.prefix}-reconcile-orders",
+            "Resolves unresolved orders and reconciles the live ledger", settings.trading_interval,
+            self.reconciler.function, child,
         )
 
         self.workflow_logs = aws.cloudwatch.LogGroup(

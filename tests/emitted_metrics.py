@@ -16,7 +16,6 @@ import importlib
 import io
 import json
 import re
-import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +34,7 @@ from btc_trader.domain.candles import Candle
 from btc_trader.local.environ import patched_environ
 from btc_trader.stack.environment import (
     ML_PREDICTOR,
+    ORDER_RECONCILER,
     PREDICTION_EVALUATOR,
     PRICE_COLLECTOR,
     RISK_MANAGER,
@@ -54,6 +54,7 @@ MODULES = {
     PREDICTION_EVALUATOR: "functions.prediction_evaluator",
     RISK_MANAGER: "functions.risk_manager",
     TRADE_EXECUTOR: "functions.trade_executor",
+    ORDER_RECONCILER: "functions.order_reconciler",
 }
 BASE_PRICE = 20_000.0
 SCORED_PREDICTIONS = 4
@@ -248,6 +249,9 @@ class HandlerRun:
                 assert risk["approved"], f"the {'BUY' if move > 0 else 'SELL'} must be approved: {risk['reasons']}"
                 trade = self.invoke(executor, {**state, "risk": risk})
                 assert trade["status"] == "FILLED", trade
+            with cold_start(ORDER_RECONCILER, self.envs[ORDER_RECONCILER]) as reconciler:
+                summary = self.invoke(reconciler, {"time": iso(at + 180), "detail": {}})
+                assert summary["results"][0]["unresolved"] == [], summary
 
     def _state(self, execution_id: str, at: int, prediction: dict[str, Any]) -> dict[str, Any]:
         return {"symbol": self.symbol, "execution_id": execution_id, "requested_at": iso(at), "prediction": prediction}
@@ -259,22 +263,16 @@ class HandlerRun:
             yield
             return
 
-        def fill(request: Any) -> tuple[int, dict, str]:
-            sent = dict(urllib.parse.parse_qsl(request.body if isinstance(request.body, str)
-                                               else (request.body or b"").decode() or urllib.parse.urlsplit(request.url).query))
-            body = load_fixture("binance_order_full.json")
-            quantity = sent["quantity"]
-            body.update({"clientOrderId": sent["newClientOrderId"], "side": sent["side"], "origQty": quantity,
-                         "executedQty": quantity, "status": "FILLED",
-                         "cummulativeQuoteQty": str(float(quantity) * BASE_PRICE)})
-            body["fills"] = [{"price": str(BASE_PRICE), "qty": quantity, "commission": "0.10000000",
-                              "commissionAsset": "USDT", "tradeId": 56}]
-            return 200, {}, json.dumps(body)
+        from decimal import Decimal
 
+        from tests.exchange_sim import BinanceSim
+
+        # The simulated account holds the paper starting cash, so the first live run adopts it as is.
+        sim = BinanceSim(balances={"USDT": Decimal(str(self.settings.paper_starting_cash))},
+                         asks=[(Decimal(str(BASE_PRICE)), Decimal("10"))],
+                         bids=[(Decimal(str(BASE_PRICE - 10)), Decimal("10"))])
         with responses.RequestsMock(assert_all_requests_are_fired=False) as exchange:
-            exchange.get(f"{BINANCE}/exchangeInfo", json=load_fixture("binance_exchange_info_btcusdt.json"))
-            exchange.get(f"{BINANCE}/time", json={"serverTime": 1655969291181})
-            exchange.add_callback(responses.POST, re.compile(rf"{re.escape(BINANCE)}/order(\?.*)?$"), callback=fill)
+            sim.mount(exchange)
             yield
 
 

@@ -25,6 +25,7 @@ from btc_trader.local.emulator import LOCAL_ACCOUNT, EmulatorState, aws_environm
 from btc_trader.local.environ import patched_environ
 from btc_trader.stack.environment import (
     ML_PREDICTOR,
+    ORDER_RECONCILER,
     PREDICTION_EVALUATOR,
     PRICE_COLLECTOR,
     RISK_MANAGER,
@@ -41,10 +42,11 @@ FUNCTIONS: dict[str, str] = {
     PREDICTION_EVALUATOR: "functions.prediction_evaluator",
     RISK_MANAGER: "functions.risk_manager",
     TRADE_EXECUTOR: "functions.trade_executor",
+    ORDER_RECONCILER: "functions.order_reconciler",
 }
 # What each function is triggered by, for the default event of `local invoke`.
 TRIGGERS = {PRICE_COLLECTOR: "schedule", ML_PREDICTOR: "workflow-input", PREDICTION_EVALUATOR: "schedule",
-            RISK_MANAGER: "workflow-state", TRADE_EXECUTOR: "workflow-state"}
+            RISK_MANAGER: "workflow-state", TRADE_EXECUTOR: "workflow-state", ORDER_RECONCILER: "schedule"}
 MODELS = ("bedrock", "huggingface", "custom")
 
 

@@ -16,9 +16,16 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
 from btc_trader.contracts import PredictionResult, RiskResult, TradeResult, WalletSnapshot
-from btc_trader.domain.ledger import MarketRules, ProtectedOrder, Quote, adopt, book_fill, protect, reconcile
+from btc_trader.domain.ledger import (
+    MarketRules,
+    ProtectedOrder,
+    Quote,
+    adopt,
+    book_fill,
+    protect,
+    reconcile,
+)
 from btc_trader.domain.orders import (
-    COUNTED,
     UNRESOLVED,
     ExecutionReport,
     LiveGuard,

@@ -243,9 +243,9 @@ class BinanceSim:
 
     def query_order(self, params: dict[str, str]) -> tuple[int, Any]:
         for order in self.orders:
-            if str(order.order_id) == params.get("orderId") or order.client_id == params.get("origClientOrderId"):
-                if self._visible(order):
-                    return 200, order.body()
+            matches = str(order.order_id) == params.get("orderId") or order.client_id == params.get("origClientOrderId")
+            if matches and self._visible(order):
+                return 200, order.body()
         return 400, {"code": -2013, "msg": "Order does not exist."}
 
     def visible_orders(self, since: int | None = None) -> list[Order]:

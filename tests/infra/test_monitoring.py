@@ -150,12 +150,12 @@ def test_dashboard_shows_what_the_issue_names(stack):
     names = {name for _, name, _ in shown}
     assert {"PredictionAccuracy", "TradeSuccessRate", "PortfolioValue", "RiskScore", "PriceAgeSeconds",
             "CollectedPrice", "SourceFailures", "SourceDivergenceBps", "BedrockInputTokens", "BedrockOutputTokens",
-            "DrawdownPct", "KillSwitchEngaged", "Errors", "Duration", "Throttles", "ExecutionsFailed",
+            "DrawdownPct", "KillSwitchEngaged", "UnresolvedOrders", "Errors", "Duration", "Throttles", "ExecutionsFailed",
             "ExecutionsSucceeded"} <= names
     accuracy_models = {dims[1] for _, name, dims in shown if name == "PredictionAccuracy"}
     assert accuracy_models == set(settings.ml_models)
     functions = {dims[1] for _, name, dims in shown if name == "Errors"}
-    assert functions == stack.functions and len(functions) == 5
+    assert functions == stack.functions and len(functions) == 6
     alarm_widget = next(w for w in stack.dashboard["widgets"] if w["type"] == "alarm")
     assert set(alarm_widget["properties"]["alarms"]) == outputs_of(stack.mocks, ALARM, "arn")
 
@@ -166,9 +166,9 @@ def test_alarms_notify_the_alerts_topic_with_thresholds_from_settings(stack):
     topic = outputs_of(stack.mocks, "aws:sns/topic:Topic", "arn")
     alarms = stack.alarms()
     expected = {f"{prefix}-no-price-btc-usd", f"{prefix}-workflow-failures", f"{prefix}-drawdown-near-limit",
-                f"{prefix}-kill-switch-engaged"}
-    expected |= {f"{prefix}-{role}-error-rate" for role in
-                 ("price-collector", "ml-predictor", "prediction-evaluator", "risk-manager", "trade-executor")}
+                f"{prefix}-kill-switch-engaged", f"{prefix}-unresolved-orders"}
+    expected |= {f"{prefix}-{role}-error-rate" for role in ("price-collector", "ml-predictor", "prediction-evaluator",
+                                                           "risk-manager", "trade-executor", "order-reconciler")}
     expected |= {f"{prefix}-model-skill-{model}" for model in settings.ml_models}
     assert set(alarms) == expected
     for alarm in alarms.values():
@@ -190,6 +190,11 @@ def test_alarms_notify_the_alerts_topic_with_thresholds_from_settings(stack):
     assert error_rate["threshold"] == settings.monitoring.lambda_error_rate_percent
     (expression,) = [q for q in error_rate["metricQueries"] if q.get("expression")]
     assert expression["returnData"] is True and "100 * errors / invocations" in expression["expression"]
+
+    unresolved = alarms[f"{prefix}-unresolved-orders"]
+    assert (unresolved["metricName"], unresolved["threshold"], unresolved["comparisonOperator"]) == (
+        "UnresolvedOrders", 1, "GreaterThanOrEqualToThreshold")
+    assert unresolved["dimensions"] == {"service": "order-reconciler"}
 
     workflow = alarms[f"{prefix}-workflow-failures"]
     watched = {q["metric"]["metricName"] for q in workflow["metricQueries"] if q.get("metric")}
