@@ -54,7 +54,7 @@ def test_log_groups_have_retention_and_service_encryption(mocks):
     # CloudWatch Logs encrypts every log group at rest with its own keys; a customer key
     # (kmsKeyId) is optional and not used here (README, Security).
     groups = mocks.of_type("aws:cloudwatch/logGroup:LogGroup")
-    assert len(groups) == 6  # five functions and the workflow
+    assert len(groups) == 7  # six functions and the workflow
     for group in groups:
         assert group.inputs["retentionInDays"] >= 1 and not group.inputs.get("kmsKeyId")
 

@@ -178,7 +178,7 @@ def resource_is_known(resource: str, created: set[str], external: set[str]) -> b
 def test_every_policy_is_found(program):
     kinds = [d.kind for d in program.documents]
     roles = len(program.mocks.of_type("aws:iam/role:Role"))
-    assert kinds.count("identity") == kinds.count("trust") == roles >= 7  # 5 functions, workflow, schedule
+    assert kinds.count("identity") == kinds.count("trust") == roles >= 8  # 6 functions, workflow, schedule
     assert kinds.count("resource") == 1 + len(program.mocks.of_type("aws:s3/bucket:Bucket")) + 1  # topic, buckets, key
 
 
@@ -236,7 +236,7 @@ def test_each_function_has_its_own_role_and_policy(program):
     functions = mocks.of_type("aws:lambda/function:Function")
     roles = {r.outputs["arn"]: r for r in mocks.of_type("aws:iam/role:Role")}
     used = [f.inputs["role"] for f in functions]
-    assert len(functions) == 5 and len(set(used)) == len(used), "no two functions share a role"
+    assert len(functions) == 6 and len(set(used)) == len(used), "no two functions share a role"
     others = [r.inputs.get("roleArn") or r.inputs.get("executionRoleArn") for r in mocks.resources
               if r.type != "aws:lambda/function:Function"]
     assert not set(used) & set(others), "a function's role serves nothing else"

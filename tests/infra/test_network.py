@@ -33,7 +33,7 @@ def test_functions_run_in_the_private_subnets(vpc_prod):
     private = {s.outputs["id"] for s in vpc_prod.of_type("aws:ec2/subnet:Subnet") if "private" in s.name}
     (group,) = [g.outputs["id"] for g in vpc_prod.of_type("aws:ec2/securityGroup:SecurityGroup") if "functions" in g.name]
     functions = vpc_prod.of_type(FUNCTION)
-    assert len(functions) == 5 and len(private) == 2
+    assert len(functions) == 6 and len(private) == 2
     for function in functions:
         config = function.inputs["vpcConfig"]
         assert set(config["subnetIds"]) == private and config["securityGroupIds"] == [group]

@@ -21,7 +21,8 @@ def no_pip(monkeypatch, tmp_path):
 def test_program_builds_every_component(no_pip, stack):
     mocks = run_program(stack, lambda: runpy.run_path(str(PROJECT_ROOT / "__main__.py")))
     functions = {f.inputs["name"]: f.inputs for f in mocks.of_type("aws:lambda/function:Function")}
-    roles = ("price-collector", "ml-predictor", "prediction-evaluator", "risk-manager", "trade-executor")
+    roles = ("price-collector", "ml-predictor", "prediction-evaluator", "risk-manager", "trade-executor",
+             "order-reconciler")
     assert set(functions) == {f"btc-trader-{stack}-{role}" for role in roles}
     function = functions[f"btc-trader-{stack}-price-collector"]
     layer = mocks.one("aws:lambda/layerVersion:LayerVersion").inputs

@@ -48,11 +48,26 @@ def test_state_machine_definition_logging_tracing():
 
 def test_schedule_per_symbol_and_executor_concurrency():
     mocks = engine("dev", {"btc-trader:symbols": ["BTC-USD", "ETH-USD"]})
-    targets = mocks.of_type("aws:cloudwatch/eventTarget:EventTarget")
+    targets = [t for t in mocks.of_type("aws:cloudwatch/eventTarget:EventTarget") if t.inputs.get("input")]
     assert sorted(json.loads(t.inputs["input"])["symbol"] for t in targets) == ["BTC-USD", "ETH-USD"]
-    assert mocks.one("aws:cloudwatch/eventRule:EventRule").inputs["scheduleExpression"] == "rate(15 minutes)"
+    rules = {r.inputs["name"]: r.inputs for r in mocks.of_type("aws:cloudwatch/eventRule:EventRule")}
+    assert rules["btc-trader-dev-trade"]["scheduleExpression"] == "rate(15 minutes)"
+    assert rules["btc-trader-dev-reconcile-orders"]["scheduleExpression"] == "rate(15 minutes)"
     executor = [f for f in mocks.of_type("aws:lambda/function:Function") if "trade-executor" in f.inputs["name"]][0]
     assert executor.inputs["reservedConcurrentExecutions"] == 1
+
+
+def test_reconciler_has_its_own_least_privilege_role():
+    dev, prod = policy(engine("dev"), "reconciler"), policy(engine("prod"), "reconciler")
+    assert dev["Trades"]["Action"] == ["dynamodb:GetItem", "dynamodb:UpdateItem"], "it never creates a trade"
+    assert dev["TradingState"]["Action"] == ["dynamodb:GetItem", "dynamodb:PutItem"]
+    assert dev["Alerts"]["Action"] == ["sns:Publish"]
+    assert "ExchangeKeys" not in dev and prod["ExchangeKeys"]["Action"] == ["secretsmanager:GetSecretValue"]
+    mocks = engine("prod")
+    reconciler = [f for f in mocks.of_type("aws:lambda/function:Function") if "order-reconciler" in f.inputs["name"]][0]
+    expected = function_environments(load_stack_file("prod"), ResourceNames("prod", ACCOUNT, REGION))["order-reconciler"]
+    assert reconciler.inputs["environment"]["variables"] == expected
+    assert expected["BTC_TRADER_ALERTS_TOPIC_ARN"] == f"arn:aws:sns:{REGION}:{ACCOUNT}:btc-trader-prod-alerts"
 
 
 def test_dev_is_paper_with_no_secret_access():
