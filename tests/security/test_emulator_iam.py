@@ -144,6 +144,9 @@ def test_each_handler_runs_on_exactly_its_own_policy(aws_with_enforcement, role_
                        "prediction-evaluator", sample_event("schedule", AT, REGION, "BTC-USD"),
                        envs["prediction-evaluator"])
     assert "summary" in json.dumps(scored) or scored is not None
+    reconciled = invoke_as(credentials_for("order-reconciler", role_policies["order-reconciler"]), "order-reconciler",
+                           sample_event("schedule", AT, REGION, "BTC-USD"), envs["order-reconciler"])
+    assert reconciled["mode"] == "paper" and reconciled["results"][0]["unresolved"] == []
 
 
 def test_a_missing_permission_fails_the_handler(aws_with_enforcement, role_policies):
