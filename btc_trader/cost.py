@@ -48,13 +48,14 @@ class Workload:
         "price-collector": 1.5,  # venues fetched in parallel, 5 s timeout
         "ml-predictor": 0.4,  # + each enabled remote model's latency, below
         "prediction-evaluator": 0.4, "risk-manager": 0.2, "trade-executor": 0.3,
+        "order-reconciler": 0.5,  # live: balances, quote and lookups on the exchange per symbol
     })
     model_latency_s: dict[str, float] = field(default_factory=lambda: {"bedrock": 2.5, "huggingface": 1.0})
     # Measured: 48 ticks of `btc-trader local run` (Powertools JSON logs + EMF), plus ~350 bytes
     # of the Lambda platform's START/END/REPORT lines.
     log_bytes: dict[str, int] = field(default_factory=lambda: {
         "price-collector": 1_650, "ml-predictor": 1_800, "prediction-evaluator": 1_700,
-        "risk-manager": 1_650, "trade-executor": 1_850,
+        "risk-manager": 1_650, "trade-executor": 1_850, "order-reconciler": 1_500,
     })
     history_bytes_per_prediction: int = 9_200  # measured: 383 items, 2 attributes (prediction_bench.py)
     history_extra_seconds: float = 0.0
@@ -142,6 +143,7 @@ EMITTED_SERIES: dict[str, tuple[str, ...]] = {
     "PredictionAccuracy": ("model",), "ModelSkillVsPersistence": ("model",), "PredictionsScored": (),
     "RiskScore": (), "RiskRejections": ("rule",), "KillSwitchEngaged": (), "DrawdownPct": (),
     "TradeSuccessRate": (), "TradesExecuted": ("mode", "side"), "PortfolioValue": ("mode",),
+    "UnresolvedOrders": (), "ReconciliationBlocked": (),
 }
 RISK_RULES = 11  # the risk manager's rules (btc_trader.domain.risk.RULES); a refusal names one or more
 REFUSAL_REASONS = 2  # insufficient_history, no_model
@@ -157,15 +159,16 @@ def custom_metric_count(settings: StackSettings) -> int:
                    "symbol": len(settings.symbols), "reason": REFUSAL_REASONS, "rule": RISK_RULES,
                    "mode": 1, "side": 2}
     count = sum(math.prod(cardinality[d] for d in dims) for dims in EMITTED_SERIES.values())
-    return count + 5  # Powertools' ColdStart, one per function
+    return count + 6  # Powertools' ColdStart, one per function
 
 
 def alarm_metric_count(settings: StackSettings) -> int:
     """Metrics the Monitoring component's alarms watch (CloudWatch bills alarms per metric)."""
     no_price = len(settings.symbols)
     workflow = 3  # failed + timed out + aborted executions, in one metric-math alarm
-    error_rates = 5 * 2  # errors and invocations of each function
-    return no_price + workflow + error_rates + 1 + 1 + len(settings.ml_models)  # + drawdown, kill switch, skills
+    error_rates = 6 * 2  # errors and invocations of each function
+    # + drawdown, kill switch, unresolved orders, skills
+    return no_price + workflow + error_rates + 1 + 1 + 1 + len(settings.ml_models)
 
 
 def estimate(settings: StackSettings, names: ResourceNames, prices: dict[str, Any] | None = None,
@@ -189,7 +192,8 @@ def estimate(settings: StackSettings, names: ResourceNames, prices: dict[str, An
     predictor_s = work.duration_s["ml-predictor"] + work.history_extra_seconds + max(
         [work.model_latency_s.get(m, 0.0) for m in models], default=0.0)  # models run in parallel
     invocations = {"price-collector": collections, "ml-predictor": decisions, "prediction-evaluator": decisions / symbols,
-                   "risk-manager": decisions, "trade-executor": trades}
+                   "risk-manager": decisions, "trade-executor": trades,
+                   "order-reconciler": decisions / symbols}  # one pass over every symbol per trading interval
     durations = dict(work.duration_s) | {"ml-predictor": predictor_s}
     memory_gb = settings.lambda_settings.memory_mb / 1024
     gb_s_price = prices["lambda"]["gb_second"][settings.lambda_settings.architecture]
@@ -208,6 +212,7 @@ def estimate(settings: StackSettings, names: ResourceNames, prices: dict[str, An
     history_rru = math.ceil(work.history_bytes_per_prediction / 4096) * 0.5  # eventually consistent
     writes = collections * symbols * 2 + decisions * (2 + 1) + trades * 6 + decisions / symbols * 2
     reads = collections * symbols + decisions * (history_rru + 2) + trades * 3 + decisions / symbols * 2
+    reads += decisions * 2  # the reconciler: each symbol's order tracking and ledger
     add("DynamoDB", f"writes (prices, predictions, state, trades, scores); {history_rru:g} RRU of history "
         "per prediction", writes, "write units", writes / 1e6 * ddb["write_request_unit_per_million"])
     add("DynamoDB", "reads", reads, "read units", reads / 1e6 * ddb["read_request_unit_per_million"])
