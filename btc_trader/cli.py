@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("--aws", action="store_true", help="the deployed stack (your AWS credentials), not the emulator")
     reset.add_argument("--port", type=int)
     reset.set_defaults(handler=cmd_reset_kill_switch)
+    from btc_trader.trading_cli import register as register_trading
+
+    register_trading(trading)
 
     from btc_trader.backtest.cli import register as register_backtest
 
