@@ -12,8 +12,8 @@ from moto import mock_aws
 from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
 from btc_trader.cli import main
 from btc_trader.domain.orders import LiveGuard
-from btc_trader.domain.wallet import PaperWallet
 from btc_trader.domain.risk import RiskState
+from btc_trader.domain.wallet import PaperWallet
 from btc_trader.stack.naming import ResourceNames
 from btc_trader.stack.settings import load_stack_file
 from btc_trader.storage_schema import TABLES

@@ -5,7 +5,6 @@ import json
 from decimal import Decimal as D
 
 import boto3
-import pytest
 import responses
 from moto import mock_aws
 from moto.sns.models import sns_backends
