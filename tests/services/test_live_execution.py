@@ -213,6 +213,17 @@ def test_an_order_that_never_reached_the_exchange_is_closed_after_the_grace_wind
     assert len(rig.sim.posted_orders()) == 2
 
 
+def test_a_crash_after_pending_is_looked_up_never_resent(rig):
+    """The executor died after writing PENDING (and maybe after sending): the retry only looks."""
+    trade_id = client_order_id("e-crash")
+    rig.store.record_pending({"trade_id": trade_id, "client_order_id": trade_id, "execution_id": "e-crash",
+                              "symbol": "BTC-USD", "side": "BUY", "mode": "live", "quantity_btc": 0.004,
+                              "notional_usd": 81.0, "reference_price": PRICE, "created_at": NOW})
+    result = rig.execute("e-crash", intent("BUY", 0.004))
+    assert result.status == "UNKNOWN" and rig.sim.posted_orders() == []
+    assert rig.store.load_guard("BTC-USD")[0].unresolved == (trade_id,)
+
+
 def test_legacy_failed_trades_are_looked_up_not_resent(rig):
     trade_id = client_order_id("e-legacy")
     rig.store.record_pending({"trade_id": trade_id, "client_order_id": trade_id, "execution_id": "e-legacy",
