@@ -384,7 +384,13 @@ class StackSettings(_Section):
 
 def _stack_name_problems(stack: str, region: StackRegion) -> list[str]:
     """A stack name must fit every name derived from it, in its region, before `pulumi up` runs."""
-    from btc_trader.stack.naming import ACCOUNT_ID_LENGTH, FUNCTION_ROLES, SCHEDULE_PURPOSES, STACK_NAME, ResourceNames
+    from btc_trader.stack.naming import (
+        ACCOUNT_ID_LENGTH,
+        FUNCTION_ROLES,
+        SCHEDULE_PURPOSES,
+        STACK_NAME,
+        ResourceNames,
+    )
 
     if not STACK_NAME.match(stack):
         return [
