@@ -59,6 +59,8 @@ MODULES = {
 BASE_PRICE = 20_000.0
 SCORED_PREDICTIONS = 4
 BINANCE = "https://api.binance.com/api/v3"
+# The live venue's REST root, by ccxt id (Binance.US serves the same API as binance.com).
+EXCHANGE_API = {"binance": BINANCE, "binanceus": "https://api.binance.us/api/v3"}
 # The venues' documented example responses were captured around this time.
 VENUE_EXAMPLES_AT = int(datetime(2024, 3, 25, 8, 45, tzinfo=UTC).timestamp())
 
@@ -258,7 +260,7 @@ class HandlerRun:
 
     @contextlib.contextmanager
     def _exchange(self) -> Iterator[None]:
-        """Binance's documented bodies for a live stack; a market order fills what it asked for."""
+        """A live stack trades with the simulated Binance (or Binance.US) account (tests/exchange_sim)."""
         if not self.settings.enable_real_trading:
             yield
             return
@@ -268,12 +270,25 @@ class HandlerRun:
         from tests.exchange_sim import BinanceSim
 
         # The simulated account holds the paper starting cash, so the first live run adopts it as is.
-        sim = BinanceSim(balances={"USDT": Decimal(str(self.settings.paper_starting_cash))},
-                         asks=[(Decimal(str(BASE_PRICE)), Decimal("10"))],
-                         bids=[(Decimal(str(BASE_PRICE - 10)), Decimal("10"))])
+        sim = BinanceSim.for_exchange(
+            self.settings.exchange.id,
+            balances={"USDT": Decimal(str(self.settings.paper_starting_cash)),
+                      "USD": Decimal(str(self.settings.paper_starting_cash))},
+            asks=[(Decimal(str(BASE_PRICE)), Decimal("10"))], bids=[(Decimal(str(BASE_PRICE - 10)), Decimal("10"))])
         with responses.RequestsMock(assert_all_requests_are_fired=False) as exchange:
             sim.mount(exchange)
             yield
+
+
+def exchange_info(exchange_id: str) -> dict[str, Any]:
+    """Binance's documented exchangeInfo; Binance.US lists the same shape with BTC quoted in USD."""
+    info = load_fixture("binance_exchange_info_btcusdt.json")
+    if exchange_id == "binanceus":
+        for market in info["symbols"]:
+            if market["quoteAsset"] == "USDT":
+                market["symbol"] = market["symbol"].removesuffix("USDT") + "USD"
+                market["quoteAsset"] = "USD"
+    return info
 
 
 def collect_emissions(settings: StackSettings, names: ResourceNames) -> set[Emitted]:

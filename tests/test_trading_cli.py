@@ -26,8 +26,9 @@ NAMES = ResourceNames("prod", "123456789012", "us-east-1")
 
 @pytest.fixture
 def account():
-    sim = BinanceSim(balances={"USDT": D("900"), "BTC": D("0.004")}, asks=[(D("20000"), D("5"))],
-                     bids=[(D("19990"), D("5"))])
+    sim = BinanceSim.for_exchange(load_stack_file("prod").exchange.id, balances={"BTC": D("0.004")},
+                                  asks=[(D("20000"), D("5"))], bids=[(D("19990"), D("5"))])
+    sim.balances[sim.quote] = D("900")
     with mock_aws(), responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         sim.mount(mock)
         for spec in TABLES:

@@ -94,6 +94,7 @@ class BinanceSim:
     symbol: str = "BTCUSDT"
     base: str = "BTC"
     quote: str = "USDT"
+    api: str = API  # Binance.US: https://api.binance.us/api/v3 (same API, BTC quoted in USD)
     now_ms: int = 1_678_536_000_000
     faults: list[OrderFault] = field(default_factory=list)
     orders: list[Order] = field(default_factory=list)
@@ -107,10 +108,24 @@ class BinanceSim:
 
     # --- the book and the filters -----------------------------------------------------------
 
+    @classmethod
+    def for_exchange(cls, exchange_id: str, **fields: Any) -> BinanceSim:
+        """The account on binance.com (BTC/USDT) or Binance.US (BTC/USD)."""
+        if exchange_id == "binanceus":
+            return cls(symbol="BTCUSD", quote="USD", api="https://api.binance.us/api/v3", **fields)
+        if exchange_id != "binance":
+            raise ValueError(f"the simulator serves binance and binanceus, not {exchange_id!r}")
+        return cls(**fields)
+
+    def exchange_info(self) -> dict[str, Any]:
+        """The documented exchangeInfo, listing this account's market."""
+        info = load_fixture("binance_exchange_info_btcusdt.json")
+        info["symbols"][0].update({"symbol": self.symbol, "baseAsset": self.base, "quoteAsset": self.quote})
+        return info
+
     @property
     def filters(self) -> dict[str, dict[str, Any]]:
-        info = load_fixture("binance_exchange_info_btcusdt.json")
-        return {f["filterType"]: f for f in info["symbols"][0]["filters"]}
+        return {f["filterType"]: f for f in self.exchange_info()["symbols"][0]["filters"]}
 
     def _filter_failure(self, order_type: str, price: Decimal | None, qty: Decimal, mid: Decimal) -> str | None:
         lot, tick, notional = self.filters["LOT_SIZE"], self.filters["PRICE_FILTER"], self.filters["NOTIONAL"]
@@ -265,7 +280,7 @@ class BinanceSim:
     def _route(self, request: requests.PreparedRequest, path: str, params: dict[str, str]) -> tuple[int, Any]:
         method = request.method
         if path == "exchangeInfo":
-            return 200, load_fixture("binance_exchange_info_btcusdt.json")
+            return 200, self.exchange_info()
         if path == "time":
             return 200, {"serverTime": self.now_ms}
         if path == "ticker/bookTicker":
@@ -318,8 +333,8 @@ class BinanceSim:
 
     def mount(self, mock: responses.RequestsMock) -> None:
         """Serve every endpoint of this account on `mock`."""
-        pattern = re.compile(re.escape(API) + r"/.*")
-        mock.add_callback(responses.POST, re.compile(re.escape(API) + r"/order(\?.*)?$"), callback=self._post_order)
+        pattern = re.compile(re.escape(self.api) + r"/.*")
+        mock.add_callback(responses.POST, re.compile(re.escape(self.api) + r"/order(\?.*)?$"), callback=self._post_order)
         for method in (responses.GET, responses.POST, responses.DELETE):
             mock.add_callback(method, pattern, callback=self.handle)
 

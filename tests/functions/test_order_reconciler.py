@@ -51,12 +51,13 @@ def test_paper_stack_counts_and_reports_nothing_unresolved(monkeypatch, capsys):
         result = handler.lambda_handler({"time": "2023-03-11T12:00:00Z", "detail": {}}, FakeLambdaContext())
     assert result["mode"] == "paper" and result["results"] == [
         {"symbol": "BTC-USD", "unresolved": [], "resolved": [], "blocked_reason": None, "agrees": None}]
-    assert metric_values(emf_records(capsys.readouterr().out), "UnresolvedOrders") == [
-        ({"service": "order-reconciler"}, 0.0)]
+    assert [v for _, v in metric_values(emf_records(capsys.readouterr().out), "UnresolvedOrders")] == [0.0]
 
 
 def test_live_stack_tracks_an_unknown_order_then_blocks_and_alerts_on_a_difference(monkeypatch, capsys):
-    sim = BinanceSim(balances={"USDT": D("1000")}, asks=[(D("20000"), D("5"))], bids=[(D("19990"), D("5"))])
+    exchange_id = load_stack_file("prod").exchange.id
+    sim = BinanceSim.for_exchange(exchange_id, balances={}, asks=[(D("20000"), D("5"))], bids=[(D("19990"), D("5"))])
+    sim.balances[sim.quote] = D("1000")
     with mock_aws(), responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         sim.mount(mock)
         names, topic, handler = setup("prod", monkeypatch)
@@ -74,7 +75,7 @@ def test_live_stack_tracks_an_unknown_order_then_blocks_and_alerts_on_a_differen
         assert first["results"][0]["unresolved"] == [trade.trade_id]
         assert metric_values(emf_records(capsys.readouterr().out), "UnresolvedOrders")[0][1] == 1.0
         sim.orders[-1].hidden_queries = 0  # it shows up: booked with its fee, then the books differ
-        sim.balances["USDT"] -= D("50")
+        sim.balances[sim.quote] -= D("50")
         second = handler.lambda_handler({**event, "time": "2023-03-11T12:10:00Z"}, FakeLambdaContext())
         store = DynamoDBTradingStore(names.table("trades"), names.table("trading-state"))
         assert store.get_trade(trade.trade_id)["status"] == "FILLED"
@@ -84,5 +85,5 @@ def test_live_stack_tracks_an_unknown_order_then_blocks_and_alerts_on_a_differen
         assert metric_values(records, "UnresolvedOrders")[0][1] == 0.0
         assert metric_values(records, "ReconciliationBlocked")[0][1] == 1.0
         (sent,) = sns_backends[ACCOUNT][REGION].topics[topic].sent_notifications
-        assert "blocked" in sent[2] and "USDT" in sent[1] and "trading reconcile" in sent[1]
+        assert "blocked" in sent[2] and sim.quote in sent[1] and "trading reconcile" in sent[1]
     assert len(sim.posted_orders()) == 1
