@@ -6,7 +6,12 @@ variables on a laptop as in Lambda; tests/infra prove it against what the Pulumi
 
 from __future__ import annotations
 
-from btc_trader.runtime_config import CollectorConfig, PredictorConfig, ReconcilerConfig, TradingConfig
+from btc_trader.runtime_config import (
+    CollectorConfig,
+    PredictorConfig,
+    ReconcilerConfig,
+    TradingConfig,
+)
 from btc_trader.stack.naming import (  # noqa: F401  (re-exported: the roles' historical home)
     FUNCTION_ROLES,
     ML_PREDICTOR,
