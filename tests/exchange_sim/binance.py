@@ -7,7 +7,7 @@ What it reproduces (shared/notes/exchange-semantics.md):
 
 - commission in the asset received (BUY: base) unless `fee_mode` says quote or BNB;
 - partial fills when the book is thin: MARKET and LIMIT IOC fill what they can and EXPIRE the rest;
-- -1007 and bare HTTP 5xx on POST /order with the order placed or not, and an order that is
+- -1007, -1006 and bare HTTP 5xx on POST /order with the order placed or not, and an order that is
   invisible to queries (-2013) for a number of queries before it appears, or never appears;
 - newClientOrderId: -2010 "Duplicate order sent." while an order with that id is open, accepted
   again once it is not;
@@ -43,7 +43,8 @@ def _s(value: Decimal) -> str:
 class OrderFault:
     """What goes wrong with the next POST /order.
 
-    kind: "-1007" (JSON error, HTTP 503), "5xx" (HTTP 502 with no JSON), "timeout" (read timeout).
+    kind: "-1007" (JSON error, HTTP 503), "-1006" (JSON error, HTTP 500), "5xx" (HTTP 502 with no
+    JSON), "timeout" (read timeout).
     placed: the exchange processed the order anyway. visible_after: queries (order, allOrders,
     openOrders, myTrades) that answer as if the order did not exist, before it shows.
     """
@@ -326,6 +327,9 @@ class BinanceSim:
             raise requests.ReadTimeout("read timed out (simulated)")
         if fault.kind == "5xx":
             return 502, {"Content-Type": "text/html"}, "<html><body>502 Bad Gateway</body></html>"
+        if fault.kind == "-1006":
+            return 500, {"Content-Type": "application/json"}, json.dumps({
+                "code": -1006, "msg": "An unexpected response was received from the message bus. Execution status unknown."})
         return 503, {"Content-Type": "application/json"}, json.dumps({
             "code": -1007,
             "msg": "Timeout waiting for response from backend server. Send status unknown; execution status unknown.",

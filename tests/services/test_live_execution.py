@@ -113,7 +113,7 @@ def test_fee_in_base_is_booked_in_base_and_the_full_exit_fills(rig):
 # --- Why: blind re-send ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["-1007", "5xx", "timeout"])
+@pytest.mark.parametrize("kind", ["-1007", "-1006", "5xx", "timeout"])
 def test_unknown_status_order_that_appears_later_is_found_never_resent(rig, kind):
     rig.sim.faults.append(OrderFault(kind, placed=True, visible_after=2))
     trade = rig.execute("e-unknown", intent("BUY", 0.004))
