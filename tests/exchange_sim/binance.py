@@ -102,7 +102,9 @@ class BinanceSim:
     trades: list[dict[str, Any]] = field(default_factory=list)
     locked: dict[str, Decimal] = field(default_factory=dict)
     stale_quote: tuple[Decimal, Decimal] | None = None  # (bid, ask) bookTicker answers while the book moved
-    rest_next: int = 0  # the next N LIMIT orders rest on the book (NEW) instead of matching
+    # The next N LIMIT orders are answered NEW (accepted, not matched yet: Binance documents NEW or
+    # PARTIALLY_FILLED after placement for any order when the book is thin); `fill_resting` fills them.
+    rest_next: int = 0
     calls: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     _next_order: int = 1000
     _next_trade: int = 5000
