@@ -25,7 +25,11 @@ from botocore.stub import Stubber
 
 from btc_trader.adapters.models.sagemaker import SageMakerChronosPredictor
 from btc_trader.chronos_endpoint import CHRONOS_PACKAGE, IMAGE_LIBRARIES, inference_archive
-from btc_trader.domain.prediction.chronos import chronos_request, horizon_steps, parse_chronos_response
+from btc_trader.domain.prediction.chronos import (
+    chronos_request,
+    horizon_steps,
+    parse_chronos_response,
+)
 from btc_trader.domain.prediction.model import PriceHistory
 from components.settings import PROJECT_ROOT
 
