@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
@@ -15,16 +16,19 @@ from btc_trader.chronos_endpoint import (
     image_uri,
     inference_archive,
 )
+from btc_trader.stack.environment import ML_PREDICTOR, PREDICTION_EVALUATOR, predictor_environment
+from btc_trader.stack.naming import ResourceNames
+from btc_trader.stack.settings import StackSettings
 from btc_trader.storage_schema import PREDICTION_SCORES, PREDICTIONS
 from components.buckets import private_bucket
 from components.iam import service_role
-from components.naming import ResourceNames
 from components.network import VpcPlacement
 from components.python_function import PythonFunction, PythonFunctionArgs
-from components.runtime_env import ML_PREDICTOR, PREDICTION_EVALUATOR, predictor_environment
 from components.schedules import schedule_lambda
-from components.settings import PROJECT_ROOT, StackSettings
 from components.tables import table_from_spec
+
+# Components run from the checkout (never from a wheel): the repository is their parent.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 INFERENCE_CODE = PROJECT_ROOT / "sagemaker" / "chronos" / "code"
 CROSS_REGION_PREFIXES = ("us.", "eu.", "apac.", "global.", "jp.", "au.", "ca.")

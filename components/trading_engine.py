@@ -9,20 +9,20 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from btc_trader.storage_schema import IDEMPOTENCY, TRADES, TRADING_STATE
-from btc_trader.workflow import trading_workflow
-from components.iam import service_role
-from components.naming import ResourceNames
-from components.network import VpcPlacement
-from components.python_function import PythonFunction, PythonFunctionArgs
-from components.runtime_env import (
+from btc_trader.stack.environment import (
     RISK_MANAGER,
     TRADE_EXECUTOR,
     kill_switch_parameter,
     trading_environment,
 )
+from btc_trader.stack.naming import ResourceNames
+from btc_trader.stack.settings import StackSettings
+from btc_trader.storage_schema import IDEMPOTENCY, TRADES, TRADING_STATE
+from btc_trader.workflow import trading_workflow
+from components.iam import service_role
+from components.network import VpcPlacement
+from components.python_function import PythonFunction, PythonFunctionArgs
 from components.schedules import rate
-from components.settings import StackSettings
 from components.tables import table_from_spec
 
 

@@ -33,9 +33,7 @@ from moto import mock_aws
 from btc_trader.adapters.dynamodb_prices import DynamoDBPriceRepository
 from btc_trader.domain.candles import Candle
 from btc_trader.local.environ import patched_environ
-from btc_trader.storage_schema import TABLES
-from components.naming import ResourceNames
-from components.runtime_env import (
+from btc_trader.stack.environment import (
     ML_PREDICTOR,
     PREDICTION_EVALUATOR,
     PRICE_COLLECTOR,
@@ -44,7 +42,9 @@ from components.runtime_env import (
     function_environments,
     kill_switch_parameter,
 )
-from components.settings import StackSettings
+from btc_trader.stack.naming import ResourceNames
+from btc_trader.stack.settings import StackSettings
+from btc_trader.storage_schema import TABLES
 from tests.aws_fakes import FakeLambdaContext, create_table, emf_records
 from tests.conftest import load_fixture
 

@@ -31,7 +31,7 @@ from btc_trader.domain.prediction.chronos import (
     parse_chronos_response,
 )
 from btc_trader.domain.prediction.model import PriceHistory
-from components.settings import PROJECT_ROOT
+from tests.conftest import REPO_ROOT as PROJECT_ROOT
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("BTC_TRADER_CHRONOS_PROOF") != "1", reason="slow endpoint proof: run `make chronos-proof`"

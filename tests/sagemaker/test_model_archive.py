@@ -20,7 +20,7 @@ from btc_trader.chronos_endpoint import (
     inference_archive,
     reproducible_tar_gz,
 )
-from components.settings import PROJECT_ROOT
+from tests.conftest import REPO_ROOT as PROJECT_ROOT
 
 CODE_DIR = PROJECT_ROOT / "sagemaker" / "chronos" / "code"
 PROOF_REQUIREMENTS = PROJECT_ROOT / "sagemaker" / "chronos" / "proof-requirements.txt"

@@ -7,6 +7,8 @@ variables on a laptop as in Lambda; tests/infra prove it against what the Pulumi
 from __future__ import annotations
 
 from btc_trader.runtime_config import CollectorConfig, PredictorConfig, TradingConfig
+from btc_trader.stack.naming import ResourceNames
+from btc_trader.stack.settings import StackSettings
 from btc_trader.storage_schema import (
     IDEMPOTENCY,
     PREDICTION_SCORES,
@@ -15,8 +17,6 @@ from btc_trader.storage_schema import (
     TRADES,
     TRADING_STATE,
 )
-from components.naming import ResourceNames
-from components.settings import StackSettings
 
 PRICE_COLLECTOR = "price-collector"
 ML_PREDICTOR = "ml-predictor"

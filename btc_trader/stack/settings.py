@@ -5,9 +5,10 @@ validated in two steps (shape, then cross-field rules) and turned into an immuta
 ``StackSettings``. Every error names the stack key, the bad value and what is allowed, e.g.
 ``btc-trader:riskThreshold must be between 0 and 1, got 1.7``.
 
-Two loaders share the same model: ``load_settings()`` reads ``pulumi.Config`` inside a Pulumi
-program, ``load_stack_file()`` reads the YAML directly for the local runner and the CLI, so the
-local emulator and the deployed stack can never disagree about what a stack means.
+Two loaders share the same model: ``settings_from_pulumi_config()`` takes the config a Pulumi
+program was given (``components/stack_config.py`` reads it), ``load_stack_file()`` reads the YAML
+directly for the local runner and the CLI, so the local emulator and the deployed stack can never
+disagree about what a stack means. Plain Python: no Pulumi import here.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from btc_trader.stack.project import ProjectNotFoundError, find_project_root
+
 NAMESPACE = "btc-trader"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 PriceSource = Literal["coingecko", "binance", "binanceus", "coinbase", "kraken"]
 ModelName = Literal["bedrock", "huggingface", "custom"]
@@ -388,11 +390,21 @@ def _strip_namespace(config: Mapping[str, Any]) -> dict[str, Any]:
     return {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}
 
 
-def stack_file(stack: str, root: Path = PROJECT_ROOT) -> Path:
-    return root / f"Pulumi.{stack}.yaml"
+def project_root(root: Path | None = None) -> Path:
+    """`root`, else the checkout around the current directory (see btc_trader.stack.project)."""
+    if root is not None:
+        return root
+    try:
+        return find_project_root()
+    except ProjectNotFoundError as exc:
+        raise SettingsError([str(exc)]) from None
 
 
-def read_stack_file(stack: str, root: Path = PROJECT_ROOT) -> dict[str, Any]:
+def stack_file(stack: str, root: Path | None = None) -> Path:
+    return project_root(root) / f"Pulumi.{stack}.yaml"
+
+
+def read_stack_file(stack: str, root: Path | None = None) -> dict[str, Any]:
     """Raw `config:` mapping of Pulumi.<stack>.yaml (all namespaces)."""
     path = stack_file(stack, root)
     if not path.is_file():
@@ -404,12 +416,12 @@ def read_stack_file(stack: str, root: Path = PROJECT_ROOT) -> dict[str, Any]:
     return config
 
 
-def load_stack_file(stack: str = "dev", root: Path = PROJECT_ROOT) -> StackSettings:
+def load_stack_file(stack: str = "dev", root: Path | None = None) -> StackSettings:
     """Settings of a stack read straight from its YAML (local runs, CLI, tests)."""
     return parse_settings(_strip_namespace(read_stack_file(stack, root)), stack)
 
 
-def load_stack_with_overrides(stack: str, overrides: Mapping[str, str], root: Path = PROJECT_ROOT) -> StackSettings:
+def load_stack_with_overrides(stack: str, overrides: Mapping[str, str], root: Path | None = None) -> StackSettings:
     """A stack's settings with `key=value` overrides (values in YAML syntax; dots reach into
     objects, e.g. `exchange.sandbox=false`), validated like the stack itself."""
     raw = _strip_namespace(read_stack_file(stack, root))
@@ -425,24 +437,20 @@ def load_stack_with_overrides(stack: str, overrides: Mapping[str, str], root: Pa
     return parse_settings(raw, stack)
 
 
-def stack_region(stack: str = "dev", root: Path = PROJECT_ROOT) -> str:
+def stack_region(stack: str = "dev", root: Path | None = None) -> str:
     return str(read_stack_file(stack, root).get("aws:region", "us-east-1"))
 
 
-def load_settings() -> StackSettings:
-    """Settings of the current Pulumi stack, read once from the stack's config."""
-    import pulumi
-    from pulumi.runtime import config as runtime_config
-
+def settings_from_pulumi_config(config: Mapping[str, Any], stack: str) -> StackSettings:
+    """Settings from the whole config a Pulumi program was given (every namespace, string values)."""
     # Read the whole namespace rather than field by field, so a misspelt key is an error
     # instead of being silently ignored.
-    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     raw = {
         key.split(":", 1)[1]: _decode_config_value(value)
-        for key, value in merged.items()
+        for key, value in config.items()
         if key.startswith(f"{NAMESPACE}:")
     }
-    return parse_settings(raw, pulumi.get_stack())
+    return parse_settings(raw, stack)
 
 
 def _decode_config_value(text: Any) -> Any:
@@ -518,8 +526,9 @@ def _cell(value: Any) -> str:
     return f"`{text}`"
 
 
-def stack_keys_markdown(root: Path = PROJECT_ROOT) -> str:
+def stack_keys_markdown(root: Path | None = None) -> str:
     """The README's table of stack keys: default, dev and prod values, meaning."""
+    root = project_root(root)
     dev_raw = _strip_namespace(read_stack_file("dev", root))
     prod_raw = _strip_namespace(read_stack_file("prod", root))
     rows = ["| key (`btc-trader:`) | default | dev | prod | meaning |", "|---|---|---|---|---|"]
@@ -530,15 +539,18 @@ def stack_keys_markdown(root: Path = PROJECT_ROOT) -> str:
     return "\n".join(rows)
 
 
-def write_readme_table(readme: Path = PROJECT_ROOT / "README.md") -> None:
-    """Replace the table between the stack-keys markers of the README."""
+def write_readme_table(readme: Path | None = None) -> Path:
+    """Replace the table between the stack-keys markers of the README; returns the file written."""
+    readme = readme or project_root() / "README.md"
     text = readme.read_text()
     begin, end = "<!-- stack-keys:begin -->\n", "\n<!-- stack-keys:end -->"
     head, rest = text.split(begin, 1)
     _, tail = rest.split(end, 1)
-    readme.write_text(head + begin + stack_keys_markdown() + end + tail)
+    readme.write_text(head + begin + stack_keys_markdown(readme.parent) + end + tail)
+    return readme
 
 
 if __name__ == "__main__":
-    # `python -m components.settings` rewrites the README's table of stack keys.
-    write_readme_table()
+    # `python -m btc_trader.stack.settings` rewrites the README's table of stack keys.
+    written = write_readme_table()
+    print(f"wrote the stack-keys table ({len(stack_keys())} keys) to {written}")
