@@ -2,6 +2,7 @@
 
 import io
 import tarfile
+import time
 from pathlib import Path
 
 import pulumi
@@ -127,9 +128,15 @@ def _endpoint_names(mocks):
     return model["name"], config["name"], artifact["key"], config["productionVariants"][0]["modelName"]
 
 
-def test_two_deploys_of_unchanged_code_keep_the_model_name():
-    first, second = _endpoint_names(prediction("prod")), _endpoint_names(prediction("prod"))
+def test_two_deploys_of_unchanged_code_keep_the_model_name(monkeypatch):
+    first = _endpoint_names(prediction("prod"))
+    uploaded = Path(prediction("prod").one("aws:s3/bucketObjectv2:BucketObjectv2").inputs["source"].path).read_bytes()
+    # An hour later (a gzip header would carry the clock): same archive bytes, same names.
+    later = time.time() + 3600
+    monkeypatch.setattr(time, "time", lambda: later)
+    second = _endpoint_names(prediction("prod"))
     assert first == second
+    assert Path(prediction("prod").one("aws:s3/bucketObjectv2:BucketObjectv2").inputs["source"].path).read_bytes() == uploaded
     model_name, config_name, key, variant_model = first
     assert model_name == config_name == variant_model and model_name.startswith("btc-trader-prod-chronos-")
     assert len(model_name) <= 63 and key == f"chronos/{model_name.rsplit('-', 1)[1]}/model.tar.gz"
