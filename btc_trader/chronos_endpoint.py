@@ -22,6 +22,8 @@ import tarfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from btc_trader.stack.naming import SAGEMAKER_DIGEST_LENGTH
+
 DLC_ACCOUNT = "763104351884"  # AWS Deep Learning Containers' registry in the commercial regions
 IMAGE_REPOSITORY = "huggingface-pytorch-inference"
 IMAGE_TAG = "2.6.0-transformers4.51.3-cpu-py312-ubuntu22.04"
@@ -115,7 +117,7 @@ def inference_archive(code_dir: Path) -> bytes:
 
 
 def deployment_digest(code_dir: Path, region: str, model_id: str) -> str:
-    """12 hex digits naming the SageMaker model and endpoint config.
+    """The hex digits naming the SageMaker model and endpoint config.
 
     Covers everything that replaces the model (code, image, environment), so an unchanged
     deployment keeps its name and a changed one gets a new name (Pulumi creates the new model
@@ -125,4 +127,4 @@ def deployment_digest(code_dir: Path, region: str, model_id: str) -> str:
     spec = json.dumps({"image": image_uri(region), "environment": container_environment(model_id)}, sort_keys=True)
     digest = hashlib.sha256(_tar(archive_members(code_dir)))
     digest.update(spec.encode())
-    return digest.hexdigest()[:12]
+    return digest.hexdigest()[:SAGEMAKER_DIGEST_LENGTH]
