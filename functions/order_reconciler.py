@@ -2,7 +2,8 @@
 
 Every run looks up each symbol's unresolved orders (never re-sending one), compares the ledger
 with the exchange's balances and blocks the symbol with an alert when they differ beyond dust.
-Emits `UnresolvedOrders` (alarmed) and `ReconciliationBlocked`. Paper stacks only count.
+Records `UnresolvedOrders` (a metric: alarmed) and `ReconciliationBlocked` (a log measure).
+Paper stacks only count.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -25,10 +25,12 @@ from btc_trader.runtime_config import ReconcilerConfig
 from btc_trader.services.reconciliation import ReconcileService
 from btc_trader.services.trading import ExecutionService
 from btc_trader.services.trading_wiring import trading_params
+from btc_trader.telemetry import Telemetry
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+telemetry = Telemetry(metrics, logger)
 
 SECRET_CACHE_S = 300
 
@@ -70,8 +72,8 @@ def lambda_handler(event: ReconcileEvent, context: LambdaContext) -> dict[str, A
     reports = _service().run(symbols, now)
     unresolved = sum(len(r.unresolved) for r in reports)
     blocked = sum(1 for r in reports if r.blocked_reason)
-    metrics.add_metric(name="UnresolvedOrders", unit=MetricUnit.Count, value=unresolved)
-    metrics.add_metric(name="ReconciliationBlocked", unit=MetricUnit.Count, value=blocked)
+    telemetry.record("UnresolvedOrders", unresolved)
+    telemetry.record("ReconciliationBlocked", blocked)
     summary = [{"symbol": r.symbol, "unresolved": list(r.unresolved), "resolved": list(r.resolved),
                 "blocked_reason": r.blocked_reason, "agrees": None if r.check is None else r.check.agrees}
                for r in reports]
