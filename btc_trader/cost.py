@@ -139,7 +139,7 @@ EMITTED_SERIES: dict[str, tuple[str, ...]] = {
     "ModelLatency": ("model",), "ModelSuccess": ("model",), "ModelFailure": ("model",),
     "BedrockInputTokens": (), "BedrockOutputTokens": (), "PriceAgeSeconds": ("symbol",),
     "EnsembleConfidence": (), "PredictionRefused": ("reason",), "HistoryItemsRead": (),
-    "PredictionAccuracy": ("model",), "ModelSkillVsPersistence": ("model",), "PredictionsScored": (),
+    "PredictionAccuracy": ("model",), "ModelNetEdgeT": ("model",), "PredictionsScored": (),
     "RiskScore": (), "RiskRejections": ("rule",), "KillSwitchEngaged": (), "DrawdownPct": (),
     "TradeSuccessRate": (), "TradesExecuted": ("mode", "side"), "PortfolioValue": ("mode",),
 }

@@ -48,7 +48,7 @@ def _service() -> EvaluationService:
         models=list(config.ml_models),
         tolerance_s=max(120, config.bar_minutes * 60 * 2),
         lookback_s=LOOKBACK_DAYS * 86_400,
-        skill_window=config.skill_window,
+        edge=config.edge_params(),
         ttl_days=config.prediction_ttl_days,
     )
 
@@ -70,11 +70,11 @@ def lambda_handler(event: EvaluationEvent, context: LambdaContext) -> dict[str, 
                                value=100.0 if score.direction_hit else 0.0) as m:
                 m.add_dimension(name="model", value=score.model)
         for model, skill in outcome.skills.items():
-            # Below the ensemble's own sample minimum a skill is noise, and an alarm on it would be too.
+            # Below the evidence minimum the figure is noise, and an alarm on it would be too. The one
+            # skill metric per model: the significance (Newey-West t) of its net edge after costs.
             if skill.samples < _config().min_skill_samples:
                 continue
-            with single_metric(name="ModelSkillVsPersistence", unit=MetricUnit.NoUnit,
-                               value=skill.vs_persistence) as m:
+            with single_metric(name="ModelNetEdgeT", unit=MetricUnit.NoUnit, value=skill.t_stat) as m:
                 m.add_dimension(name="model", value=model)
         metrics.add_metric(name="PredictionsScored", unit=MetricUnit.Count, value=outcome.scored)
         summary.append({
@@ -82,7 +82,9 @@ def lambda_handler(event: EvaluationEvent, context: LambdaContext) -> dict[str, 
             "scored": outcome.scored,
             "waiting_for_price": outcome.waiting_for_price,
             "skills": {
-                m: {"samples": s.samples, "hit_rate": s.hit_rate, "mae_pct": s.mae_pct,
+                m: {"samples": s.samples, "calls": s.calls, "call_hit_rate": s.call_hit_rate,
+                    "break_even_hit_rate": s.break_even_hit_rate, "mean_net_bps": s.mean_net_bps,
+                    "t_stat": s.t_stat, "hit_rate": s.hit_rate, "mae_pct": s.mae_pct,
                     "persistence_mae_pct": s.persistence_mae_pct, "vs_persistence": s.vs_persistence}
                 for m, s in outcome.skills.items()
             },

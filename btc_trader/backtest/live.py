@@ -2,10 +2,10 @@
 
 What runs is what the Lambdas run. The `custom` model's forecasts come from
 `technical_forecasts` (proven equal to the per-prediction model bar by bar); its ensemble weight
-is the evaluator's skill (1 - MAE/MAE of persistence over the newest `skill_window` scored
-predictions, configured weight until `min_skill_samples`), computed with prefix sums; the risk
-manager's `decide`, the paper wallet's `fill` and the risk state's `after_trade` are the domain
-functions themselves.
+and its probability of a positive net edge are the evaluator's decision record walked forward
+(`rolling_edge`, proven equal to `edge_stats` over each prefix: the configured weight is the
+prior, moved by the calls scored before each decision); the risk manager's `decide`, the paper
+wallet's `fill` and the risk state's `after_trade` are the domain functions themselves.
 
 Where the work goes: forecasts, skills, marks and drawdowns are arrays. The event path — a
 `PredictionResult`, `decide`, a fill — runs only on the decision bars where something can change:
@@ -30,6 +30,7 @@ import numpy as np
 from btc_trader.backtest.data import Bars
 from btc_trader.backtest.engine import MAX_GAP_BARS, Result, Trade
 from btc_trader.contracts import ModelOutput, PredictionResult
+from btc_trader.domain.prediction.edge import EdgeParams, edge_stats, rolling_edge
 from btc_trader.domain.prediction.model import STABLE_BAND_PCT
 from btc_trader.domain.prediction.technical import technical_forecasts
 from btc_trader.domain.risk import RiskLimits, RiskState, decide
@@ -58,6 +59,8 @@ class LiveRun:
     fills: list[tuple[int, str, float, float, float]] = field(default_factory=list)  # bar, side, qty, price, fee
     kill_switch_bar: int | None = None
     model_accuracy: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
+    walk_forward: dict[str, dict] = field(default_factory=dict)  # per model: the decision record, weight per day
+    probability: np.ndarray | None = None  # per bar: P(net edge > 0) the ensemble multiplied in
     notes: list[str] = field(default_factory=list)
     events: int = 0
 
@@ -70,6 +73,17 @@ def risk_limits(settings: StackSettings) -> RiskLimits:
         daily_loss_limit_pct=settings.daily_loss_limit_pct, max_drawdown_pct=settings.max_drawdown_pct,
         cooldown_minutes=settings.cooldown_minutes, max_trades_per_day=settings.max_trades_per_day,
         max_price_age_s=settings.max_price_age_seconds, max_divergence_bps=settings.max_source_divergence_bps,
+    )
+
+
+def edge_params(settings: StackSettings, horizon_bars: int, step_bars: int, cost_bps: float) -> EdgeParams:
+    """The evaluator's decision-quality parameters for these settings (as `PredictorConfig.edge_params`)."""
+    predictor = PredictorConfig.model_fields
+    return EdgeParams(
+        buy_threshold_pct=settings.buy_threshold_pct, sell_threshold_pct=settings.sell_threshold_pct,
+        cost_bps=cost_bps, overlap=max(1, round(horizon_bars / step_bars)),
+        t_required=predictor["skill_t_required"].default, full_evidence_calls=predictor["min_skill_samples"].default,
+        window=predictor["skill_window"].default,
     )
 
 
@@ -130,7 +144,7 @@ def prediction_at(bars: Bars, t: int, status: int, predicted: float, confidence:
                                          error=None)
     if status == 2:
         return build(status="no_model", reason="no model produced a usable forecast (custom: weight 0 "
-                     "(no better than persistence))", as_of=as_of, current_price=price, price_age_s=0,
+                     "(no net edge after costs))", as_of=as_of, current_price=price, price_age_s=0,
                      predicted_price=None, horizon_minutes=horizon_minutes, direction="stable", confidence=0.0,
                      models=[output], source_divergence_bps=None)
     return build(status="ok", reason=None, as_of=as_of, current_price=price, price_age_s=0, predicted_price=predicted,
@@ -156,9 +170,7 @@ def run_live(bars: Bars, settings: StackSettings, cash: float, fee_bps: float, s
     bar_minutes = bars.bar_seconds / 60
     horizon = max(1, round(settings.prediction_horizon_minutes / bar_minutes))
     step = max(1, round(settings.trading_interval / bar_minutes))
-    predictor = PredictorConfig.model_fields
-    min_samples = n + 1 if ignore_skill else predictor["min_skill_samples"].default
-    window = predictor["skill_window"].default
+    edge = edge_params(settings, horizon, step, fee_bps + slippage_bps)
     limits = replace(risk_limits(settings), fee_bps=fee_bps)
     notes = []
     excluded = [m for m in settings.ml_models if m not in OFFLINE_MODELS]
@@ -169,34 +181,46 @@ def run_live(bars: Bars, settings: StackSettings, cash: float, fee_bps: float, s
         notes.append(f"predictionHorizonMinutes {settings.prediction_horizon_minutes} rounded to {horizon} bars")
     configured = settings.model_weights.get("custom", 1.0)
     if ignore_skill:
-        notes.append("--ignore-skill: the custom model keeps its configured weight even when persistence beats "
-                     "it; the live stack would refuse those predictions")
+        notes.append("--ignore-skill: the custom model keeps its configured weight and full trust whatever its "
+                     "calls earned; the live stack would weigh it by its net edge")
 
     forecasts = technical_forecasts(close, horizon)
     decisions = np.arange(0, n, step)
     # No decision right after a gap longer than MAX_GAP_BARS: its indicators would span missing time.
     decisions = decisions[bars.gap_before[decisions] <= MAX_GAP_BARS]
-    samples_d, skill_d, _, _ = scored_skill(close, forecasts.predicted_price, decisions, horizon, step, window)
+    # The decision record as the evaluator builds it: a prediction made at decision bar j is
+    # scored h bars later, by the first evaluation at or after j + h; the decision at t reads the
+    # scores evaluated before it (made + h <= t - step).
+    made = decisions[(decisions + horizon < n) & ~np.isnan(forecasts.predicted_price[decisions])]
+    moves = (forecasts.predicted_price[made] / close[made] - 1) * 100
+    realised = close[made + horizon] / close[made] - 1
+    known = np.searchsorted(made + horizon, decisions - step, side="right")
+    record = rolling_edge(moves, realised, known, edge)
+    factor = np.ones(len(decisions)) if ignore_skill else record.factor
+    trust = np.ones(len(decisions)) if ignore_skill else record.probability
     status = np.full(n, -1, dtype=np.int8)
     weight = np.zeros(n)
     samples = np.zeros(n, dtype=np.int64)
-    measured = samples_d >= min_samples
-    w = np.where(measured, configured * np.maximum(0.0, np.nan_to_num(skill_d, nan=0.0)), configured)
+    probability = np.ones(n)
+    w = configured * factor
     missing = np.isnan(forecasts.predicted_price[decisions])
     status[decisions] = np.where(missing, 1, np.where(w > 0, 0, 2))
     weight[decisions] = w
-    samples[decisions] = samples_d
+    samples[decisions] = record.steps
+    probability[decisions] = trust
+    # The ensemble's confidence: the call's strength x P(net edge > 0 | the calls scored so far).
+    confidence = np.nan_to_num(forecasts.confidence) * probability
 
     ok = status[decisions] == 0
     move = (forecasts.predicted_price[decisions] / close[decisions] - 1) * 100
     action = np.where(move >= limits.buy_threshold_pct, 1, np.where(move <= limits.sell_threshold_pct, -1, 0))
     action = np.where(ok, action, 0)
-    conf = np.where(ok, np.nan_to_num(forecasts.confidence[decisions]), 0.0)
+    conf = np.where(ok, np.minimum(1.0, confidence[decisions]), 0.0)
     confident = conf >= limits.risk_threshold
     candidates = decisions[ok & (action != 0) & confident]
 
     run = LiveRun(Result(np.empty(0), np.empty(0), [], 0.0), decisions, status, forecasts.predicted_price,
-                  forecasts.confidence, forecasts.direction, weight, samples, notes=notes)
+                  confidence, forecasts.direction, weight, samples, notes=notes, probability=probability)
     # The deciding rule of every refusal the arrays already know (the risk manager's first reason).
     quiet = ~(ok & (action != 0) & confident)
     quiet_rule = np.where(~ok, 0, np.where(action == 0, 1, 2))
@@ -207,7 +231,7 @@ def run_live(bars: Bars, settings: StackSettings, cash: float, fee_bps: float, s
     # Scalars per bar as Python floats: the event path reads them one at a time.
     close_at, open_at = close.tolist(), bars.open.tolist()
     decided_at = (bars.timestamps + bars.bar_seconds).tolist()
-    predicted_at, confidence_at = forecasts.predicted_price.tolist(), np.nan_to_num(forecasts.confidence).tolist()
+    predicted_at, confidence_at = forecasts.predicted_price.tolist(), confidence.tolist()
     direction_at, status_at, weight_at = forecasts.direction.tolist(), status.tolist(), weight.tolist()
     wallet = PaperWallet.start(cash)
     state = RiskState()
@@ -290,7 +314,6 @@ def run_live(bars: Bars, settings: StackSettings, cash: float, fee_bps: float, s
         equity[start:stop] = usd + btc * close[start:stop]
         position[start:stop] = 1 if btc >= DUST_BTC else 0
     run.result = Result(equity, position, _round_trips(run.fills, close), wallet.fees_paid_usd)
-    made = decisions[(decisions + horizon < n) & ~np.isnan(forecasts.predicted_price[decisions])]
     if len(made):
         model_hits, persistence_hits = _direction_hits(close, forecasts.predicted_price, made, horizon)
         _, skill_all, model_err, persist_err = scored_skill(close, forecasts.predicted_price, made, horizon, 0,
@@ -301,9 +324,48 @@ def run_live(bars: Bars, settings: StackSettings, cash: float, fee_bps: float, s
             "mae_pct": float(model_err.mean()), "persistence_mae_pct": float(persist_err.mean()),
             "skill_vs_persistence": float(1 - model_err.mean() / persist_err.mean()) if persist_err.mean() > 0 else None,
         }
+        run.walk_forward["custom"] = walk_forward(bars, decisions, moves, realised, record, weight, edge, configured)
     if progress:
         progress(n - 1)
     return run
+
+
+def walk_forward(bars: Bars, decisions: np.ndarray, moves: np.ndarray, realised: np.ndarray, record,
+                 weight: np.ndarray, edge: EdgeParams, prior: float) -> dict:
+    """One model's decision record over the whole run, and its weight walked forward per day."""
+    whole = edge_stats(moves, realised, replace(edge, window=max(1, len(moves))))
+    called = np.sign(np.where(np.abs(moves) > STABLE_BAND_PCT, moves, 0.0))
+    gross = called * realised * 10_000
+    direction_calls = int((called != 0).sum())
+    day = (bars.timestamps[decisions] + bars.bar_seconds) // 86_400
+    first = np.flatnonzero(np.diff(np.concatenate(([-1], day))))
+    last = np.concatenate((first[1:], [len(day)])) - 1
+    sums = np.add.reduceat(weight[decisions], first) if len(first) else np.zeros(0)
+    per_day = [
+        {"date": _iso(int(d) * 86_400)[:10], "weight": round(float(s / (b - a + 1)), 4),
+         "calls": int(record.calls[b]), "t_stat": round(float(record.t_stat[b]), 3)}
+        for d, s, a, b in zip(day[first].tolist(), sums.tolist(), first.tolist(), last.tolist(), strict=True)
+    ]
+    return {
+        "prior_weight": prior,
+        "scored": int(len(moves)),
+        "calls": whole.calls,
+        "hit_rate": whole.hit_rate,
+        "break_even_hit_rate": whole.break_even_hit_rate,
+        "mean_net_bps": whole.mean_net_bps,
+        "t_stat_newey_west": whole.t_stat,
+        "newey_west_lags": replace(edge, window=max(1, len(moves))).lags,
+        "cost_bps_per_leg": edge.cost_bps,
+        # The raw directional measure (sign of every predicted move beyond the stable band x the
+        # realised move, no costs, naive t): what a call is worth before the thresholds and fees.
+        "direction_calls": direction_calls,
+        "direction_gross_bps": float(gross[called != 0].mean()) if direction_calls else None,
+        "direction_naive_t": (float(gross[called != 0].mean() / gross[called != 0].std()
+                                    * np.sqrt(direction_calls)) if direction_calls > 1 and gross[called != 0].std() > 0
+                              else None),
+        "final_weight": float(weight[decisions[-1]]) if len(decisions) else None,
+        "weight_per_day": per_day,
+    }
 
 
 def _round_trips(fills: list[tuple[int, str, float, float, float]], close: np.ndarray) -> list[Trade]:

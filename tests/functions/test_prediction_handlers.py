@@ -91,7 +91,7 @@ def test_evaluator_scores_and_emits_accuracy(handlers, capsys):
     accuracy = metric_values(records, "PredictionAccuracy")
     assert len(accuracy) == 8 and {d["model"] for d, _ in accuracy} == {"custom"}
     assert all(v in (0.0, 100.0) for _, v in accuracy)
-    assert metric_values(records, "ModelSkillVsPersistence")[0][0]["model"] == "custom"
+    assert metric_values(records, "ModelNetEdgeT")[0][0]["model"] == "custom"
     again = evaluator.lambda_handler({"time": iso(START + (300 + 60 * 8) * 60)}, FakeLambdaContext())
     assert again["results"][0]["scored"] == 0, "a prediction is scored once"
     scores = boto3.client("dynamodb").scan(TableName=NAMES.table("prediction-scores"))["Count"]
