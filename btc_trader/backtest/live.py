@@ -159,18 +159,20 @@ def _iso(epoch: int) -> str:
 
 
 def run_live(bars: Bars, settings: StackSettings, cash: float, fee_bps: float, slippage_bps: float,
-             progress: Callable[[int], None] | None = None, ignore_skill: bool = False) -> LiveRun:
+             progress: Callable[[int], None] | None = None, ignore_skill: bool = False,
+             edge: EdgeParams | None = None) -> LiveRun:
     """Replay the stack's decisions over `bars` (see the module doc).
 
-    `ignore_skill` keeps the configured weights however the model scores — NOT what the live
-    stack does (it drops a model no better than persistence); for studying the risk rules.
+    `ignore_skill` keeps the configured weights and full trust however the model's calls pay —
+    NOT what the live stack does; for studying the risk rules. `edge` replaces the evaluator's
+    defaults (evidence window, calls to full evidence), e.g. to study the weight rule.
     """
     n = len(bars)
     close = bars.close
     bar_minutes = bars.bar_seconds / 60
     horizon = max(1, round(settings.prediction_horizon_minutes / bar_minutes))
     step = max(1, round(settings.trading_interval / bar_minutes))
-    edge = edge_params(settings, horizon, step, fee_bps + slippage_bps)
+    edge = edge or edge_params(settings, horizon, step, fee_bps + slippage_bps)
     limits = replace(risk_limits(settings), fee_bps=fee_bps)
     notes = []
     excluded = [m for m in settings.ml_models if m not in OFFLINE_MODELS]

@@ -74,6 +74,10 @@ class EdgeParams:
         if self.cost_bps < 0 or self.overlap < 1 or self.full_evidence_calls < 1 or self.window < 1:
             raise ValueError(f"invalid edge parameters: {self}")
 
+    def is_call(self, predicted_move_pct: float) -> bool:
+        """Whether a predicted move passes the buy or the sell threshold (as `positions`)."""
+        return predicted_move_pct >= self.buy_threshold_pct or predicted_move_pct <= self.sell_threshold_pct
+
     @property
     def lags(self) -> int:
         """Newey-West lags: the overlap, or the usual rule of thumb for the window, the larger."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from btc_trader.domain.prediction.edge import EdgeParams, edge_stats, positions
+from btc_trader.domain.prediction.edge import EdgeParams, edge_stats
 from btc_trader.domain.prediction.ensemble import Skill
 from btc_trader.domain.prediction.model import direction_of
 
@@ -81,7 +81,7 @@ def rolling_skill(model: str, pairs: Iterable[tuple[Score, Score]], params: Edge
             extra += 1
             if extra >= params.overlap:
                 break
-        elif positions(np.array([pair[0].predicted_move_pct]), params)[0]:
+        elif params.is_call(pair[0].predicted_move_pct):
             calls += 1
     if not recent:
         return None
