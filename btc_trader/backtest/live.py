@@ -343,11 +343,11 @@ def walk_forward(bars: Bars, decisions: np.ndarray, moves: np.ndarray, realised:
     first = np.flatnonzero(np.diff(np.concatenate(([-1], day))))
     last = np.concatenate((first[1:], [len(day)])) - 1
     sums = np.add.reduceat(weight[decisions], first) if len(first) else np.zeros(0)
-    per_day = [
-        {"date": _iso(int(d) * 86_400)[:10], "weight": round(float(s / (b - a + 1)), 4),
-         "calls": int(record.calls[b]), "t_stat": round(float(record.t_stat[b]), 3)}
-        for d, s, a, b in zip(day[first].tolist(), sums.tolist(), first.tolist(), last.tolist(), strict=True)
-    ]
+    dates = np.datetime_as_string(day[first].astype("datetime64[D]")).tolist()
+    mean_weight = np.round(sums / (last - first + 1), 4).tolist()
+    calls_then, t_then = record.calls[last].tolist(), np.round(record.t_stat[last], 3).tolist()
+    per_day = [{"date": d, "weight": w, "calls": c, "t_stat": t}
+               for d, w, c, t in zip(dates, mean_weight, calls_then, t_then, strict=True)]
     return {
         "prior_weight": prior,
         "scored": int(len(moves)),
