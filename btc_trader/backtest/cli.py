@@ -109,6 +109,9 @@ def simulate_strategy(bars: Bars, args: argparse.Namespace, settings: Any, show_
         extra = {"stack": args.stack, "approved": live.approvals,
                  "rejections_by_rule": dict(live.rejections.most_common()),
                  "model_accuracy": live.model_accuracy, "events": live.events,
+                 # Per model: calls, hit rate vs break-even, net bps, Newey-West t; per-day weights in --json.
+                 "walk_forward": live.walk_forward if args.json else {
+                     m: {k: v for k, v in w.items() if k != "weight_per_day"} for m, w in live.walk_forward.items()},
                  "kill_switch_engaged_at": None if live.kill_switch_bar is None else
                  datetime.fromtimestamp(int(bars.timestamps[live.kill_switch_bar]) + bars.bar_seconds, UTC)
                  .strftime("%Y-%m-%dT%H:%M:%SZ"),
