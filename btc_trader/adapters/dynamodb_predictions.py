@@ -90,6 +90,18 @@ class DynamoDBPredictionStore(LazyClient):
         )
         return _deserialize(response["Item"]) if "Item" in response else None
 
+    def predictions(self, symbol: str, start: int, end: int) -> Iterator[dict[str, Any]]:
+        """Every stored prediction of `symbol` with start <= time < end, oldest first (paginated)."""
+        pages = self.client.get_paginator("query").paginate(
+            TableName=self.predictions_table,
+            KeyConditionExpression="#symbol = :symbol AND #ts BETWEEN :start AND :last",
+            ExpressionAttributeNames={"#symbol": _P_HASH, "#ts": _P_RANGE},
+            ExpressionAttributeValues=_serialize({":symbol": symbol, ":start": start, ":last": end - 1}),
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                yield _deserialize(item)
+
     def due_for_scoring(self, symbol: str, now: int, lookback_s: int) -> list[dict[str, Any]]:
         """Unscored predictions whose horizon has passed, oldest first (bounded window)."""
         pages = self.client.get_paginator("query").paginate(

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from btc_trader.contracts import ModelOutput, PredictionResult
+from btc_trader.domain.prediction.edge import EdgeParams
 from btc_trader.domain.prediction.ensemble import (
     ModelRun,
     NoUsableModelError,
@@ -23,7 +24,6 @@ from btc_trader.domain.prediction.ensemble import (
     edge_probabilities,
     model_weights,
 )
-from btc_trader.domain.prediction.edge import EdgeParams
 from btc_trader.domain.prediction.model import (
     ForecastError,
     HistorySlice,

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from btc_trader.contracts import PredictionResult
+from btc_trader.domain.prediction.edge import EdgeParams
 from btc_trader.domain.prediction.ensemble import (
     ModelRun,
     NoUsableModelError,
@@ -12,7 +13,6 @@ from btc_trader.domain.prediction.ensemble import (
     edge_probabilities,
     model_weights,
 )
-from btc_trader.domain.prediction.edge import EdgeParams
 from btc_trader.domain.prediction.model import InsufficientHistoryError, ModelForecast, PriceHistory
 from btc_trader.domain.prediction.result import ensemble_result, insufficient_history_result
 from btc_trader.domain.prediction.scoring import (
