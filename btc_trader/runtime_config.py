@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from btc_trader.domain.prediction.edge import EdgeParams
+if TYPE_CHECKING:
+    from btc_trader.domain.prediction.edge import EdgeParams
 
 ENV_PREFIX = "BTC_TRADER_"
 
@@ -116,6 +117,9 @@ class PredictorConfig(_EnvModel):
 
     def edge_params(self) -> EdgeParams:
         """The decision-quality rule's parameters (calls, costs, overlap, evidence)."""
+        # Imported here: the edge maths needs numpy, which the price collector's bundle leaves out.
+        from btc_trader.domain.prediction.edge import EdgeParams
+
         return EdgeParams(
             buy_threshold_pct=self.buy_threshold_pct, sell_threshold_pct=self.sell_threshold_pct,
             cost_bps=self.fee_bps + self.slippage_bps,
