@@ -54,7 +54,7 @@ def register(commands: Any) -> None:
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="live: override a stack key")
     parser.add_argument("--grid", action="append", metavar="KEY=V1,V2", help="sweep: stack-key values to combine")
     parser.add_argument("--ignore-skill", action="store_true",
-                        help="live: keep configured model weights even when persistence wins (NOT live behaviour)")
+                        help="live: keep configured model weights whatever their calls earn (NOT live behaviour)")
     parser.add_argument("--predictions", metavar="FILE",
                         help="live: replay recorded Bedrock/Chronos outputs (`btc-trader predictions export`)")
     parser.add_argument("--fee-bps", type=float, help="default: the stack's feeBps (live), 10 (sma-cross)")
