@@ -442,11 +442,15 @@ def walk_forward(bars: Bars, decisions: np.ndarray, moves: np.ndarray, realised:
     first = np.flatnonzero(np.diff(np.concatenate(([-1], day))))
     last = np.concatenate((first[1:], [len(day)])) - 1
     sums = np.add.reduceat(weight[decisions], first) if len(first) else np.zeros(0)
-    dates = np.datetime_as_string(day[first].astype("datetime64[D]")).tolist()
-    mean_weight = np.round(sums / (last - first + 1), 4).tolist()
-    calls_then, t_then = record.calls[last].tolist(), np.round(record.t_stat[last], 3).tolist()
-    per_day = [{"date": d, "weight": w, "calls": c, "t_stat": t}
-               for d, w, c, t in zip(dates, mean_weight, calls_then, t_then, strict=True)]
+    # Columns, not one object per day: a five-year hourly run has ~2,000 days per model.
+    per_day = {
+        "date": np.datetime_as_string(day[first].astype("datetime64[D]")).tolist(),
+        "weight": np.round(sums / (last - first + 1), 4).tolist(),
+        "calls": record.calls[last].tolist(),
+        "t_stat": np.round(record.t_stat[last], 3).tolist(),
+    }
+    directional = gross[called != 0]
+    spread = float(directional.std()) if direction_calls > 1 else 0.0
     return {
         "prior_weight": prior,
         "scored": int(len(moves)),
@@ -460,9 +464,8 @@ def walk_forward(bars: Bars, decisions: np.ndarray, moves: np.ndarray, realised:
         # The raw directional measure (sign of every predicted move beyond the stable band x the
         # realised move, no costs, naive t): what a call is worth before the thresholds and fees.
         "direction_calls": direction_calls,
-        "direction_gross_bps": float(gross[called != 0].mean()) if direction_calls else None,
-        "direction_naive_t": (float(gross[called != 0].mean() / gross[called != 0].std()
-                                    * np.sqrt(direction_calls)) if direction_calls > 1 and gross[called != 0].std() > 0
+        "direction_gross_bps": float(directional.mean()) if direction_calls else None,
+        "direction_naive_t": (float(directional.mean() / spread * np.sqrt(direction_calls)) if spread > 0
                               else None),
         "final_weight": float(weight[decisions[-1]]) if len(decisions) else None,
         "weight_per_day": per_day,

@@ -31,7 +31,9 @@ def walk(bars: Bars) -> tuple[dict, np.ndarray]:
     settings = load_stack_with_overrides("dev", CALLS_OFTEN)
     run = run_live(bars, settings, 10_000, settings.fee_bps, settings.slippage_bps)
     record = run.walk_forward["custom"]
-    return record, np.array([d["weight"] for d in record["weight_per_day"]])
+    days = record["weight_per_day"]
+    assert len(days["date"]) == len(days["weight"]) == len(days["calls"]) == len(days["t_stat"]) == 20_000 // 24 + 1
+    return record, np.array(days["weight"])
 
 
 def test_a_planted_edge_earns_weight():
