@@ -3,6 +3,14 @@
 import pulumi
 import pulumi_aws as aws
 
+from btc_trader.stack.environment import (
+    ML_PREDICTOR,
+    PREDICTION_EVALUATOR,
+    PRICE_COLLECTOR,
+    RISK_MANAGER,
+    TRADE_EXECUTOR,
+)
+from btc_trader.stack.naming import ResourceNames
 from components.data_ingestion import DataIngestion, DataIngestionArgs
 from components.lambda_packaging import (
     build_dependency_layer,
@@ -12,16 +20,8 @@ from components.lambda_packaging import (
 )
 from components.ml_prediction import MlPrediction, MlPredictionArgs
 from components.monitoring import Monitoring, MonitoringArgs
-from components.naming import ResourceNames
 from components.network import Network, NetworkArgs
-from components.runtime_env import (
-    ML_PREDICTOR,
-    PREDICTION_EVALUATOR,
-    PRICE_COLLECTOR,
-    RISK_MANAGER,
-    TRADE_EXECUTOR,
-)
-from components.settings import load_settings
+from components.stack_config import load_settings
 from components.trading_engine import TradingEngine, TradingEngineArgs
 
 settings = load_settings()

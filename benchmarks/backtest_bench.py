@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from btc_trader.backtest.data import Bars, load_bars  # noqa: E402
 from btc_trader.backtest.engine import metrics, simulate, sma_cross_targets  # noqa: E402
 from btc_trader.backtest.live import run_live  # noqa: E402
-from components.settings import load_stack_file, load_stack_with_overrides  # noqa: E402
+from btc_trader.stack.settings import load_stack_file, load_stack_with_overrides  # noqa: E402
 
 DEV = load_stack_file("dev")
 BUSY = load_stack_with_overrides("dev", {"riskThreshold": "0.3", "buyThresholdPct": "0.2", "sellThresholdPct": "-0.2",

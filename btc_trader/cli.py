@@ -25,8 +25,8 @@ def cmd_reset_kill_switch(args: argparse.Namespace) -> int:
 
     from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
     from btc_trader.local import emulator
-    from components.naming import ResourceNames
-    from components.settings import load_stack_file, stack_region
+    from btc_trader.stack.naming import ResourceNames
+    from btc_trader.stack.settings import load_stack_file, stack_region
 
     settings = load_stack_file(args.stack)
     if args.aws:
@@ -59,7 +59,7 @@ def cmd_data_backfill(args: argparse.Namespace) -> int:
     from btc_trader.adapters.dynamodb_prices import DynamoDBPriceRepository
     from btc_trader.local import emulator
     from btc_trader.services.backfill import backfill, bar_length
-    from components.settings import load_stack_file
+    from btc_trader.stack.settings import load_stack_file
 
     state = emulator.find_running(args.port)
     settings = load_stack_file(state.stack)
@@ -199,7 +199,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from btc_trader.local.emulator import EmulatorError
     from btc_trader.local.invoke import InvokeError
     from btc_trader.local.run import LocalRunError
-    from components.settings import SettingsError
+    from btc_trader.stack.settings import SettingsError
 
     return (CliError, EmulatorError, InvokeError, SettingsError, CandleError, SourceError, LocalRunError,
             BacktestError, CostError)

@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from components.naming import ResourceNames
-from components.settings import StackSettings
+from btc_trader.stack.naming import ResourceNames
+from btc_trader.stack.settings import StackSettings
 
 PRICE_DIR = Path(__file__).resolve().parent / "pricing"
 HOURS_PER_MONTH = 730
@@ -324,7 +324,7 @@ README_BEGIN, README_END = "<!-- cost:begin -->", "<!-- cost:end -->"
 
 def readme_table() -> str:
     """The README's cost table: dev, prod, and the original design (from prod's settings)."""
-    from components.settings import load_stack_file, stack_region
+    from btc_trader.stack.settings import load_stack_file, stack_region
 
     columns = []
     for stack in ("dev", "prod"):

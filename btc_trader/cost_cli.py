@@ -12,8 +12,8 @@ LOCAL_ACCOUNT = "123456789012"  # names only need a shape; no AWS call is made
 
 def estimates(stack: str, overrides: dict[str, str]) -> list[Any]:
     from btc_trader.cost import estimate, original_design
-    from components.naming import ResourceNames
-    from components.settings import load_stack_with_overrides, stack_region
+    from btc_trader.stack.naming import ResourceNames
+    from btc_trader.stack.settings import load_stack_with_overrides, stack_region
 
     settings = load_stack_with_overrides(stack, overrides)
     names = ResourceNames(stack, LOCAL_ACCOUNT, stack_region(stack))

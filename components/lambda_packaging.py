@@ -22,7 +22,10 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
-from components.settings import PROJECT_ROOT, LambdaSettings
+from btc_trader.stack.settings import LambdaSettings
+
+# Components run from the checkout (never from a wheel): the repository is their parent.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 CODE_PACKAGES = ("btc_trader", "functions")
 SKIPPED_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache"}

@@ -15,15 +15,15 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.naming import ResourceNames
-from components.runtime_env import (
+from btc_trader.stack.environment import (
     ML_PREDICTOR,
     PREDICTION_EVALUATOR,
     PRICE_COLLECTOR,
     RISK_MANAGER,
     TRADE_EXECUTOR,
 )
-from components.settings import StackSettings
+from btc_trader.stack.naming import ResourceNames
+from btc_trader.stack.settings import StackSettings
 
 LAMBDA_NAMESPACE = "AWS/Lambda"
 STATES_NAMESPACE = "AWS/States"

@@ -17,8 +17,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.naming import ResourceNames
-from components.settings import StackSettings
+from btc_trader.stack.naming import ResourceNames
+from btc_trader.stack.settings import StackSettings
 
 HTTPS = 443
 

@@ -8,10 +8,10 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from btc_trader.stack.naming import ResourceNames
+from btc_trader.stack.settings import StackSettings
 from components.iam import assume_role_policy
-from components.naming import ResourceNames
 from components.network import VpcPlacement
-from components.settings import StackSettings
 
 # X-Ray's write actions do not support resource-level permissions: `*` is the only resource.
 XRAY_STATEMENT = {
@@ -58,7 +58,7 @@ class PythonFunction(pulumi.ComponentResource):
         )
         self.role = aws.iam.Role(
             f"{name}-role",
-            name=f"{self.function_name}-role",
+            name=args.names.function_role(args.role),
             assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
             opts=child,
         )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from btc_trader.stack.naming import ResourceNames
 from btc_trader.storage_schema import TableSpec
-from components.naming import ResourceNames
 
 
 def table_from_spec(resource_name: str, spec: TableSpec, names: ResourceNames,

@@ -8,8 +8,8 @@ import pytest
 
 from btc_trader import cost
 from btc_trader.cli import main
-from components.naming import ResourceNames
-from components.settings import load_stack_file, load_stack_with_overrides
+from btc_trader.stack.naming import ResourceNames
+from btc_trader.stack.settings import load_stack_file, load_stack_with_overrides
 
 NAMES = ResourceNames("dev", "123456789012", "us-east-1")
 

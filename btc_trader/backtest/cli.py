@@ -77,7 +77,7 @@ def _overrides(items: list[str] | None) -> dict[str, str]:
 
 
 def _settings(args: argparse.Namespace, extra: dict[str, str] | None = None) -> Any:
-    from components.settings import load_stack_with_overrides
+    from btc_trader.stack.settings import load_stack_with_overrides
 
     return load_stack_with_overrides(args.stack, {**_overrides(args.set), **(extra or {})})
 

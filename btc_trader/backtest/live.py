@@ -38,7 +38,7 @@ from btc_trader.domain.prediction.technical import technical_forecasts
 from btc_trader.domain.risk import RiskLimits, RiskState, decide
 from btc_trader.domain.wallet import DUST_BTC, PaperWallet, WalletError
 from btc_trader.runtime_config import PredictorConfig
-from components.settings import StackSettings
+from btc_trader.stack.settings import StackSettings
 
 OFFLINE_MODELS = ("custom",)
 _DIRECTION = {1: "up", -1: "down", 0: "stable"}

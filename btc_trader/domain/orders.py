@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from typing import Literal
 
 TradeStatus = Literal["PENDING", "FILLED", "PARTIAL", "REJECTED", "FAILED"]
@@ -36,3 +37,15 @@ def check_transition(current: str, new: str) -> None:
     """Raise TransitionError unless `current` -> `new` is allowed."""
     if new not in ALLOWED.get(current, set()):
         raise TransitionError(f"a {current} trade cannot become {new}")
+
+
+@dataclass(frozen=True)
+class ExecutionReport:
+    """What an exchange says happened to an order."""
+
+    status: Literal["FILLED", "PARTIAL", "REJECTED"]
+    filled_qty: float = 0.0
+    avg_price: float | None = None
+    fee_usd: float = 0.0
+    exchange_order_id: str | None = None
+    reason: str | None = None

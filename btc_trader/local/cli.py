@@ -102,7 +102,7 @@ def read_event(source: str) -> dict[str, Any]:
 def cmd_invoke(args: argparse.Namespace) -> int:
     from btc_trader.local import invoke
     from btc_trader.local.events import sample_event
-    from components.settings import load_stack_file
+    from btc_trader.stack.settings import load_stack_file
 
     if args.function not in invoke.FUNCTIONS:
         raise CliError(f"unknown function {args.function!r}; known: {', '.join(sorted(invoke.FUNCTIONS))}")
@@ -131,7 +131,7 @@ _STATE_EVENT = {"risk-manager": "check-risk", "trade-executor": "execute"}
 
 def cmd_generate_event(args: argparse.Namespace) -> int:
     from btc_trader.local.events import sample_event
-    from components.settings import load_stack_file, stack_region
+    from btc_trader.stack.settings import load_stack_file, stack_region
 
     at = parse_time(args.at) if args.at else datetime.now(UTC)
     symbol = args.symbol or load_stack_file(args.stack).symbols[0]
@@ -226,7 +226,7 @@ def _running_stack(emulator: Any) -> str:
 def cmd_trades(args: argparse.Namespace) -> int:
     from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
     from btc_trader.local import emulator
-    from components.settings import load_stack_file
+    from btc_trader.stack.settings import load_stack_file
 
     state = emulator.find_running(args.port)
     symbol = args.symbol or load_stack_file(state.stack).symbols[0]
@@ -253,7 +253,7 @@ def cmd_wallet(args: argparse.Namespace) -> int:
     from btc_trader.adapters.dynamodb_prices import DynamoDBPriceRepository
     from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
     from btc_trader.local import emulator
-    from components.settings import load_stack_file
+    from btc_trader.stack.settings import load_stack_file
 
     state = emulator.find_running(args.port)
     settings = load_stack_file(state.stack)

@@ -25,9 +25,9 @@ import boto3
 from botocore.exceptions import ClientError
 
 from btc_trader.local.environ import patched_environ
+from btc_trader.stack.naming import ResourceNames
+from btc_trader.stack.settings import load_stack_file, stack_region
 from btc_trader.storage_schema import TABLES, TableSpec
-from components.naming import ResourceNames
-from components.settings import load_stack_file, stack_region
 
 DEFAULT_PORT = 4599  # away from LocalStack's 4566 and moto's 5000 (macOS AirPlay takes 5000)
 LOCAL_ACCOUNT = "123456789012"  # moto's account
@@ -283,8 +283,8 @@ def provision(state: EmulatorState) -> dict[str, list[str]]:
     Pulumi components; the functions' code is a placeholder because invocations are served by
     the local Lambda server (`local start-lambda`, `local run`), which runs the real handlers.
     """
+    from btc_trader.stack.environment import function_environments, kill_switch_parameter
     from btc_trader.workflow import definition_json
-    from components.runtime_env import function_environments, kill_switch_parameter
 
     settings = load_stack_file(state.stack)
     names = state.names
@@ -336,7 +336,7 @@ def provision(state: EmulatorState) -> dict[str, list[str]]:
         except ClientError as exc:
             _ignore(exc, "ResourceConflictException")
             arns[role] = lambda_client.update_function_configuration(**config)["FunctionArn"]
-    from components.runtime_env import ML_PREDICTOR, RISK_MANAGER, TRADE_EXECUTOR
+    from btc_trader.stack.environment import ML_PREDICTOR, RISK_MANAGER, TRADE_EXECUTOR
 
     definition = definition_json(arns[ML_PREDICTOR], arns[RISK_MANAGER], arns[TRADE_EXECUTOR], topic_arn)
     sfn = _client(state, "stepfunctions")

@@ -1,6 +1,6 @@
 """`sam local invoke`, for this stack: run a handler in-process with its deployed environment.
 
-The environment comes from `components.runtime_env.function_environments`, the same builder the
+The environment comes from `btc_trader.stack.environment.function_environments`, the same builder the
 Pulumi components use, pointed at the local emulator. Logs and EMF metrics go to stderr; the
 handler's result is returned for the CLI to print on stdout.
 """
@@ -23,7 +23,7 @@ import boto3
 from btc_trader.adapters.price_sources import replay_spec
 from btc_trader.local.emulator import LOCAL_ACCOUNT, EmulatorState, aws_environment
 from btc_trader.local.environ import patched_environ
-from components.runtime_env import (
+from btc_trader.stack.environment import (
     ML_PREDICTOR,
     PREDICTION_EVALUATOR,
     PRICE_COLLECTOR,
@@ -31,7 +31,8 @@ from components.runtime_env import (
     TRADE_EXECUTOR,
     function_environments,
 )
-from components.settings import load_stack_file
+from btc_trader.stack.project import find_project_root
+from btc_trader.stack.settings import load_stack_file
 
 # CLI name -> handler module. Grows with every function of the stack.
 FUNCTIONS: dict[str, str] = {
@@ -199,6 +200,15 @@ def function_environment(
 _ENV_SEEN: dict[str, dict[str, str]] = {}
 
 
+def import_handler_module(function: str) -> Any:
+    """A function's handler module from the checkout's `functions/` (the wheel ships only the library)."""
+    if "functions" not in sys.modules:
+        root = str(find_project_root())
+        if root not in sys.path:
+            sys.path.insert(0, root)
+    return importlib.import_module(FUNCTIONS[function])
+
+
 def run_handler(function: str, event: dict[str, Any], env: dict[str, str], region: str,
                 account: str = LOCAL_ACCOUNT, memory_mb: int = 256, log_stream: TextIO | None = None) -> Any:
     """Call a function's handler in this process with its environment; exceptions propagate.
@@ -209,13 +219,13 @@ def run_handler(function: str, event: dict[str, Any], env: dict[str, str], regio
     """
     log_stream = log_stream or sys.stderr
     env = {**env, "POWERTOOLS_TRACE_DISABLED": "true"}  # no X-Ray daemon locally
-    from components.naming import ResourceNames
+    from btc_trader.stack.naming import ResourceNames
 
     name = ResourceNames(env.get("BTC_TRADER_STACK", "local"), account, region).function(function)
     context = LocalContext(name, memory_mb, f"arn:aws:lambda:{region}:{account}:function:{name}", str(uuid.uuid4()))
     with patched_environ(env), contextlib.redirect_stdout(log_stream):
         # Imported with its environment in place: Powertools reads it at import.
-        module = importlib.import_module(FUNCTIONS[function])
+        module = import_handler_module(function)
         # Where AWS is (emulator endpoint, region, credentials) belongs to the container too: a
         # client cached for one emulator must never talk to the next one.
         container = {**env, **{k: v for k, v in os.environ.items() if k.startswith("AWS_")}}

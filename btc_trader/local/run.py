@@ -37,8 +37,12 @@ from btc_trader.local.lambda_server import LocalLambdaServer
 from btc_trader.local.logs import handler_log
 from btc_trader.local.workflow_runner import failure_cause
 from btc_trader.services.backfill import bar_length
-from components.runtime_env import PREDICTION_EVALUATOR, PRICE_COLLECTOR, function_environments
-from components.settings import StackSettings, load_stack_with_overrides
+from btc_trader.stack.environment import (
+    PREDICTION_EVALUATOR,
+    PRICE_COLLECTOR,
+    function_environments,
+)
+from btc_trader.stack.settings import StackSettings, load_stack_with_overrides
 
 OFFLINE_MODELS = ["custom"]
 HISTORY_BARS = 120  # history loaded before the first decision (the technical model needs 51)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from btc_trader.contracts import PredictionResult, RiskResult, TradeResult, WalletSnapshot
-from btc_trader.domain.orders import client_order_id
+from btc_trader.domain.orders import ExecutionReport, client_order_id
 from btc_trader.domain.risk import RiskDecision, RiskLimits, RiskState, decide
 from btc_trader.domain.wallet import PaperWallet, WalletError
 
@@ -21,18 +21,6 @@ Mode = Literal["paper", "live"]
 
 class NotApprovedError(ValueError):
     """The executor was handed an intent the risk manager did not approve."""
-
-
-@dataclass(frozen=True)
-class ExecutionReport:
-    """What an exchange says happened to an order."""
-
-    status: Literal["FILLED", "PARTIAL", "REJECTED"]
-    filled_qty: float = 0.0
-    avg_price: float | None = None
-    fee_usd: float = 0.0
-    exchange_order_id: str | None = None
-    reason: str | None = None
 
 
 class LiveExecutor(Protocol):

@@ -7,7 +7,7 @@ import pytest
 
 from btc_trader.adapters.price_sources import build_session, build_sources, fetch_all, replay_spec
 from btc_trader.domain.prices import aggregate_quotes
-from components.settings import load_stack_file
+from btc_trader.stack.settings import load_stack_file
 
 FILES = {
     "coinbase": "btcusd_1m_coinbase_2023-03-01_2023-03-21.csv.gz",

@@ -21,7 +21,7 @@ from btc_trader.domain.prediction.scoring import PERSISTENCE, rolling_skill, sco
 from btc_trader.domain.prediction.technical import BARS_NEEDED, TechnicalModel
 from btc_trader.domain.risk import RiskState, decide
 from btc_trader.domain.wallet import PaperWallet, WalletError
-from components.settings import load_stack_with_overrides
+from btc_trader.stack.settings import load_stack_with_overrides
 
 LOOSE = {"riskThreshold": "0.3", "buyThresholdPct": "0.2", "sellThresholdPct": "-0.2", "maxTradesPerDay": "40",
          "maxTradeAmount": "4000", "maxPositionPct": "100", "cooldownMinutes": "30"}

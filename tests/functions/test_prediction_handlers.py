@@ -8,10 +8,10 @@ from moto import mock_aws
 from btc_trader.adapters.dynamodb_prices import DynamoDBPriceRepository
 from btc_trader.contracts import PredictionResult
 from btc_trader.domain.candles import Candle
+from btc_trader.stack.environment import function_environments
+from btc_trader.stack.naming import ResourceNames
+from btc_trader.stack.settings import load_stack_file
 from btc_trader.storage_schema import TABLES
-from components.naming import ResourceNames
-from components.runtime_env import function_environments
-from components.settings import load_stack_file
 from tests.aws_fakes import FakeLambdaContext, create_table, emf_records, metric_values
 
 NAMES = ResourceNames("dev", "123456789012", "us-east-1")

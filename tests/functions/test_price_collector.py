@@ -7,10 +7,10 @@ import pytest
 import responses
 from moto import mock_aws
 
+from btc_trader.stack.environment import function_environments
+from btc_trader.stack.naming import ResourceNames
+from btc_trader.stack.settings import load_stack_file
 from btc_trader.storage_schema import PRICES
-from components.naming import ResourceNames
-from components.runtime_env import function_environments
-from components.settings import load_stack_file
 from tests.aws_fakes import FakeLambdaContext, create_table, emf_records, metric_values
 from tests.conftest import load_fixture
 

@@ -5,10 +5,10 @@ import pytest
 from moto import mock_aws
 
 from btc_trader.contracts import RiskResult, TradeResult
+from btc_trader.stack.environment import function_environments, kill_switch_parameter
+from btc_trader.stack.naming import ResourceNames
+from btc_trader.stack.settings import load_stack_file
 from btc_trader.storage_schema import TABLES
-from components.naming import ResourceNames
-from components.runtime_env import function_environments, kill_switch_parameter
-from components.settings import load_stack_file
 from tests.aws_fakes import FakeLambdaContext, create_table, emf_records, metric_values
 
 NAMES = ResourceNames("dev", "123456789012", "us-east-1")

@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import yaml
 
-from components.settings import PROJECT_ROOT
+from tests.conftest import REPO_ROOT as PROJECT_ROOT
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

@@ -9,7 +9,7 @@ from typing import Any
 from unittest import mock
 
 from components import lambda_packaging
-from components.settings import PROJECT_ROOT
+from tests.conftest import REPO_ROOT as PROJECT_ROOT
 from tests.infra.harness import RecordingMocks, run_program
 
 

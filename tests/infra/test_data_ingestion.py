@@ -5,11 +5,12 @@ import json
 import pulumi
 import pytest
 
+from btc_trader.stack.environment import function_environments
+from btc_trader.stack.naming import ResourceNames
+from btc_trader.stack.settings import load_stack_file
 from components.data_ingestion import DataIngestion, DataIngestionArgs
-from components.naming import ResourceNames
-from components.runtime_env import function_environments
 from components.schedules import rate
-from components.settings import load_settings, load_stack_file
+from components.stack_config import load_settings
 from tests.infra.harness import ACCOUNT, REGION, policy_statements, run_program
 
 FUNCTION = "aws:lambda/function:Function"

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
+from btc_trader.stack.settings import StackSettings, load_stack_with_overrides
 from components.ml_prediction import bedrock_resources
-from components.settings import StackSettings, load_stack_with_overrides
 from tests.infra.harness import ACCOUNT, REGION, RecordingMocks
 from tests.infra.program_runs import outputs_of, run_main
 

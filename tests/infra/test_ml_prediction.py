@@ -6,15 +6,16 @@ import tarfile
 import pulumi
 import pytest
 
+from btc_trader.stack.environment import function_environments
+from btc_trader.stack.naming import ResourceNames
+from btc_trader.stack.settings import load_stack_file
 from components.ml_prediction import (
     MlPrediction,
     MlPredictionArgs,
     bedrock_resources,
     inference_archive,
 )
-from components.naming import ResourceNames
-from components.runtime_env import function_environments
-from components.settings import load_settings, load_stack_file
+from components.stack_config import load_settings
 from tests.infra.harness import ACCOUNT, REGION, policy_statements, run_program
 
 PRICES_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/btc-trader-dev-prices"

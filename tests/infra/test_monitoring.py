@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from btc_trader.stack.naming import ResourceNames
+from btc_trader.stack.settings import load_stack_file, load_stack_with_overrides
 from components.monitoring import LAMBDA_NAMESPACE, STATES_NAMESPACE, WORKFLOW_OUTCOMES
-from components.naming import ResourceNames
-from components.settings import load_stack_file, load_stack_with_overrides
 from tests.emitted_metrics import Emitted, collect_emissions
 from tests.infra.harness import ACCOUNT, REGION, RecordingMocks
 from tests.infra.program_runs import outputs_of, run_main
@@ -211,7 +211,7 @@ def test_thresholds_follow_stack_overrides():
 
 
 def test_alarm_window_over_a_day_is_refused():
-    from components.settings import SettingsError
+    from btc_trader.stack.settings import SettingsError
 
     with pytest.raises(SettingsError, match="monitoring.missedCollections times priceCollectionInterval"):
         load_stack_with_overrides("dev", {"priceCollectionInterval": "600", "tradingInterval": "600",

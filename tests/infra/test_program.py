@@ -5,8 +5,9 @@ import subprocess
 
 import pytest
 
+from btc_trader.stack.settings import LambdaSettings
 from components import lambda_packaging
-from components.settings import PROJECT_ROOT, LambdaSettings
+from tests.conftest import REPO_ROOT as PROJECT_ROOT
 from tests.infra.harness import POWERTOOLS_LAYER, run_program
 
 

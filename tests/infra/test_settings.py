@@ -5,14 +5,14 @@ import re
 import pulumi
 import pytest
 
-from components.settings import (
+from btc_trader.stack.settings import (
     SettingsError,
     StackSettings,
-    load_settings,
     load_stack_file,
     parse_settings,
     stack_keys,
 )
+from components.stack_config import load_settings
 from tests.infra.harness import run_program
 
 
@@ -145,10 +145,11 @@ def test_monitoring_thresholds_are_validated():
 
 
 def test_every_key_is_documented_and_the_readme_table_is_current():
-    from components.settings import KEY_DOCS, PROJECT_ROOT, stack_keys_markdown
+    from btc_trader.stack.settings import KEY_DOCS, stack_keys_markdown
+    from tests.conftest import REPO_ROOT as PROJECT_ROOT
 
     assert set(KEY_DOCS) == set(stack_keys())
     readme = (PROJECT_ROOT / "README.md").read_text()
     begin, end = "<!-- stack-keys:begin -->\n", "\n<!-- stack-keys:end -->"
     table = readme[readme.index(begin) + len(begin) : readme.index(end)]
-    assert table == stack_keys_markdown(), "regenerate with: python -m components.settings"
+    assert table == stack_keys_markdown(), "regenerate with: python -m btc_trader.stack.settings"

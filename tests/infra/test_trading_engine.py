@@ -5,10 +5,11 @@ import json
 import pulumi
 import pytest
 
+from btc_trader.stack.environment import function_environments
+from btc_trader.stack.naming import ResourceNames
+from btc_trader.stack.settings import load_stack_file
 from btc_trader.workflow import trading_workflow
-from components.naming import ResourceNames
-from components.runtime_env import function_environments
-from components.settings import load_settings, load_stack_file
+from components.stack_config import load_settings
 from components.trading_engine import TradingEngine, TradingEngineArgs
 from tests.infra.harness import ACCOUNT, REGION, policy_statements, run_program
 
@@ -85,7 +86,7 @@ def test_prod_real_trading_reads_only_its_secret():
 
 def test_real_trading_with_a_missing_secret_fails_the_deployment():
     with pytest.raises(Exception, match="can't find the specified secret: nope"):
-        engine("prod", {"btc-trader:exchange": {"id": "binance", "sandbox": False, "secretName": "nope"}})
+        engine("prod", {"btc-trader:exchange": {"id": "binanceus", "sandbox": False, "secretName": "nope"}})
 
 
 def test_alert_email_subscription_only_when_configured():

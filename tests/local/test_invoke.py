@@ -8,8 +8,8 @@ import pytest
 
 from btc_trader.cli import main
 from btc_trader.local import invoke
-from components.runtime_env import function_environments
-from components.settings import load_stack_file
+from btc_trader.stack.environment import function_environments
+from btc_trader.stack.settings import load_stack_file
 
 COINBASE = "btcusd_1m_coinbase_2023-03-01_2023-03-21.csv.gz"
 FOUR_VENUES = {

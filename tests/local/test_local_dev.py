@@ -17,7 +17,7 @@ from btc_trader.local.events import KINDS
 from btc_trader.local.lambda_server import LocalLambdaServer
 from btc_trader.local.run import local_run
 from components import lambda_packaging
-from components.settings import PROJECT_ROOT
+from tests.conftest import REPO_ROOT as PROJECT_ROOT
 from tests.infra.harness import run_program
 
 REPLAY = "btcusd_1m_coinbase_2023-03-01_2023-03-21.csv.gz"

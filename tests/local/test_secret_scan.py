@@ -8,7 +8,7 @@ import boto3
 
 from btc_trader.local import emulator
 from btc_trader.local.run import local_run
-from components.settings import load_stack_file
+from btc_trader.stack.settings import load_stack_file
 from tests.local.conftest import free_port
 
 SECRET = "sk-LIVE-7f3a9c2e5b1d4f60a8e2c9b7d3f1a5e4"  # recognisable, fake

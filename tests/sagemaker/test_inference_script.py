@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from components.settings import PROJECT_ROOT
+from tests.conftest import REPO_ROOT as PROJECT_ROOT
 from tests.conftest import load_fixture
 
 spec = importlib.util.spec_from_file_location("chronos_inference", PROJECT_ROOT / "sagemaker/chronos/code/inference.py")

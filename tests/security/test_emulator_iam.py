@@ -28,11 +28,12 @@ from btc_trader.local.environ import patched_environ
 from btc_trader.local.events import sample_event
 from btc_trader.local.invoke import run_handler
 from btc_trader.local.synthetic import write_synthetic_candles
+from btc_trader.stack.environment import function_environments, kill_switch_parameter
+from btc_trader.stack.naming import ResourceNames
+from btc_trader.stack.settings import load_stack_file
 from btc_trader.storage_schema import TABLES
 from components import lambda_packaging
-from components.naming import ResourceNames
-from components.runtime_env import function_environments, kill_switch_parameter
-from components.settings import PROJECT_ROOT, load_stack_file
+from tests.conftest import REPO_ROOT as PROJECT_ROOT
 from tests.infra.harness import run_program
 
 REGION = "us-east-1"

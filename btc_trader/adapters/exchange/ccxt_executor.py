@@ -15,7 +15,7 @@ from typing import Any
 
 import ccxt
 
-from btc_trader.services.trading import ExecutionReport
+from btc_trader.domain.orders import ExecutionReport
 
 QUOTE_ALIASES = {"binance": {"USD": "USDT"}}
 
