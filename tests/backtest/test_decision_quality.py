@@ -5,7 +5,7 @@ import pytest
 
 from btc_trader.backtest.data import Bars
 from btc_trader.backtest.live import run_live
-from components.settings import load_stack_with_overrides
+from btc_trader.stack.settings import load_stack_with_overrides
 
 # Thresholds at which the custom model calls often enough on hourly bars to be judged.
 CALLS_OFTEN = {"buyThresholdPct": "0.2", "sellThresholdPct": "-0.2"}
