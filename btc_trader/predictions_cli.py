@@ -18,9 +18,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     from btc_trader.adapters.dynamodb_predictions import DynamoDBPredictionStore
     from btc_trader.backtest.recorded import write_export
     from btc_trader.local import emulator
-    from btc_trader.storage_schema import PREDICTION_SCORES, PREDICTIONS
     from btc_trader.stack.naming import ResourceNames
     from btc_trader.stack.settings import load_stack_file, stack_region
+    from btc_trader.storage_schema import PREDICTION_SCORES, PREDICTIONS
 
     settings = load_stack_file(args.stack)
     symbol = args.symbol or settings.symbols[0]
