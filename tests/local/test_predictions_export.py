@@ -15,7 +15,7 @@ from btc_trader.local.emulator import aws_environment
 from btc_trader.storage_schema import PREDICTION_SCORES, PREDICTIONS
 
 HOURS = 700
-START = 1_700_000_000 - 1_700_000_000 % 86_400
+START = 1_500_000_000 - 1_500_000_000 % 86_400  # 2017-07-14: a range no other test of the shared emulator writes
 MODELS = '["bedrock","huggingface","custom"]'
 
 
@@ -45,7 +45,8 @@ def test_exported_predictions_are_replayed_beside_custom(running_emulator, home,
             store.save_result("BTC-USD", at, ensemble_result(runs, {"bedrock": 1, "huggingface": 1}, history, at, 60),
                               execution_id=f"run-{t}", expires_at=at + 86_400)
     exported = tmp_path / "predictions.jsonl"
-    assert main(["predictions", "export", "--out", str(exported)]) == 0
+    window = ["--from", "2017-07-14T00:00:00Z", "--to", "2017-08-13T00:00:00Z"]
+    assert main(["predictions", "export", *window, "--out", str(exported)]) == 0
     assert f"wrote {HOURS - 1} predictions of BTC-USD" in capsys.readouterr().out
     lines = [json.loads(line) for line in exported.read_text().splitlines()]
     assert len(lines) == HOURS - 1 and lines[0]["timestamp"] == START + 3600
@@ -76,3 +77,6 @@ def test_exported_predictions_are_replayed_beside_custom(running_emulator, home,
     bad.write_text('{"symbol": "BTC-USD"}\n')
     assert main(["backtest", "--data", str(csv), "--strategy", "live", "--predictions", str(bad)]) == 2
     assert "line 1: not an exported prediction" in capsys.readouterr().err
+    assert main(["predictions", "export", "--from", "2017-08-13T00:00:00Z", "--to", "2017-07-14T00:00:00Z",
+                 "--out", str(bad)]) == 2
+    assert "--to must be after --from" in capsys.readouterr().err

@@ -182,7 +182,7 @@ def edge_probability(calls: int, t_stat: float, params: EdgeParams) -> float:
 
 @dataclass(frozen=True)
 class RollingEdge:
-    """Per query point: the evidence over the newest `window` steps before it (arrays)."""
+    """Per query point: the evidence over the steps back to the `window`-th newest call before it (arrays)."""
 
     steps: np.ndarray
     calls: np.ndarray
