@@ -24,6 +24,8 @@ class ScoreStore(Protocol):
 
     def skills(self, symbol: str, models: list[str], params: EdgeParams) -> dict[str, Skill]: ...
 
+    def save_skills(self, symbol: str, skills: dict[str, Skill], *, at: int, expires_at: int) -> None: ...
+
 
 @dataclass
 class EvaluationOutcome:
@@ -63,4 +65,8 @@ class EvaluationService:
             outcome.scored += 1
             outcome.scores.extend(scores)
         outcome.skills = self.store.skills(symbol, self.models, self.edge)
+        if outcome.skills:
+            # One snapshot per evaluation: the predictor reads it in one request instead of
+            # re-reading every model's window of calls before each prediction.
+            self.store.save_skills(symbol, outcome.skills, at=now, expires_at=now + self.ttl_days * SECONDS_PER_DAY)
         return outcome

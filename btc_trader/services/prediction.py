@@ -44,7 +44,7 @@ class PredictionStore(Protocol):
 
     def get_prediction(self, symbol: str, timestamp: int) -> dict[str, Any] | None: ...
 
-    def skills(self, symbol: str, models: list[str], params: EdgeParams) -> dict[str, Skill]: ...
+    def latest_skills(self, symbol: str, models: list[str]) -> dict[str, Skill]: ...
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ class PredictionService:
             reason = str(InsufficientHistoryError(len(history), least, f"{p.bar_seconds // 60}-minute bars"))
             return self._refuse(symbol, at, "insufficient_history", reason, execution_id, history, newest)
         runs = run_models(self.predictors, history, p.horizon_minutes, p.model_timeout_s)
-        skills = self.store.skills(symbol, models, p.edge)
+        skills = self.store.latest_skills(symbol, models)  # the evaluator's newest snapshot
         weights = model_weights(models, p.configured_weights, skills, p.edge)
         try:
             ensemble = combine(runs, weights, history.last_price, edge_probabilities(models, skills, p.edge))

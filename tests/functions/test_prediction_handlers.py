@@ -94,5 +94,6 @@ def test_evaluator_scores_and_emits_accuracy(handlers, capsys):
     assert metric_values(records, "ModelNetEdgeT")[0][0]["model"] == "custom"
     again = evaluator.lambda_handler({"time": iso(START + (300 + 60 * 8) * 60)}, FakeLambdaContext())
     assert again["results"][0]["scored"] == 0, "a prediction is scored once"
-    scores = boto3.client("dynamodb").scan(TableName=NAMES.table("prediction-scores"))["Count"]
-    assert scores == 8
+    items = boto3.client("dynamodb").scan(TableName=NAMES.table("prediction-scores"))["Items"]
+    series = sorted(item["series"]["S"] for item in items)
+    assert series == ["BTC-USD#custom"] * 8 + ["BTC-USD#skill"], "8 scores and one skill snapshot per evaluation time"
