@@ -12,6 +12,8 @@ predictions table (every model's output, ok or not, is stored with each predicti
 bar closed by `timestamp`) and replays each recorded model's move (predicted / current price,
 applied to that bar's close: venues differ by a few bps, the move is what the model said) and
 its confidence beside the `custom` model's, through the same weights, vote and risk rules.
+`custom`'s own recordings are not replayed: it is recomputed from the candles (proven equal to
+the deployed model bar by bar), so its walk-forward covers the whole file.
 """
 
 from __future__ import annotations
