@@ -52,3 +52,35 @@ def test_pure_noise_earns_none(seed):
     assert abs(record["direction_naive_t"]) < 3
     assert record["mean_net_bps"] < 0 and record["t_stat_newey_west"] < 0
     assert (weight[len(weight) // 4:] == 0).mean() > 0.95 and record["final_weight"] == 0.0
+
+
+def test_the_vectorised_ensemble_is_combine_at_every_decision():
+    from btc_trader.backtest.live import _combine
+    from btc_trader.domain.prediction.ensemble import ModelRun, combine
+    from btc_trader.domain.prediction.model import ModelForecast
+
+    rng = np.random.default_rng(5)
+    d = 400
+    current = 100 * np.exp(rng.normal(0, 0.01, d))
+    models = ("custom", "bedrock", "huggingface")
+    predicted = {m: current * (1 + rng.choice([-0.01, -0.0003, 0.004, 0.01], d)) for m in models}
+    predicted["bedrock"][rng.random(d) < 0.2] = np.nan  # throttled now and then
+    strength = {m: rng.random(d) for m in models}
+    weights = {m: rng.choice([0.0, 0.5, 1.0], d) for m in models}
+    trust = {m: rng.random(d) for m in models}
+    vector = _combine(current, predicted, strength, weights, trust)
+    seen = set()
+    for j in range(d):
+        runs = [ModelRun(m, ModelForecast(m, float(predicted[m][j]), float(strength[m][j]), float(current[j])))
+                if not np.isnan(predicted[m][j]) else ModelRun(m, error="ThrottlingException") for m in models]
+        w = {m: float(weights[m][j]) for m in models}
+        if not any(r.ok and w[r.model] > 0 for r in runs):
+            assert vector.status[j] == (1 if all(not r.ok for r in runs) else 2)
+            continue
+        expected = combine(runs, w, float(current[j]), {m: float(trust[m][j]) for m in models})
+        seen.add(expected.direction)
+        assert vector.status[j] == 0
+        assert vector.predicted_price[j] == pytest.approx(expected.predicted_price, rel=1e-12)
+        assert vector.confidence[j] == pytest.approx(expected.confidence, rel=1e-12, abs=1e-15)
+        assert {1: "up", -1: "down", 0: "stable"}[int(vector.direction[j])] == expected.direction
+    assert seen == {"up", "down", "stable"}
