@@ -64,7 +64,7 @@ def _service() -> ReconcileService:
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@metrics.log_metrics
 @event_parser(model=ReconcileEvent)
 def lambda_handler(event: ReconcileEvent, context: LambdaContext) -> dict[str, Any]:
     now = int(event.time.timestamp())
