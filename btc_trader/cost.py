@@ -104,7 +104,7 @@ def workflow_transitions() -> dict[str, int]:
     """State transitions of one execution, walked through the deployed ASL (scheduled start)."""
     from btc_trader.workflow import trading_workflow
 
-    states = trading_workflow("predict", "risk", "execute", "topic")["States"]
+    states = trading_workflow("predict", "risk", "execute", "topic", state_table="state")["States"]
     paths = {}
     for outcome, approved in (("rejected", False), ("traded", True)):
         state, count = "HasClock", 0

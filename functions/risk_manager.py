@@ -1,13 +1,17 @@
 """risk_manager Lambda (workflow step CheckRisk): prediction -> order intent -> every protection.
 
 Input: the workflow state `{symbol, execution_id, requested_at, prediction}`; output: the `risk`
-contract. The operator's kill switch is an SSM parameter read through Powertools Parameters
-(cached 30 s); if it cannot be read, trading stops — when in doubt, do not trade.
+contract, with the lease, the state version and the order ids the executor re-validates against.
+The handler reads the wall clock (the domain never does): the lease lives in real time, and in
+live mode the run's clock (`requested_at`) must be near it. The operator's kill switch is an SSM
+parameter read through Powertools Parameters (cached 30 s); if it cannot be read, trading stops —
+when in doubt, do not trade.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -18,6 +22,7 @@ from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from btc_trader.adapters.dynamodb_history import DynamoDBPriceHistory
 from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
 from btc_trader.contracts import PredictionResult, WorkflowInput
 from btc_trader.runtime_config import TradingConfig
@@ -43,7 +48,8 @@ def _config() -> TradingConfig:
 @cache
 def _service() -> RiskService:
     config = _config()
-    return RiskService(DynamoDBTradingStore(config.trades_table, config.state_table), trading_params(config))
+    return RiskService(DynamoDBTradingStore(config.trades_table, config.state_table), trading_params(config),
+                       DynamoDBPriceHistory(config.prices_table))
 
 
 def manual_kill_switch(name: str) -> tuple[bool, str | None]:
@@ -65,8 +71,8 @@ def lambda_handler(event: RiskInput, context: LambdaContext) -> dict[str, Any]:
     engaged, unreadable = manual_kill_switch(_config().kill_switch_parameter)
     if unreadable:
         logger.error(unreadable)
-    decision = _service().check(event.symbol, event.prediction, now, engaged)
-    result = decision.to_result()
+    checked = _service().check(event.symbol, event.execution_id, event.prediction, now, int(time.time()), engaged)
+    decision, result = checked.decision, checked.result
     metrics.add_metric(name="RiskScore", unit=MetricUnit.NoUnit, value=result.risk_score)
     for outcome in decision.outcomes:
         if not outcome.passed:

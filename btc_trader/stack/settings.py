@@ -166,6 +166,9 @@ class StackSettings(_Section):
     cooldown_minutes: int = Field(60, alias="cooldownMinutes", ge=0, le=10_080)
     max_trades_per_day: int = Field(10, alias="maxTradesPerDay", ge=1, le=1_000)
     max_price_age_seconds: int = Field(600, alias="maxPriceAgeSeconds", ge=10, le=86_400)
+    # Opt-in: the per-symbol lease serialises trades; reserved concurrency needs spare account
+    # concurrency, which a new account does not have.
+    executor_reserved_concurrency: int | None = Field(None, alias="executorReservedConcurrency", ge=1, le=1000)
     model_weights: dict[ModelName, float] = Field(
         {"bedrock": 1.0, "huggingface": 1.0, "custom": 1.0}, alias="modelWeights"
     )
@@ -223,6 +226,14 @@ class StackSettings(_Section):
             problems.append(
                 f"{NAMESPACE}:tradingInterval must be at least priceCollectionInterval "
                 f"({self.price_collection_interval}), got {self.trading_interval}"
+            )
+        if self.lease_seconds >= 2 * self.trading_interval * 60:
+            problems.append(
+                f"{NAMESPACE}:tradingInterval must be longer than half the per-symbol lease "
+                f"({self.lease_seconds} s: the trading workflow's worst case from CheckRisk to the release, "
+                f"with lambda.timeoutSeconds {self.lambda_settings.timeout_seconds}), got {self.trading_interval} min: "
+                "the lease must be shorter than two trading intervals; raise tradingInterval or lower "
+                "lambda.timeoutSeconds"
             )
         if self.enable_real_trading and not self.exchange.secret_name:
             problems.append(
@@ -287,6 +298,15 @@ class StackSettings(_Section):
                 [f"{NAMESPACE}:enableRealTrading must be false on the dev stack, got true"]
             )
         return self
+
+    @property
+    def lease_seconds(self) -> int:
+        """The per-symbol lease's expiry, derived from the trading workflow's definition."""
+        from btc_trader.workflow import lease_seconds, trading_workflow
+
+        timeout = self.lambda_settings.timeout_seconds
+        return lease_seconds(trading_workflow("predict", "risk", "execute", "topic", state_table="state",
+                                              lambda_timeout_s=timeout))
 
     @property
     def models_enabled(self) -> frozenset[str]:
@@ -500,7 +520,8 @@ KEY_DOCS: dict[str, str] = {
     "maxDrawdownPct": "Drawdown from peak equity that engages the kill switch (%).",
     "cooldownMinutes": "Pause after a losing trade.",
     "maxTradesPerDay": "Most trades per UTC day.",
-    "maxPriceAgeSeconds": "Refuse to trade on a price older than this.",
+    "maxPriceAgeSeconds": "Refuse to trade on a price older than this; in live mode also the furthest a run's clock may be from the wall clock.",
+    "executorReservedConcurrency": "Opt-in reserved concurrency of the trade executor (null: none; the per-symbol lease already serialises trades).",
     "modelWeights": "Ensemble weights before enough predictions are scored.",
     "exchange": "`id` (ccxt exchange id), `sandbox` (testnet), `secretName` (Secrets Manager secret with the API keys).",
     "bedrock": "`modelId` (inference-profile id), `maxTokens`, `timeoutSeconds`.",
