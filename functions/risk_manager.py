@@ -40,6 +40,11 @@ class RiskInput(WorkflowInput):
     prediction: PredictionResult
 
 
+def wall_clock() -> int:
+    """The real time (epoch s): what the lease and, in live mode, the run's clock are held against."""
+    return int(time.time())
+
+
 @cache
 def _config() -> TradingConfig:
     return TradingConfig.from_env(os.environ)
@@ -71,7 +76,7 @@ def lambda_handler(event: RiskInput, context: LambdaContext) -> dict[str, Any]:
     engaged, unreadable = manual_kill_switch(_config().kill_switch_parameter)
     if unreadable:
         logger.error(unreadable)
-    checked = _service().check(event.symbol, event.execution_id, event.prediction, now, int(time.time()), engaged)
+    checked = _service().check(event.symbol, event.execution_id, event.prediction, now, wall_clock(), engaged)
     decision, result = checked.decision, checked.result
     metrics.add_metric(name="RiskScore", unit=MetricUnit.NoUnit, value=result.risk_score)
     for outcome in decision.outcomes:

@@ -42,6 +42,11 @@ class ExecuteInput(WorkflowInput):
     risk: RiskResult
 
 
+def wall_clock() -> int:
+    """The real time (epoch s): what the lease and, in live mode, the run's clock are held against."""
+    return int(time.time())
+
+
 @cache
 def _config() -> TradingConfig:
     return TradingConfig.from_env(os.environ)
@@ -70,7 +75,7 @@ def _idempotency() -> tuple[IdempotencyConfig, Any]:
         parsed = ExecuteInput.model_validate(request)
         now = int(datetime.fromisoformat(parsed.requested_at.replace("Z", "+00:00")).timestamp())
         trade = _service().execute(parsed.symbol, parsed.execution_id, parsed.risk, parsed.prediction, now,
-                                   wall_clock=int(time.time()))
+                                   wall_clock=wall_clock())
         return trade.model_dump(mode="json")
 
     return config, execute
