@@ -185,10 +185,11 @@ def size_intent(prediction: PredictionResult, wallet: PaperWallet, limits: RiskL
     """
     current = prediction.current_price
     price = float(mark_price if mark_price is not None else (current or 0))
-    if (prediction.status != "ok" or not _finite_positive(current) or not _finite_positive(price)
-            or not _finite_positive(prediction.predicted_price)):
-        return Intent("HOLD", 0.0, 0.0, price, 0.0)
+    if prediction.status != "ok" or not _finite_positive(current) or not _finite_positive(prediction.predicted_price):
+        return Intent("HOLD", 0.0, 0.0, price, math.nan)  # no move to speak of: no "hold" reason either
     move = (prediction.predicted_price / current - 1) * 100
+    if not _finite_positive(price):  # nothing to size at: the market rules say why
+        return Intent("HOLD", 0.0, 0.0, price, move)
     equity = wallet.equity(price)
     if move >= limits.buy_threshold_pct:
         room = max(0.0, equity * limits.max_position_pct / 100 - wallet.btc * price)
@@ -406,7 +407,8 @@ def decide(
         state = replace(state, kill_switch=True, kill_reason=engaged.reason.split(":")[0])
     # "rule: detail", so reasons can be counted by rule and still read as sentences.
     reasons = [f"{o.rule}: {o.reason}" for o in outcomes if not o.passed]
-    if intent.action == "HOLD" and prediction.status == "ok":
+    if intent.action == "HOLD" and prediction.status == "ok" and (
+            limits.sell_threshold_pct < intent.move_pct < limits.buy_threshold_pct):
         reasons.insert(0, f"hold: predicted move {intent.move_pct:+.2f}% within thresholds "
                           f"(+{limits.buy_threshold_pct:g}% / {limits.sell_threshold_pct:g}%)")
     approved = intent.action != "HOLD" and intent.quantity_btc >= DUST_BTC and not reasons
