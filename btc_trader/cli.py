@@ -20,11 +20,18 @@ EXIT_USAGE = 2
 
 
 def cmd_reset_kill_switch(args: argparse.Namespace) -> int:
-    """Reset the sticky drawdown kill switch (the manual one is the SSM parameter)."""
+    """Reset the sticky drawdown kill switch (the manual one is the SSM parameter).
+
+    The equity peak becomes the current marked equity (at the newest stored price): with the old
+    peak the drawdown would still be at the limit and the switch would engage again at once.
+    """
     import boto3
 
+    from btc_trader.adapters.dynamodb_history import DynamoDBPriceHistory
     from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
+    from btc_trader.domain.risk import reset_kill_switch
     from btc_trader.local import emulator
+    from btc_trader.services.trading import PRICE_LOOKBACK_S
     from btc_trader.stack.naming import ResourceNames
     from btc_trader.stack.settings import load_stack_file, stack_region
 
@@ -37,16 +44,30 @@ def cmd_reset_kill_switch(args: argparse.Namespace) -> int:
         names, environment = ResourceNames(args.stack, account, region), patched_environ({"AWS_DEFAULT_REGION": region})
     else:
         state = emulator.find_running(args.port)
+        if state.stack != args.stack:
+            raise CliError(f"no local emulator holds stack {args.stack!r} (the running one at {state.endpoint} holds "
+                           f"{state.stack!r}); for the deployed stack add --aws, for a local one run "
+                           f"`btc-trader local up --stack {args.stack}`")
         names, environment = state.names, emulator.aws_environment(state)
     symbol = args.symbol or settings.symbols[0]
+    if symbol not in settings.symbols:
+        raise CliError(f"{symbol} is not a symbol of stack {args.stack} ({', '.join(settings.symbols)})")
     with environment:
         store = DynamoDBTradingStore(names.table("trades"), names.table("trading-state"))
         wallet, risk, version = store.load_state(symbol, settings.paper_starting_cash)
         if not risk.kill_switch:
             print(f"the kill switch of {symbol} on {names.prefix} is not engaged; nothing to reset")
             return 0
-        store.save_state(symbol, wallet, risk.reset_kill_switch(), version)
-    print(f"kill switch of {symbol} on {names.prefix} reset (it was engaged: {risk.kill_reason})")
+        stored = DynamoDBPriceHistory(names.table("prices")).price_at(symbol, int(time.time()), PRICE_LOOKBACK_S)
+        price = stored[1] if stored else risk.last_price
+        if not price:
+            raise CliError(f"no price of {symbol} stored in the last day and none remembered: cannot mark equity "
+                           "for the new peak; let the price collector run first")
+        wallet, reset = reset_kill_switch(wallet, risk, price)
+        store.save_state(symbol, wallet, reset, version)
+    where = "the newest stored price" if stored else "the last price the risk manager used (none stored today)"
+    print(f"kill switch of {symbol} on {names.prefix} reset (it was engaged: {risk.kill_reason}); equity peak set "
+          f"to {wallet.peak_equity_usd:.2f} USD, marked at {price:.2f} ({where})")
     return 0
 
 

@@ -122,8 +122,26 @@ def cmd_invoke(args: argparse.Namespace) -> int:
             event = sample_event(kind, at, state.region, symbol)
         outcome = invoke.invoke(args.function, event, state, replays, models, args.real_models, env_vars,
                                 echo=sys.stderr)
+        _end_of_step(args.function, event, outcome, state)
     print_json(outcome["result"])
     return 0 if outcome["ok"] else 1
+
+
+def _end_of_step(function: str, event: dict, outcome: dict, state) -> None:
+    """Release the symbol's lease where the state machine would: after a CheckRisk that does not
+    lead to Execute, and after Execute however it ended; otherwise a lone invocation would hold
+    the symbol for the lease's expiry and later runs would be refused."""
+    from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
+    from btc_trader.local.emulator import aws_environment
+
+    approved = outcome["ok"] and outcome["result"].get("approved") is True
+    if function == "trade-executor" or (function == "risk-manager" and not approved):
+        if "symbol" in event and "execution_id" in event:
+            with aws_environment(state):
+                store = DynamoDBTradingStore(state.names.table("trades"), state.names.table("trading-state"))
+                if store.release_lease(event["symbol"], event["execution_id"]):
+                    print(f"released the lease of {event['symbol']} held by {event['execution_id']} "
+                          "(as the workflow does when the execution ends)", file=sys.stderr)
 
 
 _STATE_EVENT = {"risk-manager": "check-risk", "trade-executor": "execute"}

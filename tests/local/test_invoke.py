@@ -175,14 +175,30 @@ def test_reset_kill_switch_against_the_emulator(running_emulator, home, capsys):
     from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
     from btc_trader.local.emulator import aws_environment
 
+    import time
+
     with aws_environment(running_emulator):
         store = DynamoDBTradingStore(running_emulator.names.table("trades"), running_emulator.names.table("trading-state"))
         wallet, risk, version = store.load_state("BTC-USD", 10_000)
+        original = (wallet, risk)
+        # 0.1 BTC bought at 25,000 with a peak of 12,000; the market is now at 20,000.
+        wallet = replace(wallet, usd=7_000, btc=0.1, avg_cost=25_000, peak_equity_usd=12_000)
         store.save_state("BTC-USD", wallet, replace(risk, kill_switch=True, kill_reason="drawdown 11%"), version)
+        dynamodb(running_emulator).put_item(TableName=running_emulator.names.table("prices"), Item={
+            "symbol": {"S": "BTC-USD"}, "timestamp": {"N": str(int(time.time()) - 30)}, "price": {"N": "20000"}})
+    # `--stack prod` without `--aws` names a stack no local emulator holds: refused, nothing touched.
+    assert main(["trading", "reset-kill-switch", "--stack", "prod"]) == 2
+    assert "no local emulator holds stack 'prod'" in capsys.readouterr().err
     assert main(["trading", "reset-kill-switch"]) == 0
-    assert "reset (it was engaged: drawdown 11%)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "reset (it was engaged: drawdown 11%)" in out and "equity peak set to 9000.00 USD" in out
+    with aws_environment(running_emulator):
+        wallet, risk, _ = store.load_state("BTC-USD", 10_000)
+    assert not risk.kill_switch and wallet.peak_equity_usd == 9_000 and wallet.drawdown_pct(20_000) == 0
     assert main(["trading", "reset-kill-switch"]) == 0
     assert "not engaged" in capsys.readouterr().out
+    with aws_environment(running_emulator):  # the session's emulator goes on as it was
+        store.save_state("BTC-USD", *original, store.load_state("BTC-USD", 10_000)[2])
 
 
 def test_local_run_bad_input(home, tmp_path, capsys):
