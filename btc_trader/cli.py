@@ -71,6 +71,60 @@ def cmd_reset_kill_switch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_exchange_check(args: argparse.Namespace) -> int:
+    """Check the stack's exchange keys: valid, may trade, may not withdraw; balances, limits, network."""
+    import json
+
+    import boto3
+
+    from btc_trader.adapters.exchange.account_check import check_exchange
+    from btc_trader.adapters.exchange.ccxt_executor import CcxtExecutor
+    from btc_trader.local import emulator
+    from btc_trader.stack.settings import load_stack_file, stack_region
+
+    settings = load_stack_file(args.stack)
+    exchange = settings.exchange
+    if not exchange.secret_name:
+        raise CliError(f"stack {args.stack} has no exchange.secretName: there are no keys to check (set "
+                       f"`btc-trader:exchange.secretName` and create the secret first)")
+    symbol = args.symbol or settings.symbols[0]
+    if args.aws:
+        secrets, where = boto3.client("secretsmanager", region_name=stack_region(args.stack)), "AWS Secrets Manager"
+        keys_text = secrets.get_secret_value(SecretId=exchange.secret_name)["SecretString"]
+    else:
+        state = emulator.find_running(args.port)
+        if state.stack != args.stack:
+            raise CliError(f"no local emulator holds stack {args.stack!r} (the running one holds {state.stack!r}); "
+                           "add --aws to read the deployed stack's secret")
+        with emulator.aws_environment(state):
+            keys_text = boto3.client("secretsmanager").get_secret_value(SecretId=exchange.secret_name)["SecretString"]
+        where = f"the local emulator at {state.endpoint}"
+    try:
+        keys = json.loads(keys_text)
+        api_key, secret = keys["apiKey"], keys["secret"]
+    except (ValueError, KeyError, TypeError):
+        raise CliError(f"secret {exchange.secret_name} in {where} must be JSON with apiKey and secret") from None
+    executor = CcxtExecutor(exchange.id, api_key, secret, exchange.sandbox)
+    report = check_exchange(executor, symbol, exchange.sandbox)
+    print(f"{report.exchange_id} {report.network.upper()} ({'sandbox: true' if exchange.sandbox else 'sandbox: false'}), "
+          f"keys from {exchange.secret_name} in {where}")
+    for finding in report.findings:
+        mark = {True: "ok  ", False: "FAIL", None: "?   "}[finding.ok]
+        print(f"  {mark} {finding.check}: {finding.detail}")
+    if report.limits:
+        limits = report.limits
+        print(f"  market {report.market_symbol}: min amount {limits['min_amount']}, max amount {limits['max_amount']}, "
+              f"min notional {limits['min_notional']}, amount step {limits['amount_step']}, "
+              f"price step {limits['price_step']}")
+    for currency, amounts in sorted(report.balances.items()):
+        print(f"  balance {currency}: free {amounts['free']:g}, in orders {amounts['used']:g}, "
+              f"total {amounts['total']:g}")
+    if report.failed:
+        print(f"not ready to trade: {', '.join(f.check for f in report.failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 # --- data -------------------------------------------------------------------------------------
 
 
@@ -154,6 +208,15 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("--aws", action="store_true", help="the deployed stack (your AWS credentials), not the emulator")
     reset.add_argument("--port", type=int)
     reset.set_defaults(handler=cmd_reset_kill_switch)
+
+    exchange = commands.add_parser("exchange", help="the stack's exchange account").add_subparsers(
+        dest="exchange_command", required=True)
+    check = exchange.add_parser("check", help="keys valid, trading permitted, withdrawals off, balances, limits")
+    check.add_argument("--stack", default="dev")
+    check.add_argument("--symbol", help="default: the stack's first symbol")
+    check.add_argument("--aws", action="store_true", help="read the keys from the deployed stack's Secrets Manager")
+    check.add_argument("--port", type=int)
+    check.set_defaults(handler=cmd_exchange_check)
 
     from btc_trader.backtest.cli import register as register_backtest
 
