@@ -17,12 +17,12 @@ import io
 import json
 import re
 import urllib.parse
-from unittest import mock
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
+from unittest import mock
 
 import boto3
 import numpy as np

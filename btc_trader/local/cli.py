@@ -135,13 +135,13 @@ def _end_of_step(function: str, event: dict, outcome: dict, state) -> None:
     from btc_trader.local.emulator import aws_environment
 
     approved = outcome["ok"] and outcome["result"].get("approved") is True
-    if function == "trade-executor" or (function == "risk-manager" and not approved):
-        if "symbol" in event and "execution_id" in event:
-            with aws_environment(state):
-                store = DynamoDBTradingStore(state.names.table("trades"), state.names.table("trading-state"))
-                if store.release_lease(event["symbol"], event["execution_id"]):
-                    print(f"released the lease of {event['symbol']} held by {event['execution_id']} "
-                          "(as the workflow does when the execution ends)", file=sys.stderr)
+    ends = function == "trade-executor" or (function == "risk-manager" and not approved)
+    if ends and "symbol" in event and "execution_id" in event:
+        with aws_environment(state):
+            store = DynamoDBTradingStore(state.names.table("trades"), state.names.table("trading-state"))
+            if store.release_lease(event["symbol"], event["execution_id"]):
+                print(f"released the lease of {event['symbol']} held by {event['execution_id']} "
+                      "(as the workflow does when the execution ends)", file=sys.stderr)
 
 
 _STATE_EVENT = {"risk-manager": "check-risk", "trade-executor": "execute"}

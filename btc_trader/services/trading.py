@@ -14,7 +14,15 @@ from typing import Any, Literal, Protocol
 
 from btc_trader.contracts import PredictionResult, RiskResult, TradeResult, WalletSnapshot
 from btc_trader.domain.orders import ExecutionReport, client_order_id
-from btc_trader.domain.risk import Evidence, Lease, RiskDecision, RiskLimits, RiskState, decide, lease_refusal
+from btc_trader.domain.risk import (
+    Evidence,
+    Lease,
+    RiskDecision,
+    RiskLimits,
+    RiskState,
+    decide,
+    lease_refusal,
+)
 from btc_trader.domain.wallet import PaperWallet, WalletError
 
 Mode = Literal["paper", "live"]

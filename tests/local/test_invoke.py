@@ -170,12 +170,11 @@ def test_generate_workflow_input(capsys):
 
 
 def test_reset_kill_switch_against_the_emulator(running_emulator, home, capsys):
+    import time
     from dataclasses import replace
 
     from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
     from btc_trader.local.emulator import aws_environment
-
-    import time
 
     with aws_environment(running_emulator):
         store = DynamoDBTradingStore(running_emulator.names.table("trades"), running_emulator.names.table("trading-state"))
@@ -211,3 +210,39 @@ def test_local_run_bad_input(home, tmp_path, capsys):
     assert "ticks from" in capsys.readouterr().err
     assert main(["local", "run", "--replay", str(short), "--set", "riskThreshold"]) == 2
     assert "key=value" in capsys.readouterr().err
+
+
+def test_lone_invocations_release_the_lease_where_the_workflow_would(running_emulator, home, tmp_path, capsys):
+    """CheckRisk without Execute, and Execute however it ends, release the symbol's lease."""
+    import time
+
+    state = running_emulator
+    now = int(time.time()) // 60 * 60
+    dynamodb(state).put_item(TableName=state.names.table("prices"), Item={
+        "symbol": {"S": "BTC-USD"}, "timestamp": {"N": str(now - 30)}, "price": {"N": "20000"}})
+    assert main(["local", "generate-event", "check-risk", "--at", f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(now))}"]) == 0
+    event = json.loads(capsys.readouterr().out)
+    lease_key = {"symbol": {"S": "lease#BTC-USD"}}
+
+    def lease():
+        return dynamodb(state).get_item(TableName=state.names.table("trading-state"), Key=lease_key).get("Item")
+
+    def invoke_with(function, body):
+        path = tmp_path / f"{function}.json"
+        path.write_text(json.dumps(body))
+        code = main(["local", "invoke", function, "--event", str(path)])
+        captured = capsys.readouterr()
+        return code, json.loads(captured.out), captured.err
+
+    hold = {**event, "prediction": {**event["prediction"], "current_price": 20_000.0, "predicted_price": 20_010.0}}
+    code, risk, err = invoke_with("risk-manager", hold)
+    assert code == 0 and not risk["approved"] and lease() is None
+    assert f"released the lease of BTC-USD held by {event['execution_id']}" in err
+    buy = {**event, "prediction": {**event["prediction"], "current_price": 20_000.0, "predicted_price": 20_300.0,
+                                   "confidence": 0.9, "price_age_s": 30}}
+    code, risk, _ = invoke_with("risk-manager", buy)
+    assert code == 0 and risk["approved"], risk["reasons"]
+    assert lease()["holder"]["S"] == event["execution_id"], "approved: Execute comes next, the lease stays"
+    code, refused, err = invoke_with("trade-executor", {**buy, "risk": {**risk, "quantity_btc": 1.0}})
+    assert code == 1 and "quantity_btc 1.0 differs from the stored decision's" in refused["errorMessage"]
+    assert lease() is None and "released the lease" in err
