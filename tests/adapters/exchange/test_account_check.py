@@ -93,17 +93,26 @@ def test_refused_keys(binance):
 
 
 def test_cli_reads_the_stacks_secret_and_reports(capsys):
+    """The prod stack trades BTC/USD on Binance.US (the same API family, its own host)."""
+    host = "https://api.binance.us"
+    info = copy.deepcopy(load_fixture("binance_exchange_info_btcusdt.json"))
+    info["symbols"][0] |= {"symbol": "BTCUSD", "quoteAsset": "USD"}
+    balances = account()
+    balances["balances"][-1]["asset"] = "USD"
     # moto first: it patches requests too, and the mock started last answers.
     with mock_aws(), responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.get(f"{LIVE}/api/v3/exchangeInfo", json=load_fixture("binance_exchange_info_btcusdt.json"))
-        serve(mock)
+        mock.get(f"{host}/api/v3/exchangeInfo", json=info)
+        mock.get(re.compile(re.escape(f"{host}/api/v3/account") + r"\?.*"), json=balances)
+        mock.get(re.compile(re.escape(f"{host}/sapi/v1/account/apiRestrictions") + r"\?.*"),
+                 json=restrictions(enableSpotAndMarginTrading=True))
         boto3.client("secretsmanager", region_name="us-east-1").create_secret(
             Name="btc-trader/prod/exchange", SecretString=f'{{"apiKey": "{KEY}", "secret": "{SECRET}"}}')
         code = main(["exchange", "check", "--stack", "prod", "--aws"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert out.startswith("binance LIVE (sandbox: false), keys from btc-trader/prod/exchange in AWS Secrets Manager")
+    assert out.startswith("binanceus LIVE (sandbox: false), keys from btc-trader/prod/exchange in AWS Secrets Manager")
     assert "  ok   withdrawals disabled: enableWithdrawals=False" in out
-    assert "min notional 5" in out and "balance USDT: free 1250.5, in orders 10, total 1260.5" in out
+    assert "market BTC/USD: min amount 1e-05" in out and "min notional 5" in out
+    assert "balance USD: free 1250.5, in orders 10, total 1260.5" in out
     assert main(["exchange", "check", "--stack", "dev", "--aws"]) == 2
     assert "stack dev has no exchange.secretName" in capsys.readouterr().err
