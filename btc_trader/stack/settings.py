@@ -289,14 +289,6 @@ class StackSettings(_Section):
                 f"{NAMESPACE}:tradingInterval must be at least priceCollectionInterval "
                 f"({self.price_collection_interval}), got {self.trading_interval}"
             )
-        if self.lease_seconds >= 2 * self.trading_interval * 60:
-            problems.append(
-                f"{NAMESPACE}:tradingInterval must be longer than half the per-symbol lease "
-                f"({self.lease_seconds} s: the trading workflow's worst case from CheckRisk to the release, "
-                f"with lambda.timeoutSeconds {self.lambda_settings.timeout_seconds}), got {self.trading_interval} min: "
-                "the lease must be shorter than two trading intervals; raise tradingInterval or lower "
-                "lambda.timeoutSeconds"
-            )
         if self.enable_real_trading and not self.exchange.secret_name:
             problems.append(
                 f"{NAMESPACE}:enableRealTrading is true but {NAMESPACE}:exchange.secretName is not set: "
@@ -386,6 +378,20 @@ class StackSettings(_Section):
                 )
         if problems:
             raise SettingsError(problems)
+        return self
+
+    def check_workflow_lease(self) -> StackSettings:
+        """A stack that runs the trading workflow (deployed, or on the local emulator) needs its
+        per-symbol lease shorter than two trading intervals. Backtests replay the decisions
+        without the workflow, so they may study any cadence."""
+        if self.lease_seconds >= 2 * self.trading_interval * 60:
+            raise SettingsError([
+                f"{NAMESPACE}:tradingInterval must be longer than half the per-symbol lease "
+                f"({self.lease_seconds} s: the trading workflow's worst case from CheckRisk to the release, "
+                f"with lambda.timeoutSeconds {self.lambda_settings.timeout_seconds}), got {self.trading_interval} min: "
+                "the lease must be shorter than two trading intervals; raise tradingInterval or lower "
+                "lambda.timeoutSeconds"
+            ])
         return self
 
     @property
@@ -558,7 +564,7 @@ def read_stack_file(stack: str, root: Path | None = None) -> dict[str, Any]:
 def load_stack_file(stack: str = "dev", root: Path | None = None) -> StackSettings:
     """Settings of a stack read straight from its YAML (local runs, CLI, tests)."""
     config = read_stack_file(stack, root)
-    return parse_settings(_strip_namespace(config), stack, resolve_region(config, stack))
+    return parse_settings(_strip_namespace(config), stack, resolve_region(config, stack)).check_workflow_lease()
 
 
 def load_stack_with_overrides(stack: str, overrides: Mapping[str, str], root: Path | None = None) -> StackSettings:
@@ -592,7 +598,7 @@ def settings_from_pulumi_config(config: Mapping[str, Any], stack: str) -> StackS
         for key, value in config.items()
         if key.startswith(f"{NAMESPACE}:")
     }
-    return parse_settings(raw, stack, resolve_region(config, stack))
+    return parse_settings(raw, stack, resolve_region(config, stack)).check_workflow_lease()
 
 
 def _decode_config_value(text: Any) -> Any:

@@ -116,3 +116,8 @@ def test_alert_email_subscription_only_when_configured():
     assert not engine("dev").of_type("aws:sns/topicSubscription:TopicSubscription")
     sub = engine("dev", {"btc-trader:alertEmail": "ops@example.com"}).one("aws:sns/topicSubscription:TopicSubscription")
     assert sub.inputs["protocol"] == "email" and sub.inputs["endpoint"] == "ops@example.com"
+
+
+def test_a_deployment_whose_lease_outlasts_two_trading_intervals_is_refused():
+    with pytest.raises(Exception, match="tradingInterval must be longer than half the per-symbol lease"):
+        engine("prod", {"btc-trader:tradingInterval": 2})

@@ -291,10 +291,15 @@ def test_lease_expiry_is_derived_from_timeouts_retries_and_backoff():
         lease_seconds(definition)
 
 
-def test_a_lease_as_long_as_two_trading_intervals_is_refused_by_settings():
-    from btc_trader.stack.settings import SettingsError, load_stack_with_overrides
+def test_a_lease_as_long_as_two_trading_intervals_is_refused_by_settings(tmp_path):
+    from btc_trader.local.run import local_run
+    from btc_trader.stack.settings import SettingsError, load_stack_file, load_stack_with_overrides
 
-    prod = load_stack_with_overrides("prod", {})
+    prod = load_stack_file("prod")  # the shipped stack passes
     assert prod.lease_seconds < 2 * prod.trading_interval * 60
+    slow = load_stack_with_overrides("prod", {"lambda": json.dumps({"timeoutSeconds": 120})})
     with pytest.raises(SettingsError, match="tradingInterval must be longer than half the per-symbol lease"):
-        load_stack_with_overrides("prod", {"lambda": json.dumps({"timeoutSeconds": 120})})
+        slow.check_workflow_lease()
+    # A local run executes the workflow: refused before anything starts.
+    with pytest.raises(SettingsError, match="lease must be shorter than two trading intervals"):
+        local_run(tmp_path / "none.csv", 1, overrides={"tradingInterval": "4", "priceCollectionInterval": "1"})
