@@ -236,7 +236,7 @@ def test_lone_invocations_release_the_lease_where_the_workflow_would(running_emu
 
     hold = {**event, "prediction": {**event["prediction"], "current_price": 20_000.0, "predicted_price": 20_010.0}}
     code, risk, err = invoke_with("risk-manager", hold)
-    assert code == 0 and not risk["approved"] and lease() is None
+    assert code == 0 and not risk["approved"] and lease() is None, (risk, lease(), err[-2000:])
     assert f"released the lease of BTC-USD held by {event['execution_id']}" in err
     buy = {**event, "prediction": {**event["prediction"], "current_price": 20_000.0, "predicted_price": 20_300.0,
                                    "confidence": 0.9, "price_age_s": 30}}
