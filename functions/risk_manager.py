@@ -83,8 +83,11 @@ def lambda_handler(event: RiskInput, context: LambdaContext) -> dict[str, Any]:
         if not outcome.passed:
             with single_metric(name="RiskRejections", unit=MetricUnit.Count, value=1) as m:
                 m.add_dimension(name="rule", value=outcome.rule)
-    metrics.add_metric(name="KillSwitchEngaged", unit=MetricUnit.Count, value=1 if decision.state.kill_switch else 0)
-    metrics.add_metric(name="DrawdownPct", unit=MetricUnit.Percent, value=decision.drawdown_pct)
+    if not any(o.rule == "lease" and not o.passed for o in decision.outcomes):
+        # A run refused by the lease saw no state: it must not report a flat drawdown.
+        metrics.add_metric(name="KillSwitchEngaged", unit=MetricUnit.Count,
+                           value=1 if decision.state.kill_switch else 0)
+        metrics.add_metric(name="DrawdownPct", unit=MetricUnit.Percent, value=decision.drawdown_pct)
     logger.info("risk decision", extra={"approved": result.approved, "action": result.action,
                                         "reasons": result.reasons, "risk_score": result.risk_score})
     return result.model_dump(mode="json")
