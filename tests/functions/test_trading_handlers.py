@@ -135,12 +135,13 @@ def test_live_mode_refuses_a_run_clock_far_from_the_wall_clock(handlers, monkeyp
     assert not risk["approved"] and any(r.startswith("clock: requested_at is ") for r in risk["reasons"])
 
 
-def test_a_run_refused_by_the_lease_reports_the_rule_and_no_drawdown(handlers, capsys):
+def test_a_run_refused_by_the_lease_reports_the_rule_and_no_drawdown(handlers, capsys, caplog):
     risk_manager, _ = handlers
     assert risk_manager.lambda_handler(STATE, FakeLambdaContext())["approved"]  # exec-7 holds the lease
     capsys.readouterr()
+    caplog.clear()
     second = risk_manager.lambda_handler({**STATE, "execution_id": "exec-9"}, FakeLambdaContext())
     assert not second["approved"] and second["reasons"][0].startswith("lease: BTC-USD is held by execution exec-7")
     records = emf_records(capsys.readouterr().out)
-    assert {d["rule"] for d, _ in metric_values(records, "RiskRejections")} == {"lease"}
+    assert {d["rule"] for d, _ in measure_values(caplog.records, "RiskRejections")} == {"lease"}
     assert metric_values(records, "DrawdownPct") == [] and metric_values(records, "KillSwitchEngaged") == []
