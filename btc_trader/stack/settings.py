@@ -650,7 +650,7 @@ KEY_DOCS: dict[str, str] = {
     "maxTradesPerDay": "Most trades per UTC day.",
     "maxPriceAgeSeconds": "Refuse to trade on a price older than this; in live mode also the furthest a run's clock may be from the wall clock.",
     "executorReservedConcurrency": "Opt-in reserved concurrency of the trade executor (null: none; the per-symbol lease already serialises trades).",
-    "modelWeights": "Ensemble weights before enough predictions are scored.",
+    "modelWeights": "Prior ensemble weights; each model's scored calls move it towards what its net edge supports.",
     "exchange": "`id` (ccxt exchange id), `sandbox` (testnet), `secretName` (Secrets Manager secret with the API keys).",
     "bedrock": "`modelId` (inference-profile id), `maxTokens`, `timeoutSeconds`.",
     "huggingface": "`endpointName`, `deployEndpoint` (create a serverless Chronos-Bolt endpoint), `modelId`, `timeoutSeconds`.",
