@@ -66,7 +66,8 @@ class CommandParser(argparse.ArgumentParser):
         kwargs.setdefault("metavar", "COMMAND")
         kwargs.setdefault("title", "commands")
         action = super().add_subparsers(**kwargs)
-        self.set_defaults(handler=self._print_help_handler)
+        if self.get_default("handler") is None:  # a group that is also a command keeps its handler
+            self.set_defaults(handler=self._print_help_handler)
         return action
 
     def _print_help_handler(self, _args: argparse.Namespace) -> int:

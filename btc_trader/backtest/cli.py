@@ -59,9 +59,9 @@ def _add_run_options(parser: argparse.ArgumentParser, sweep: bool = False) -> No
                         help="live: override a stack key, repeatable (default: none)")
     parser.add_argument("--ignore-skill", action="store_true",
                         help="live: keep configured model weights even when persistence wins (NOT live behaviour)")
-    parser.add_argument("--fee-bps", type=float, help="default: the stack's feeBps (live), 10 (sma-cross)")
-    parser.add_argument("--slippage-bps", type=float, help="default: the stack's slippageBps (live), 5 (sma-cross)")
-    parser.add_argument("--cash", type=float, help="default: the stack's paperStartingCash (live), 10000 (sma-cross)")
+    parser.add_argument("--fee-bps", type=float, help="fee per fill, bps of notional (default: the stack's feeBps (live), 10 (sma-cross))")
+    parser.add_argument("--slippage-bps", type=float, help="adverse slippage per fill, bps (default: the stack's slippageBps (live), 5 (sma-cross))")
+    parser.add_argument("--cash", type=float, help="starting USD (default: the stack's paperStartingCash (live), 10000 (sma-cross))")
 
 
 def register(commands: Any) -> None:
@@ -102,7 +102,8 @@ def _refuse_options_that_do_not_apply(args: argparse.Namespace) -> None:
     given = [flag for flag, value in (("--stack", args.stack), ("--set", args.set),
                                       ("--ignore-skill", args.ignore_skill)) if value]
     if given:
-        raise BacktestError(f"{', '.join(given)} only apply to --strategy live (sma-cross reads no stack "
+        verb = "applies" if len(given) == 1 else "apply"
+        raise BacktestError(f"{', '.join(given)} {verb} only to --strategy live (sma-cross reads no stack "
                             "settings); drop them or add --strategy live")
 
 

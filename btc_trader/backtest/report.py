@@ -12,6 +12,7 @@ import csv
 import html
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ def _num(value: Any, unit: str = "", digits: int = 2, signed: bool = False) -> s
 def _duration(hours: float | None) -> str:
     if hours is None:
         return "-"
+    if hours < 1:
+        return f"{hours * 60:.0f} min"
     if hours < 48:
         return f"{hours:.1f} h"
     return f"{hours / 24:.1f} days"
@@ -202,6 +205,7 @@ def _svg(bars: Bars, result: Result, report: dict[str, Any], title: str) -> str:
         figure.savefig(buffer, format="svg", metadata={"Date": None})
     plt.close(figure)
     svg = buffer.getvalue()
+    svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.S)  # RDF boilerplate with URLs
     return svg[svg.index("<svg"):]  # drop the XML prolog and DOCTYPE: it goes inline
 
 
