@@ -193,8 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     download.set_defaults(handler=cmd_data_download)
     fill = data.add_parser("backfill", help="load candles into the running emulator's prices table")
     origin = fill.add_mutually_exclusive_group(required=True)
-    origin.add_argument("--file", help="candle CSV(.gz): timestamp,open,high,low,close,volume")
-    origin.add_argument("--exchange", choices=["binance", "binanceus"], help="public klines endpoint")
+    origin.add_argument("--file", help="candle CSV(.gz): timestamp,open,high,low,close,volume "
+                        "(required: --file or --exchange)")
+    origin.add_argument("--exchange", choices=["binance", "binanceus"],
+                        help="public klines endpoint (required: --file or --exchange)")
     fill.add_argument("--days", type=int, default=2, help="with --exchange: how far back")
     fill.add_argument("--interval", default="1m", help="with --exchange: bar length")
     fill.add_argument("--symbol", help="default: the stack's first symbol")

@@ -43,7 +43,8 @@ def cmd_cost(args: argparse.Namespace) -> int:
 
 def register(commands: Any) -> None:
     cost = commands.add_parser("cost", help="estimated monthly AWS cost of a stack, and of the original design")
-    cost.add_argument("--stack", default="dev")
-    cost.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a stack key (repeatable)")
-    cost.add_argument("--json", action="store_true")
+    cost.add_argument("--stack", default="dev", help="the stack to estimate")
+    cost.add_argument("--set", action="append", metavar="KEY=VALUE",
+                      help="override a stack key, repeatable (default: none)")
+    cost.add_argument("--json", action="store_true", help="print the estimates as JSON")
     cost.set_defaults(handler=cmd_cost)
