@@ -123,7 +123,7 @@ class CommandParser(argparse.ArgumentParser):
         if action.choices is not None and value not in action.choices:
             choices = [str(c) for c in action.choices]
             hint = suggestion(str(value), choices)
-            raise argparse.ArgumentError(action, f"invalid choice {value!r}{hint} (choose from {', '.join(choices)})")
+            raise argparse.ArgumentError(action, f"invalid choice: {value!r}{hint} (choose from {', '.join(choices)})")
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
