@@ -225,6 +225,7 @@ def _running_stack(emulator: Any) -> str:
 
 def cmd_trades(args: argparse.Namespace) -> int:
     from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
+    from btc_trader.domain.positions import close_reason, positions
     from btc_trader.local import emulator
     from btc_trader.stack.settings import load_stack_file
 
@@ -233,8 +234,10 @@ def cmd_trades(args: argparse.Namespace) -> int:
     with emulator.aws_environment(state):
         trades = DynamoDBTradingStore(state.names.table("trades"), state.names.table("trading-state")).recent_trades(
             symbol, args.limit)
+    closed, still_open = positions(trades)
     if args.json:
-        print_json(trades)
+        print_json({"trades": trades, "closed_positions": [p.to_json() for p in closed],
+                    "open_position": still_open.to_json() if still_open else None})
         return 0
     if not trades:
         print(f"no trades of {symbol} in {state.names.table('trades')} yet")
@@ -242,11 +245,37 @@ def cmd_trades(args: argparse.Namespace) -> int:
     rows = []
     for trade in reversed(trades):  # oldest first, like a statement
         created = trade.get("created_at")
-        rows.append({**trade, "time": datetime.fromtimestamp(float(created), UTC).strftime("%Y-%m-%d %H:%M")
-                     if created is not None else None})
-    print(render_table(rows, ["time", "side", "status", "mode", "quantity_btc", "filled_qty", "avg_price", "fee_usd",
-                              "trade_id"]))
+        pnl = trade.get("realised_pnl_usd") if trade.get("side") == "SELL" else None
+        rows.append({**trade, "time": _minute(created), "realised_pnl_usd": None if pnl is None else round(float(pnl), 2),
+                     "why": close_reason(trade) if trade.get("side") == "SELL" else None})
+    print(render_table(rows, ["time", "side", "status", "mode", "filled_qty", "avg_price", "fee_usd",
+                              "realised_pnl_usd", "why", "trade_id"]))
+    print(f"\nclosed positions ({len(closed)}; PnL after fees, from the wallet's average cost)")
+    if closed:
+        print(render_table([_position_row(p) for p in closed],
+                           ["opened", "closed", "bought_btc", "cost_usd", "pnl_usd", "pnl_pct", "held", "closed_by"]))
+        print(f"total realised PnL {sum(p.pnl_usd for p in closed):+,.2f} USD")
+    else:
+        print("  none yet: a position closes when a SELL brings the holding back to zero")
+    if still_open:
+        print(f"open position: {still_open.bought_btc - still_open.sold_btc:.8f} BTC bought for "
+              f"{still_open.cost_usd:,.2f} USD (see `btc-trader local wallet` for its value)")
+    if any(not p.complete for p in closed) or (still_open and not still_open.complete):
+        print(f"note: the oldest position began before the {len(trades)} trades listed; raise --limit to see it whole")
     return 0
+
+
+def _minute(epoch: Any) -> str | None:
+    return datetime.fromtimestamp(float(epoch), UTC).strftime("%Y-%m-%d %H:%M") if epoch is not None else None
+
+
+def _position_row(p: Any) -> dict[str, Any]:
+    held = (p.closed_at - p.opened_at) / 3600 if p.opened_at is not None and p.closed_at is not None else None
+    return {"opened": _minute(p.opened_at), "closed": _minute(p.closed_at), "bought_btc": round(p.bought_btc, 8),
+            "cost_usd": round(p.cost_usd, 2), "pnl_usd": round(p.pnl_usd, 2),
+            "pnl_pct": None if p.pnl_pct is None else round(p.pnl_pct, 3),
+            "held": None if held is None else (f"{held:.1f} h" if held < 48 else f"{held / 24:.1f} d"),
+            "closed_by": p.closed_by}
 
 
 def cmd_wallet(args: argparse.Namespace) -> int:
