@@ -344,7 +344,9 @@ def main() -> None:
     text = readme.read_text()
     head, _, rest = text.partition(README_BEGIN)
     _, _, tail = rest.partition(README_END)
-    readme.write_text(f"{head}{README_BEGIN}\n{readme_table()}\n{README_END}{tail}")
+    table = readme_table()
+    readme.write_text(f"{head}{README_BEGIN}\n{table}\n{README_END}{tail}")
+    print(f"wrote the cost table (dev, prod and the original design) to {readme}")
 
 
 if __name__ == "__main__":
