@@ -61,7 +61,7 @@ def test_the_seed_history_read_is_recomputed_from_the_code():
     from btc_trader.cost import ORIGINAL_HISTORY_BYTES
 
     # The cost model prices the original design's read with the same figure.
-    assert ORIGINAL_HISTORY_BYTES == pytest.approx(seed_bytes, rel=0.005)
+    assert pytest.approx(seed_bytes, rel=0.005) == ORIGINAL_HISTORY_BYTES
 
 
 def readme_cost_totals() -> dict[str, str]:
@@ -76,3 +76,11 @@ def test_cost_prints_the_readme_figures_for_either_stack(stack, capsys):
     totals = readme_cost_totals()
     assert f"{printed['original_design']['total_usd_month']:,.2f}" == totals["original"]
     assert f"{printed['stack']['total_usd_month']:,.2f}" == totals[stack]
+
+
+def test_one_way_of_writing_commands():
+    """Commands assume the activated venv (the quick start says so once); no `.venv/bin/` variants."""
+    blocks = "\n".join(re.findall(r"```(?:bash|text)\n(.*?)```", README, flags=re.S))
+    assert "source .venv/bin/activate" in README
+    assert not re.search(r"\.venv/bin/(btc-trader|python|pip|ruff|pytest)", blocks)
+    assert not re.search(r"`\.venv/bin/btc-trader", README)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -29,8 +30,7 @@ class Trade:
     fees_usd: float
 
 
-@dataclass(frozen=True)
-class Fill:
+class Fill(NamedTuple):  # a tuple, not a dataclass: a busy run creates one per order, cheaply
     """One filled order: at the open of `index`, slippage included in `price`."""
 
     index: int
@@ -145,11 +145,11 @@ def metrics(bars: Bars, result: Result, cash: float) -> dict[str, float | int | 
     runs = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
     longest = int(runs.max()) if len(runs) else 0
     closed = [t for t in result.trades if t.exit_index is not None]
-    held_hours = [(t.exit_index - t.entry_index) * bars.bar_seconds / 3600 for t in closed]
+    pnl = np.fromiter((t.pnl_usd for t in closed), dtype=float, count=len(closed))
+    held_bars = np.fromiter((t.exit_index - t.entry_index for t in closed), dtype=np.int64, count=len(closed))
     returns_pct = _returns_pct(closed, result.fills)
     days = years * 365.25
-    gains = sum(t.pnl_usd for t in closed if t.pnl_usd > 0)
-    losses = -sum(t.pnl_usd for t in closed if t.pnl_usd < 0)
+    gains, losses = float(pnl[pnl > 0].sum()), float(-pnl[pnl < 0].sum())
     return {
         "total_return_pct": total * 100,
         "cagr_pct": cagr * 100,
@@ -162,12 +162,12 @@ def metrics(bars: Bars, result: Result, cash: float) -> dict[str, float | int | 
         "closed_trades": len(closed),
         "open_trades": len(result.trades) - len(closed),
         "fills": len(result.fills),
-        "avg_holding_hours": float(np.mean(held_hours)) if held_hours else None,
-        "best_trade_usd": max((t.pnl_usd for t in closed), default=None),
-        "worst_trade_usd": min((t.pnl_usd for t in closed), default=None),
+        "avg_holding_hours": float(held_bars.mean() * bars.bar_seconds / 3600) if closed else None,
+        "best_trade_usd": float(pnl.max()) if closed else None,
+        "worst_trade_usd": float(pnl.min()) if closed else None,
         "best_trade_pct": max(returns_pct, default=None),
         "worst_trade_pct": min(returns_pct, default=None),
-        "win_rate_pct": (sum(t.pnl_usd > 0 for t in closed) / len(closed) * 100) if closed else None,
+        "win_rate_pct": float((pnl > 0).mean() * 100) if closed else None,
         "profit_factor": (gains / losses) if losses > 0 else None,
         "exposure_pct": float(result.position.mean() * 100),
         "fees_paid_usd": result.fees_usd,
@@ -181,15 +181,14 @@ def metrics(bars: Bars, result: Result, cash: float) -> dict[str, float | int | 
 
 def _returns_pct(closed: list[Trade], fills: list[Fill]) -> list[float]:
     """Each closed trade's PnL as % of what its buys cost (fees included); [] without fills."""
-    if not fills:
+    if not fills or not closed:
         return []
-    indices = np.array([f.index for f in fills])
-    cost = np.array([f.quantity_btc * f.price + f.fee_usd if f.side == "BUY" else 0.0 for f in fills])
-    out = []
-    for trade in closed:
-        lo, hi = np.searchsorted(indices, trade.entry_index, "left"), np.searchsorted(indices, trade.exit_index,
-                                                                                       "right")
-        spent = float(cost[lo:hi].sum())
-        if spent > 0:
-            out.append(trade.pnl_usd / spent * 100)
-    return out
+    indices = np.fromiter((f.index for f in fills), dtype=np.int64, count=len(fills))
+    cost = np.fromiter((f.quantity_btc * f.price + f.fee_usd if f.side == "BUY" else 0.0 for f in fills),
+                       dtype=float, count=len(fills))
+    prefix = np.concatenate(([0.0], np.cumsum(cost)))
+    entries = np.fromiter((t.entry_index for t in closed), dtype=np.int64, count=len(closed))
+    exits = np.fromiter((t.exit_index for t in closed), dtype=np.int64, count=len(closed))
+    spent = prefix[np.searchsorted(indices, exits, "right")] - prefix[np.searchsorted(indices, entries, "left")]
+    pnl = np.fromiter((t.pnl_usd for t in closed), dtype=float, count=len(closed))
+    return (pnl[spent > 0] / spent[spent > 0] * 100).tolist()
