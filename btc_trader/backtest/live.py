@@ -163,7 +163,7 @@ def run_live(bars: Bars, settings: StackSettings, cash: float, fee_bps: float, s
     notes = []
     excluded = [m for m in settings.ml_models if m not in OFFLINE_MODELS]
     if excluded:
-        notes.append(f"models {excluded} need AWS and are excluded (recorded predictions are not supported yet); "
+        notes.append(f"models {', '.join(excluded)} need AWS and are excluded (recorded predictions are not supported yet); "
                      "the ensemble is the custom model alone")
     if settings.prediction_horizon_minutes % bar_minutes:
         notes.append(f"predictionHorizonMinutes {settings.prediction_horizon_minutes} rounded to {horizon} bars")

@@ -90,3 +90,12 @@ def test_sweep_has_its_own_help(capsys):
 def test_backtest_without_data_says_what_it_needs(capsys):
     assert main(["backtest"]) == 2
     assert "needs --data FILE" in capsys.readouterr().err
+
+
+def test_live_text_output_has_no_python_reprs(walk, capsys):
+    assert main(["backtest", "--data", str(walk), "--strategy", "live", "--stack", "prod",
+                 "--set", "riskThreshold=0.1", "--ignore-skill"]) == 0
+    out = capsys.readouterr().out
+    assert not re.search(r"\bNone\b|\['|\{'|\{\"", out), out
+    assert "approved intents" in out and "rejections by deciding rule" in out
+    assert "note: models bedrock, huggingface need AWS" in out and "note: --ignore-skill" in out
