@@ -79,10 +79,12 @@ def download_candles(exchange_id: str, symbol: str, timeframe: str, start: int, 
         if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
             raise DownloadError(f"{exchange_id} kept refusing with a rate limit ({type(exc).__name__}); "
                                 "wait a minute and retry, or ask for fewer --days") from None
+        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
         raise DownloadError(
-            f"cannot reach {exchange_id} ({type(exc).__name__}): are you offline? `data download` needs the "
-            "network; offline, use a candle file you have (e.g. ../shared/data) or "
-            "`btc-trader data synthetic`") from None
+            f"cannot reach {exchange_id} ({type(exc).__name__}{': ' + detail if detail else ''}). Are you "
+            "offline? `data download` needs the network; offline, use a candle file you have (e.g. "
+            "../shared/data) or `btc-trader data synthetic`. From the US, Binance answers 451: use --exchange "
+            "binanceus") from None
     except ccxt.ExchangeError as exc:
         raise DownloadError(f"{exchange_id} refused the request: {exc}") from None
     now_ms = exchange.milliseconds()
