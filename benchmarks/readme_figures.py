@@ -33,9 +33,10 @@ def _rate(bars_per_s: float) -> str:
 def history_block(prediction: dict) -> str:
     """The history-read sentence: ours (dev stack) against the seed's unpaginated 30-day read."""
     seed, ours = prediction["seed_per_run"], prediction["ours_per_run"]["dev"]
-    return (f"Measured (`benchmarks/prediction_bench.py`): ~{ours['items_read']:,} items / "
-            f"{ours['bytes_read_full_items'] / 1e3:.0f} KB per run against the seed's {seed['items_read']:,} items / "
-            f"{seed['bytes_read'] / 1e6:.2f} MB, about {ours['fewer_bytes_read_than_seed_x']:,.0f}x fewer bytes.")
+    return (f"Measured (`benchmarks/prediction_bench.py`, dev stack): ~{ours['items_read']:,} items per run, "
+            f"{ours['bytes_read_full_items'] / 1e3:.0f} KB read ({ours['bytes_returned_projected'] / 1e3:.0f} KB "
+            f"returned after the projection), against the seed's {seed['items_read']:,} items / "
+            f"{seed['bytes_read'] / 1e6:.2f} MB: about {ours['fewer_bytes_read_than_seed_x']:,.0f}x fewer bytes read.")
 
 
 BACKTEST_ROWS = (
@@ -59,7 +60,9 @@ def backtest_block(backtest: dict) -> str:
         lines.append(f"| 1 million bars | {_rate(million['sma_cross_bars_per_s'])}, "
                      f"{million['peak_traced_mb']:.0f} MB peak | {_rate(million['live_dev_bars_per_s'])}, "
                      f"{million['live_peak_traced_mb']:.0f} MB peak | {_rate(million['live_busy_bars_per_s'])} |")
-    return "\n".join(lines) + "\n\nPeak memory is what Python allocated during the run (`tracemalloc`), the loaded bars excluded."
+    return "\n".join(lines) + ("\n\nSpeeds vary several-fold with the machine's load (these runs shared its two cores "
+                               "with other jobs); peak memory, what Python allocated during the run (`tracemalloc`, "
+                               "the loaded bars excluded), does not.")
 
 
 def install_block(install: dict) -> str:
