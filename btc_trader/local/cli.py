@@ -386,7 +386,8 @@ def register(commands: Any) -> None:
     logs.add_argument("--json", action="store_true", help="print the records as JSON")
     logs.set_defaults(handler=cmd_logs)
 
-    trades = local.add_parser("trades", help="the paper trades stored in the emulator, as a table")
+    trades = local.add_parser("trades", help="the trades stored in the emulator, then each closed position's "
+                              "PnL and why it closed (SELL signal or kill-switch flatten)")
     trades.add_argument("--symbol", help="default: the stack's first symbol")
     trades.add_argument("--limit", type=int, default=50, help="the newest N trades")
     trades.add_argument("--port", type=int, help="the emulator's port (default: the running one)")
