@@ -70,7 +70,7 @@ def sections(report: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
             ("exposure (time in market)", _num(r["exposure_pct"], " %", 1)),
             ("fees paid", _num(r["fees_paid_usd"], " USD")),
         ]),
-        ("annualised" + (" (* see the note below)" if short else ""), [
+        ("annualised" + (" (* see the note)" if short else ""), [
             ("CAGR" + mark, _num(r["cagr_pct"], " %", signed=True)),
             ("volatility" + mark, _num(r["volatility_pct"], " %")),
             ("Sharpe" + mark, _num(r["sharpe"])),
@@ -219,7 +219,7 @@ def write_report(path: Path, bars: Bars, result: Result, report: dict[str, Any],
         body = "".join(f"<tr><th>{html.escape(rule)}</th><td>{count:,}</td></tr>"
                        for rule, count in report["rejections_by_rule"].items())
         tables.append(f"<h3>rejections by deciding rule</h3><table>{body}</table>")
-    notes = ([report["annualised_caveat"]] if report.get("annualised_caveat") else []) + list(report.get("notes") or [])
+    notes = (["* " + report["annualised_caveat"]] if report.get("annualised_caveat") else []) + list(report.get("notes") or [])
     note_html = "".join(f"<p class=note>{html.escape(n)}</p>" for n in notes)
     trades = _trade_rows(bars, result)["closed_trades"]
     shown = trades[:500]
