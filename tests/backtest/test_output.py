@@ -99,3 +99,29 @@ def test_live_text_output_has_no_python_reprs(walk, capsys):
     assert not re.search(r"\bNone\b|\['|\{'|\{\"", out), out
     assert "approved intents" in out and "rejections by deciding rule" in out
     assert "note: models bedrock, huggingface need AWS" in out and "note: --ignore-skill" in out
+
+
+def test_png_marks_every_fill_and_draws_buy_and_hold(walk, tmp_path, capsys):
+    from btc_trader.backtest.cli import simulate_strategy
+    from btc_trader.backtest.data import load_bars
+    from btc_trader.backtest.report import _figure
+    from btc_trader.cli import build_parser
+
+    args = build_parser().parse_args(["backtest", "--data", str(walk)])
+    bars = load_bars(walk)
+    result, report = simulate_strategy(bars, args, None)
+    figure = _figure(bars, result, report, "t")
+    price, equity, drawdown = figure.axes
+    labels = price.get_legend_handles_labels()[1]
+    sells = sum(f.side == "SELL" for f in result.fills)
+    assert f"sell ({sells})" in labels and sells > 0
+    hold = next(line for line in equity.get_lines() if line.get_label().startswith("buy and hold"))
+    assert hold.get_ydata()[-1] == pytest.approx(report["cash"] * bars.close[-1] / bars.open[0])
+    assert all(axis.xaxis.get_gridlines()[0].get_visible() for axis in figure.axes)
+    assert drawdown.get_xlabel() == "time (UTC)"
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+    png = tmp_path / "r.png"
+    assert main(["backtest", "--data", str(walk), "--report", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"wrote charts: {png}" in capsys.readouterr().out
