@@ -260,7 +260,9 @@ def _sweep_one(args: argparse.Namespace, combination: dict[str, str]) -> dict[st
     _, report = simulate_strategy(_BARS, args, settings)
     return {**combination, "sharpe": report["sharpe"], "max_drawdown_pct": report["max_drawdown_pct"],
             "total_return_pct": report["total_return_pct"], "closed_trades": report["closed_trades"],
-            "fills": report["fills"], "notes": report.get("notes", [])}
+            "fills": report["fills"],
+            "notes": ([f"sharpe is {report['annualised_caveat']}"] if report["annualised_caveat"] else [])
+            + report.get("notes", [])}
 
 
 def parse_grid(items: list[str] | None) -> list[dict[str, str]]:
