@@ -69,7 +69,8 @@ def install_block(install: dict) -> str:
     """The first-install sentence of the quick start."""
     return (f"The first run creates `.venv`: about {install['venv_bytes'] / 1e9:.1f} GB "
             f"(pulumi-aws alone is {install['pulumi_aws_bytes'] / install['venv_bytes']:.0%} of it) and about {max(1, round(install['seconds'] / 60))} minutes "
-            f"with a warm pip cache on a 2-core machine; later runs start at once.")
+            f"on a 2-core machine with pip's download cache already filled (downloading the wheels adds to that); "
+            "later runs start at once.")
 
 
 LIVE_FILE = "btcusdt_1h_binance_2020-09-20_2026-06-20.csv.gz"
