@@ -53,7 +53,8 @@ def test_trades_export_csv_holds_every_fill_and_closed_trade(walk, tmp_path, cap
     export = tmp_path / "trades.csv"
     assert main(["backtest", "--data", str(walk), "--trades", str(export), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    rows = list(csv.DictReader(export.open()))
+    with export.open() as handle:
+        rows = list(csv.DictReader(handle))
     fills = [r for r in rows if r["record"] == "fill"]
     closed = [r for r in rows if r["record"] == "closed_trade"]
     assert len(fills) == report["fills"] and len(closed) == report["closed_trades"] > 0
