@@ -97,3 +97,12 @@ def test_errors_name_the_mistake_in_the_command_that_was_given(argv, usage, mess
 def test_an_abbreviated_option_still_works():
     args = build_parser().parse_args(["backtest", "--data", "x", "--strat", "live"])
     assert args.strategy == "live"
+
+
+def test_generators_say_what_they_wrote(capsys):
+    import json
+
+    assert main(["local", "generate-event", "check-risk", "--at", "2023-03-11T12:00:00Z"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["symbol"] == "BTC-USD"  # stdout stays the event alone
+    assert captured.err.startswith("generated a sample check-risk event for BTC-USD at 2023-03-11T12:00:00Z")

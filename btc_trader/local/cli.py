@@ -136,6 +136,9 @@ def cmd_generate_event(args: argparse.Namespace) -> int:
     at = parse_time(args.at) if args.at else datetime.now(UTC)
     symbol = args.symbol or load_stack_file(args.stack).symbols[0]
     print_json(sample_event(args.kind, at, stack_region(args.stack), symbol))
+    # stdout is the event (usually redirected to a file): say on stderr what was generated.
+    print(f"generated a sample {args.kind} event for {symbol} at {at.strftime('%Y-%m-%dT%H:%M:%SZ')} "
+          f"(stack {args.stack}); edit it, then pass it with `local invoke FUNCTION --event FILE`", file=sys.stderr)
     return 0
 
 
