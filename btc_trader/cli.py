@@ -109,8 +109,12 @@ def cmd_data_download(args: argparse.Namespace) -> int:
         raise CliError(f"--days must be positive, got {args.days:g}")
     end = int(time.time())
     start = end - int(args.days * 86_400)
-    candles, market = download_candles(args.exchange, args.symbol, args.timeframe, start, end,
-                                       progress=lambda n: print(f"  {n} bars ...", file=sys.stderr, flush=True))
+    from tqdm import tqdm
+
+    with tqdm(desc=f"downloading {args.exchange} {args.timeframe} candles", unit="bar", file=sys.stderr,
+              disable=None) as bar:  # shown on a terminal only
+        candles, market = download_candles(args.exchange, args.symbol, args.timeframe, start, end,
+                                           progress=lambda n: bar.update(n - bar.n))
     written = write_candle_file(Path(args.out), candles)
     first = datetime.fromtimestamp(candles[0].timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     last = datetime.fromtimestamp(candles[-1].timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
