@@ -61,7 +61,7 @@ demo: venv
 bench: venv
 	$(BIN)/python benchmarks/prediction_bench.py --data $(DATA) --out benchmarks/results/prediction.json
 	$(BIN)/python benchmarks/backtest_bench.py --data $(DATA) --out benchmarks/results/backtest.json
-	$(BIN)/python benchmarks/readme_figures.py --data $(DATA)   # the README's figures from what was just measured
+	$(BIN)/python benchmarks/readme_figures.py   # the README's figures from what was just measured
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -180,6 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_cost(commands)
 
+    from btc_trader.predictions_cli import register as register_predictions
+
+    register_predictions(commands)
+
     data = commands.add_parser("data", help="price history: download candles, load them into the emulator"
                                ).add_subparsers(dest="data_command")
     download = data.add_parser(

@@ -58,7 +58,10 @@ def _add_run_options(parser: argparse.ArgumentParser, sweep: bool = False) -> No
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="live: override a stack key, repeatable (default: none)")
     parser.add_argument("--ignore-skill", action="store_true",
-                        help="live: keep configured model weights even when persistence wins (NOT live behaviour)")
+                        help="live: keep configured model weights whatever their calls earn (NOT live behaviour)")
+    parser.add_argument("--predictions", metavar="FILE",
+                        help="live: replay recorded Bedrock/Chronos outputs from `btc-trader predictions export` "
+                             "(default: none, those models are left out)")
     parser.add_argument("--fee-bps", type=float, help="fee per fill, bps of notional (default: the stack's feeBps (live), 10 (sma-cross))")
     parser.add_argument("--slippage-bps", type=float, help="adverse slippage per fill, bps (default: the stack's slippageBps (live), 5 (sma-cross))")
     parser.add_argument("--cash", type=float, help="starting USD (default: the stack's paperStartingCash (live), 10000 (sma-cross))")
@@ -100,7 +103,8 @@ def _refuse_options_that_do_not_apply(args: argparse.Namespace) -> None:
     if args.strategy == "live":
         return
     given = [flag for flag, value in (("--stack", args.stack), ("--set", args.set),
-                                      ("--ignore-skill", args.ignore_skill)) if value]
+                                      ("--ignore-skill", args.ignore_skill), ("--predictions", args.predictions))
+             if value]
     if given:
         verb = "applies" if len(given) == 1 else "apply"
         raise BacktestError(f"{', '.join(given)} {verb} only to --strategy live (sma-cross reads no stack "
@@ -146,12 +150,16 @@ def simulate_strategy(bars: Bars, args: argparse.Namespace, settings: Any, show_
         from btc_trader.backtest.live import run_live
 
         with _progress_bar(len(bars), show_progress) as bar:
-            live = run_live(bars, settings, cash, fee, slip, progress=bar, ignore_skill=args.ignore_skill)
+            live = run_live(bars, settings, cash, fee, slip, progress=bar, ignore_skill=args.ignore_skill,
+                            recorded=_recorded(args, bars, settings))
         result = live.result
         result.fills = [Fill(int(i), side, float(q), float(p), float(f)) for i, side, q, p, f in live.fills]
         extra = {"stack": args.stack or "dev", "approved_intents": live.approvals,
                  "rejections_by_rule": dict(live.rejections.most_common()),
                  "model_accuracy": live.model_accuracy, "events": live.events,
+                 # Per model: calls, hit rate vs break-even, net bps, Newey-West t; per-day weights in --json.
+                 "walk_forward": live.walk_forward if args.json else {
+                     m: {k: v for k, v in w.items() if k != "weight_per_day"} for m, w in live.walk_forward.items()},
                  "kill_switch_engaged_at": None if live.kill_switch_bar is None else
                  datetime.fromtimestamp(int(bars.timestamps[live.kill_switch_bar]) + bars.bar_seconds, UTC)
                  .strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -171,6 +179,23 @@ def simulate_strategy(bars: Bars, args: argparse.Namespace, settings: Any, show_
 
 def _iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _recorded(args: argparse.Namespace, bars: Bars, settings: Any) -> Any:
+    """The recorded predictions of `--predictions FILE` aligned with the bars, or None."""
+    if not getattr(args, "predictions", None):
+        return None
+    from btc_trader.backtest.recorded import RecordedPredictionsError, load_recorded
+
+    try:
+        recorded = load_recorded(args.predictions, bars, settings.symbols[0], settings.ml_models)
+    except RecordedPredictionsError as exc:
+        raise BacktestError(str(exc)) from None
+    if not any(m == "custom" or m in recorded.predicted_price for m in settings.ml_models):
+        raise BacktestError(f"--predictions {args.predictions}: no recorded prediction of {settings.symbols[0]} by "
+                            f"the stack's models {list(settings.ml_models)} falls on these bars "
+                            f"({recorded.lines} lines, {recorded.unmatched} outside the bars or of another symbol)")
+    return recorded
 
 
 def _plain(value: Any) -> Any:
