@@ -128,7 +128,18 @@ def render_text(report: dict[str, Any]) -> str:
                                      f"(persistence {accuracy['persistence_directional_accuracy_pct']:.1f} %)"),
             ("mean abs error", f"{accuracy['mae_pct']:.3f} % (persistence {accuracy['persistence_mae_pct']:.3f} %)"),
             ("skill vs persistence", _num(accuracy["skill_vs_persistence"], digits=3)
-             + " (1 - MAE/MAE of persistence; <= 0 means no weight)"),
+             + " (1 - MAE/MAE of persistence; a diagnostic, the weight follows the net edge below)"),
+        ])
+        lines.append("")
+    for model, edge in (report.get("walk_forward") or {}).items():
+        lines.append(f"model {model}, walk-forward decision quality (its own calls, after costs)")
+        lines += _table([
+            ("calls", f"{edge['calls']:,} of {edge['scored']:,} scored predictions"),
+            ("hit rate", f"{edge['hit_rate']:.1%} (break-even {edge['break_even_hit_rate']:.1%} at "
+                         f"{edge['cost_bps_per_leg']:g} bps a leg)" if edge["hit_rate"] is not None else "-"),
+            ("net per call", _num(edge["mean_net_bps"], " bps", signed=True)
+             + (f" (Newey-West t {edge['t_stat_newey_west']:+.2f})" if edge["t_stat_newey_west"] is not None else "")),
+            ("weight", f"{edge['final_weight']:g} at the end (prior {edge['prior_weight']:g})"),
         ])
         lines.append("")
     notes = list(report.get("notes") or [])
