@@ -109,39 +109,40 @@ def _table(rows: list[tuple[str, str]], indent: str = "  ") -> list[str]:
     return [f"{indent}{label:<{width}}  {value}" for label, value in rows]
 
 
-def render_text(report: dict[str, Any]) -> str:
-    """The report as aligned text tables (what `btc-trader backtest` prints)."""
-    lines: list[str] = []
-    for title, rows in sections(report):
-        lines += [title, *_table(rows), ""]
+def model_sections(report: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The live strategy's decision tables: rejections by rule, each model's accuracy and net edge."""
+    out = []
     if report.get("rejections_by_rule"):
         total = sum(report["rejections_by_rule"].values())
-        lines.append("rejections by deciding rule (the first reason the risk manager gave)")
-        lines += _table([(rule, f"{count:>8,}  {count / total:6.1%}")
-                         for rule, count in report["rejections_by_rule"].items()])
-        lines.append("")
+        out.append(("rejections by deciding rule (the first reason the risk manager gave)",
+                    [(rule, f"{count:>8,}  {count / total:6.1%}") for rule, count in report["rejections_by_rule"].items()]))
     for model, accuracy in (report.get("model_accuracy") or {}).items():
-        lines.append(f"model {model} against persistence (the price stays the same)")
-        lines += _table([
+        out.append((f"model {model} against persistence (the price stays the same)", [
             ("predictions scored", _num(accuracy["scored"])),
             ("directional accuracy", f"{accuracy['directional_accuracy_pct']:.1f} % "
                                      f"(persistence {accuracy['persistence_directional_accuracy_pct']:.1f} %)"),
             ("mean abs error", f"{accuracy['mae_pct']:.3f} % (persistence {accuracy['persistence_mae_pct']:.3f} %)"),
             ("skill vs persistence", _num(accuracy["skill_vs_persistence"], digits=3)
-             + " (1 - MAE/MAE of persistence; a diagnostic, the weight follows the net edge below)"),
-        ])
-        lines.append("")
+             + " (1 - MAE/MAE of persistence; a diagnostic, the weight follows the net edge)"),
+        ]))
     for model, edge in (report.get("walk_forward") or {}).items():
-        lines.append(f"model {model}, walk-forward decision quality (its own calls, after costs)")
-        lines += _table([
+        out.append((f"model {model}, walk-forward decision quality (its own calls, after costs)", [
             ("calls", f"{edge['calls']:,} of {edge['scored']:,} scored predictions"),
             ("hit rate", f"{edge['hit_rate']:.1%} (break-even {edge['break_even_hit_rate']:.1%} at "
-                         f"{edge['cost_bps_per_leg']:g} bps a leg)" if edge["hit_rate"] is not None else "-"),
-            ("net per call", _num(edge["mean_net_bps"], " bps", signed=True)
-             + (f" (Newey-West t {edge['t_stat_newey_west']:+.2f})" if edge["t_stat_newey_west"] is not None else "")),
+                         f"{edge['cost_bps_per_leg']:g} bps a leg)" if edge.get("hit_rate") is not None else "-"),
+            ("net per call", _num(edge.get("mean_net_bps"), " bps", signed=True)
+             + (f" (Newey-West t {edge['t_stat_newey_west']:+.2f})" if edge.get("t_stat_newey_west") is not None
+                else "")),
             ("weight", f"{edge['final_weight']:g} at the end (prior {edge['prior_weight']:g})"),
-        ])
-        lines.append("")
+        ]))
+    return out
+
+
+def render_text(report: dict[str, Any]) -> str:
+    """The report as aligned text tables (what `btc-trader backtest` prints)."""
+    lines: list[str] = []
+    for title, rows in sections(report) + model_sections(report):
+        lines += [title, *_table(rows), ""]
     notes = list(report.get("notes") or [])
     if report.get("annualised_caveat"):
         notes.insert(0, "* " + report["annualised_caveat"])
@@ -223,13 +224,9 @@ def _svg(bars: Bars, result: Result, report: dict[str, Any], title: str) -> str:
 def write_report(path: Path, bars: Bars, result: Result, report: dict[str, Any], title: str) -> Path:
     """A self-contained HTML report: the charts inline, the report's tables, the closed trades."""
     tables = []
-    for heading, rows in sections(report):
+    for heading, rows in sections(report) + model_sections(report):
         body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
         tables.append(f"<h3>{html.escape(heading)}</h3><table>{body}</table>")
-    if report.get("rejections_by_rule"):
-        body = "".join(f"<tr><th>{html.escape(rule)}</th><td>{count:,}</td></tr>"
-                       for rule, count in report["rejections_by_rule"].items())
-        tables.append(f"<h3>rejections by deciding rule</h3><table>{body}</table>")
     notes = (["* " + report["annualised_caveat"]] if report.get("annualised_caveat") else []) + list(report.get("notes") or [])
     note_html = "".join(f"<p class=note>{html.escape(n)}</p>" for n in notes)
     trades = _trade_rows(bars, result)["closed_trades"]
