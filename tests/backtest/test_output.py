@@ -99,6 +99,7 @@ def test_live_text_output_has_no_python_reprs(walk, capsys):
     out = capsys.readouterr().out
     assert not re.search(r"\bNone\b|\['|\{'|\{\"", out), out
     assert "approved intents" in out and "rejections by deciding rule" in out
+    assert "model custom, walk-forward decision quality" in out and "Newey-West t" in out
     assert "note: models bedrock, huggingface need AWS" in out and "note: --ignore-skill" in out
 
 
