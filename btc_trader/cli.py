@@ -1,4 +1,4 @@
-"""`btc-trader`: everything local — emulator, invocations, data.
+"""btc-trader: ML-assisted Bitcoin trading, paper-first — local emulator, backtests, cost, data.
 
 Errors are one line naming the problem and the fix, with a non-zero exit; `--debug` shows the
 traceback.
@@ -176,6 +176,29 @@ def cmd_data_backfill(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_download(args: argparse.Namespace) -> int:
+    """Public OHLCV through ccxt into a candle file; offline says so."""
+    from btc_trader.adapters.ohlcv_download import download_candles, write_candle_file
+
+    if args.days <= 0:
+        raise CliError(f"--days must be positive, got {args.days:g}")
+    end = int(time.time())
+    start = end - int(args.days * 86_400)
+    from tqdm import tqdm
+
+    with tqdm(desc=f"downloading {args.exchange} {args.timeframe} candles", unit="bar", file=sys.stderr,
+              disable=None) as bar:  # shown on a terminal only
+        candles, market = download_candles(args.exchange, args.symbol, args.timeframe, start, end,
+                                           progress=lambda n: bar.update(n - bar.n))
+    written = write_candle_file(Path(args.out), candles)
+    first = datetime.fromtimestamp(candles[0].timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    last = datetime.fromtimestamp(candles[-1].timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    print(f"wrote {len(candles)} {args.timeframe} bars of {market} from {args.exchange} to {written}: "
+          f"{first} .. {last}")
+    print(f"  try: btc-trader backtest --data {written}")
+    return 0
+
+
 def cmd_data_synthetic(args: argparse.Namespace) -> int:
     from btc_trader.local.synthetic import write_synthetic_candles
 
@@ -190,23 +213,38 @@ def cmd_data_synthetic(args: argparse.Namespace) -> int:
 # --- parser -----------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
 
-    parser = argparse.ArgumentParser(prog="btc-trader", description=__doc__.splitlines()[0])
+    try:
+        return version("btc-trader")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command tree; every option has help text and a stated default."""
+    from btc_trader.cli_parser import CommandParser
+
+    parser = CommandParser(prog="btc-trader", description=__doc__.splitlines()[0],
+                           epilog="`btc-trader COMMAND --help` explains a command; "
+                                  "bare `btc-trader COMMAND` lists its subcommands.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}",
+                        help="print the version and exit")
+    commands = parser.add_subparsers(dest="command")
 
     from btc_trader.local.cli import register as register_local
 
     register_local(commands)
 
     trading = commands.add_parser("trading", help="operate a stack's trading").add_subparsers(
-        dest="trading_command", required=True)
+        dest="trading_command")
     reset = trading.add_parser("reset-kill-switch", help="re-arm trading after the drawdown kill switch engaged")
-    reset.add_argument("--stack", default="dev")
-    reset.add_argument("--symbol")
+    reset.add_argument("--stack", default="dev", help="the stack whose kill switch to reset")
+    reset.add_argument("--symbol", help="default: the stack's first symbol")
     reset.add_argument("--aws", action="store_true", help="the deployed stack (your AWS credentials), not the emulator")
-    reset.add_argument("--port", type=int)
+    reset.add_argument("--port", type=int, help="the emulator's port (default: the running one)")
     reset.set_defaults(handler=cmd_reset_kill_switch)
 
     exchange = commands.add_parser("exchange", help="the stack's exchange account").add_subparsers(
@@ -230,18 +268,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_predictions(commands)
 
-    data = commands.add_parser("data", help="price history").add_subparsers(dest="data_command", required=True)
-    fill = data.add_parser("backfill", help="load candles into the prices table")
+    data = commands.add_parser("data", help="price history: download candles, load them into the emulator"
+                               ).add_subparsers(dest="data_command")
+    download = data.add_parser(
+        "download", help="download OHLCV candles from an exchange's public API into a candle file",
+        description="Download public OHLCV candles through ccxt (paginated, rate-limit aware) into the candle "
+                    "format `backtest`, `data backfill` and `local run --replay` read: "
+                    "timestamp,open,high,low,close,volume (ISO-8601 UTC). No API key needed.")
+    download.add_argument("--exchange", default="binance", help="ccxt exchange id, e.g. binance, binanceus, "
+                          "coinbase, kraken")
+    download.add_argument("--symbol", default="BTC-USD",
+                          help="BASE-QUOTE; USD means USDT on exchanges that list no USD market (binance)")
+    download.add_argument("--days", type=float, default=7, help="how far back from now")
+    download.add_argument("--timeframe", default="1m", help="bar length, as the exchange names it")
+    download.add_argument("--out", required=True, help="the candle file to write (.csv or .csv.gz)")
+    download.set_defaults(handler=cmd_data_download)
+    fill = data.add_parser("backfill", help="load candles into the running emulator's prices table")
     origin = fill.add_mutually_exclusive_group(required=True)
-    origin.add_argument("--file", help="candle CSV(.gz): timestamp,open,high,low,close,volume")
-    origin.add_argument("--exchange", choices=["binance", "binanceus"], help="public klines endpoint")
+    origin.add_argument("--file", help="candle CSV(.gz): timestamp,open,high,low,close,volume "
+                        "(required: --file or --exchange)")
+    origin.add_argument("--exchange", choices=["binance", "binanceus"],
+                        help="public klines endpoint (required: --file or --exchange)")
     fill.add_argument("--days", type=int, default=2, help="with --exchange: how far back")
     fill.add_argument("--interval", default="1m", help="with --exchange: bar length")
     fill.add_argument("--symbol", help="default: the stack's first symbol")
-    fill.add_argument("--port", type=int)
+    fill.add_argument("--port", type=int, help="the emulator's port (default: the running one)")
     fill.set_defaults(handler=cmd_data_backfill)
     synthetic = data.add_parser("synthetic", help="write clearly labelled synthetic candles")
-    synthetic.add_argument("--out", required=True)
+    synthetic.add_argument("--out", required=True, help="directory for the candle files")
     synthetic.add_argument("--at", required=True, help="the last bar's time, ISO-8601")
     synthetic.set_defaults(handler=cmd_data_synthetic)
     return parser
@@ -277,6 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
+    from btc_trader.adapters.ohlcv_download import DownloadError
     from btc_trader.adapters.price_sources.base import SourceError
     from btc_trader.backtest.cli import BacktestError
     from btc_trader.cost import CostError
@@ -286,7 +341,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from btc_trader.stack.settings import SettingsError
 
     return (CliError, EmulatorError, InvokeError, SettingsError, CandleError, SourceError, LocalRunError,
-            BacktestError, CostError)
+            BacktestError, CostError, DownloadError)
 
 
 if __name__ == "__main__":

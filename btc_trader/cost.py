@@ -361,7 +361,7 @@ def main() -> None:
     head, _, rest = text.partition(README_BEGIN)
     _, _, tail = rest.partition(README_END)
     readme.write_text(f"{head}{README_BEGIN}\n{readme_table()}\n{README_END}{tail}")
-    print(f"wrote the cost table to {readme}")
+    print(f"wrote the cost table (dev, prod and the original design) to {readme}")
 
 
 if __name__ == "__main__":

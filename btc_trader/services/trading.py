@@ -179,6 +179,8 @@ class ExecutionService:
                 "trade_id": trade_id, "client_order_id": trade_id, "execution_id": execution_id,
                 "symbol": symbol, "side": risk.action, "mode": self.params.mode,
                 "quantity_btc": risk.quantity_btc, "reference_price": risk.reference_price, "created_at": now,
+                # Why it was sent (a signal or the kill switch's flatten): `local trades` reports it.
+                "risk_reasons": list(risk.reasons),
             }
             if not self.store.record_pending(trade):  # a concurrent duplicate got there first
                 existing = self.store.get_trade(trade_id)

@@ -87,7 +87,7 @@ def test_up_invoke_generate_run_inspect_in_sequence(running_emulator, home, shar
     wallet = json.loads(capsys.readouterr().out)
     assert wallet["symbol"] == "BTC-USD" and wallet["last_price"] > 0
     assert main(["local", "trades", "--json"]) == 0
-    trades = json.loads(capsys.readouterr().out)
+    trades = json.loads(capsys.readouterr().out)["trades"]
     assert all(t["mode"] == "paper" for t in trades)
     assert main(["local", "logs", "--tail", "0", "--json"]) == 0
     logs = json.loads(capsys.readouterr().out)
