@@ -28,4 +28,6 @@ def trading_params(config: TradingConfig) -> TradingParams:
         slippage_bps=config.slippage_bps,
         mode=config.mode,
         max_slippage_bps=config.max_slippage_bps,
+        symbols=config.symbols,
+        lease_seconds=config.lease_seconds,
     )

@@ -134,6 +134,9 @@ def trading_config(settings: StackSettings, names: ResourceNames) -> TradingConf
         exchange_id=settings.exchange.id,
         exchange_sandbox=settings.exchange.sandbox,
         exchange_secret_name=settings.exchange.secret_name if live else None,
+        prices_table=names.table(PRICES.role),
+        symbols=settings.symbols,
+        lease_seconds=settings.lease_seconds,
     )
 
 
@@ -144,7 +147,7 @@ def trading_environment(settings: StackSettings, names: ResourceNames, role: str
 def reconciler_environment(settings: StackSettings, names: ResourceNames) -> dict[str, str]:
     """The order reconciler's environment: the executor's, plus the symbols and the alerts topic."""
     config = ReconcilerConfig(
-        **trading_config(settings, names).model_dump(), symbols=settings.symbols,
+        **trading_config(settings, names).model_dump(),
         alerts_topic_arn=f"arn:aws:sns:{names.region}:{names.account_id}:{names.alerts_topic}",
     )
     return {**powertools_environment(ORDER_RECONCILER, names), **config.to_env()}

@@ -66,9 +66,9 @@ def test_live_stack_tracks_an_unknown_order_then_blocks_and_alerts_on_a_differen
         execution.sleep = lambda s: None
         sim.faults.append(OrderFault("-1007", placed=True, visible_after=10**6))
         risk = RiskResult(approved=True, action="BUY", quantity_btc=0.004, notional_usd=81, reasons=[], risk_score=0.1)
-        from btc_trader.contracts import PredictionResult
+        from tests.services.test_live_execution import execute_once
 
-        trade = execution.execute("BTC-USD", "exec-x", risk, PredictionResult(**PREDICTION), 1_678_536_000)
+        trade = execute_once(execution, "BTC-USD", "exec-x", risk, 20_000.0, 1_678_536_000)
         assert trade.status == "UNKNOWN"
         event = {"time": "2023-03-11T12:05:00Z", "detail": {}}
         first = handler.lambda_handler(event, FakeLambdaContext())

@@ -25,8 +25,10 @@ PRICE = 20_000.0
 LIMITS = RiskLimits(max_trade_usd=100, risk_threshold=0.7, buy_threshold_pct=0.5, sell_threshold_pct=-0.5,
                     fee_bps=10, max_position_pct=50, daily_loss_limit_pct=3, max_drawdown_pct=10,
                     cooldown_minutes=60, max_trades_per_day=10, max_price_age_s=600, max_divergence_bps=150)
-LIVE = TradingParams(LIMITS, starting_cash=10_000, slippage_bps=5, mode="live", max_slippage_bps=30)
-PAPER = TradingParams(LIMITS, starting_cash=10_000, slippage_bps=5, mode="paper", max_slippage_bps=30)
+LIVE = TradingParams(LIMITS, starting_cash=10_000, slippage_bps=5, mode="live", symbols=("BTC-USD",),
+                     lease_seconds=600, max_slippage_bps=30)
+PAPER = TradingParams(LIMITS, starting_cash=10_000, slippage_bps=5, mode="paper", symbols=("BTC-USD", "BTC-PAPER"),
+                      lease_seconds=600, max_slippage_bps=30)
 
 
 def prediction(price: float = PRICE) -> PredictionResult:
@@ -43,6 +45,32 @@ def intent(action: str, quantity: float, notional: float | None = None) -> RiskR
 
 def book(ask: float = PRICE, bid: float = PRICE - 10, depth: str = "10") -> dict:
     return {"asks": [(D(str(ask)), D(depth))], "bids": [(D(str(bid)), D(depth))]}
+
+
+def approve(store, symbol: str, execution_id: str, risk: RiskResult, price: float, at: int) -> RiskResult:
+    """What CheckRisk leaves for Execute: the stored decision and the lease (the executor verifies
+    both before writing anything); the intent's size is the test's own."""
+    wallet, state, version = store.load_state(symbol, 10_000)
+    decision = {"execution_id": execution_id, "approved": True, "action": risk.action,
+                "quantity_btc": risk.quantity_btc, "notional_usd": risk.notional_usd, "reference_price": price,
+                "decided_at": at}
+    version = store.save_state(symbol, wallet, state, version, decision)
+    assert store.acquire_lease(symbol, execution_id, at, 600).acquired
+    return risk.model_copy(update={"reference_price": price, "state_version": version})
+
+
+def execute_once(service: ExecutionService, symbol: str, execution_id: str, risk: RiskResult, price: float,
+                 at: int):
+    """One Execute of one workflow execution (approved first unless it already has its trade)."""
+    store = service.store
+    if store.get_trade(client_order_id(execution_id)) is None:
+        risk = approve(store, symbol, execution_id, risk, price, at)
+    else:
+        risk = risk.model_copy(update={"reference_price": price})
+    try:
+        return service.execute(symbol, execution_id, risk, prediction(price), at, wall_clock=at)
+    finally:
+        store.release_lease(symbol, execution_id)
 
 
 class Alerts:
@@ -66,7 +94,7 @@ class Rig:
         self.reconciler = ReconcileService(self.service, self.alerts)
 
     def execute(self, execution_id: str, risk: RiskResult, at: int = NOW, price: float = PRICE):
-        return self.service.execute("BTC-USD", execution_id, risk, prediction(price), at)
+        return execute_once(self.service, "BTC-USD", execution_id, risk, price, at)
 
     def ledger(self):
         return self.store.load_state("BTC-USD", 10_000)[0]
@@ -363,8 +391,8 @@ def test_paper_and_live_ledgers_agree_to_the_cent_with_fees_in_quote(store):
         live = Rig(sim, store)
         _round_trip(live)
     paper = ExecutionService(store, PAPER)
-    paper.execute("BTC-PAPER", "paper-buy", intent("BUY", 0.004, notional=200), prediction(), NOW)
-    paper.execute("BTC-PAPER", "paper-sell", intent("SELL", 0.004), prediction(21_000), NOW + 3_600)
+    execute_once(paper, "BTC-PAPER", "paper-buy", intent("BUY", 0.004, notional=200), PRICE, NOW)
+    execute_once(paper, "BTC-PAPER", "paper-sell", intent("SELL", 0.004), 21_000, NOW + 3_600)
     paper_ledger, live_ledger = store.load_state("BTC-PAPER", 10_000)[0], live.ledger()
     assert round(live_ledger.usd, 2) == round(paper_ledger.usd, 2)
     assert live_ledger.btc == pytest.approx(paper_ledger.btc, abs=1e-12) == 0
@@ -379,7 +407,7 @@ def test_paper_and_live_equity_agree_within_the_fee_when_fees_are_in_base(store)
         live = Rig(sim, store)
         assert live.execute("p-buy", intent("BUY", 0.004, notional=200)).status == "FILLED"
     paper = ExecutionService(store, PAPER)
-    paper.execute("BTC-PAPER", "paper-buy", intent("BUY", 0.004, notional=200), prediction(), NOW)
+    execute_once(paper, "BTC-PAPER", "paper-buy", intent("BUY", 0.004, notional=200), PRICE, NOW)
     paper_ledger, live_ledger = store.load_state("BTC-PAPER", 10_000)[0], live.ledger()
     fee = 0.004 * 20_010 * 0.001
     assert live_ledger.btc == pytest.approx(0.004 * 0.999) and paper_ledger.btc == pytest.approx(0.004)
