@@ -81,10 +81,10 @@ def cmd_reconcile(args: argparse.Namespace, ask: Callable[[str], str] = input) -
 
 def register(trading: Any) -> None:
     """Add `reconcile` to the `trading` command group."""
-    reconcile = trading.add_parser(
-        "reconcile", help="show a live ledger beside the exchange; adopt the exchange's side on confirmation")
-    reconcile.add_argument("--stack", default="prod")
-    reconcile.add_argument("--symbol")
+    summary = "show a live ledger beside the exchange; adopt the exchange's side on confirmation"
+    reconcile = trading.add_parser("reconcile", help=summary, description=summary[0].upper() + summary[1:] + ".")
+    reconcile.add_argument("--stack", default="prod", help="the live stack to reconcile (default: %(default)s)")
+    reconcile.add_argument("--symbol", help="default: the stack's first symbol")
     reconcile.add_argument("--aws", action="store_true", help="the deployed stack (your AWS credentials)")
     reconcile.add_argument("--yes", action="store_true", help="adopt without asking")
     reconcile.set_defaults(handler=cmd_reconcile)

@@ -173,7 +173,9 @@ class TradingEngine(pulumi.ComponentResource):
         )
 
         # The order reconciler: unresolved orders and ledger-vs-exchange checks between runs. It
-        # settles trades it resolves (trade + state in one transaction) and publishes alerts.
+        # settles trades it resolves (trade + state in one transaction) and publishes alerts. No
+        # reserved concurrency (new accounts cannot reserve any): overlapping passes are safe, every
+        # write is conditional on the version it read.
         reconciler_statements = [
             {"Sid": "Trades", "Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
              "Resource": self.trades_table.arn},
@@ -194,7 +196,6 @@ class TradingEngine(pulumi.ComponentResource):
                 code=args.code, layers=args.layers,
                 environment=reconciler_environment(settings, names),
                 statements=reconciler_statements,
-                reserved_concurrency=1,  # one pass at a time per stack
                 description="Resolves orders of unknown fate and checks the live ledger against the exchange",
             ),
             opts=child,
