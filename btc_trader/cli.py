@@ -142,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_cost(commands)
 
+    from btc_trader.build.cli import register as register_build
+
+    register_build(commands)
+
     data = commands.add_parser("data", help="price history").add_subparsers(dest="data_command", required=True)
     fill = data.add_parser("backfill", help="load candles into the prices table")
     origin = fill.add_mutually_exclusive_group(required=True)
@@ -191,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _known_errors() -> tuple[type[BaseException], ...]:
     from btc_trader.adapters.price_sources.base import SourceError
     from btc_trader.backtest.cli import BacktestError
+    from btc_trader.build import BuildError
     from btc_trader.cost import CostError
     from btc_trader.local.emulator import EmulatorError
     from btc_trader.local.invoke import InvokeError
@@ -198,7 +203,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from btc_trader.stack.settings import SettingsError
 
     return (CliError, EmulatorError, InvokeError, SettingsError, CandleError, SourceError, LocalRunError,
-            BacktestError, CostError)
+            BacktestError, CostError, BuildError)
 
 
 if __name__ == "__main__":

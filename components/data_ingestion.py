@@ -12,6 +12,7 @@ from btc_trader.stack.naming import ResourceNames
 from btc_trader.stack.settings import StackSettings
 from btc_trader.storage_schema import PRICES
 from components.buckets import private_bucket
+from components.lambda_packaging import LambdaArtifacts
 from components.network import VpcPlacement
 from components.python_function import PythonFunction, PythonFunctionArgs
 from components.schedules import schedule_lambda
@@ -22,7 +23,7 @@ from components.tables import table_from_spec
 class DataIngestionArgs:
     settings: StackSettings
     names: ResourceNames
-    code: pulumi.Archive
+    code: LambdaArtifacts | pulumi.Archive  # btc-trader build output (one bundle per function)
     layers: list[pulumi.Input[str]] = field(default_factory=list)
     vpc: VpcPlacement | None = None  # the optional VPC's private subnets
 

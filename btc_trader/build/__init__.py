@@ -164,7 +164,9 @@ def build(root: Path, target: Target, offline: bool = False, echo: Callable[[str
     if (directory / MANIFEST).exists():
         previous = BuildOutput.load(directory)
         if previous.inputs == inputs and all(previous.path(b.zip).exists() for b in previous.functions.values()) \
-                and previous.path(previous.layer_zip).exists():
+                and previous.path(previous.layer_zip).exists() \
+                and all((Path(d) / ".complete").exists()
+                        for d in (previous.layer_dir, previous.powertools_dir, previous.runtime_dir)):
             say(f"build/{target.name} is up to date")
             return previous
     layer = dependency_layer_dir(requirements, target, cache, offline)
