@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data
 AT     ?= 2023-03-11T12:00:00Z
 
-.PHONY: venv test lint demo clean bench
+.PHONY: venv build test lint demo clean bench
 
 venv: $(STAMP)
 
@@ -16,7 +16,13 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-test: venv
+# What `pulumi up` uploads, for the stacks' runtimes (sam build): build/<runtime>-<arch>/. pip runs
+# only when requirements-lambda.txt, the runtime or the architecture change (cached in build/cache).
+build: venv
+	$(BIN)/btc-trader build --stack dev --stack prod
+
+# The tests read what `build` wrote (the import test runs the bundles in the runtime's Python).
+test: build
 	$(BIN)/python -m pytest -q
 
 lint: venv

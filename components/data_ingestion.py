@@ -19,6 +19,9 @@ from components.schedules import schedule_lambda
 from components.tables import table_from_spec
 
 
+# A payload rewritten by a retry or deleted by mistake stays recoverable this long.
+NONCURRENT_VERSION_DAYS = 30
+
 @dataclass
 class DataIngestionArgs:
     settings: StackSettings
@@ -53,20 +56,18 @@ class DataIngestion(pulumi.ComponentResource):
             f"{name}-raw-lifecycle",
             bucket=self.raw_bucket.id,
             rules=[
+                # No Glacier transition: the payloads are JSON of a few KB, and S3 does not
+                # transition objects under 128 KB (each would cost more in Glacier's per-object
+                # overhead and transition requests than it saves), so they stay in Standard.
                 aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="archive-then-expire-raw-payloads",
+                    id="expire-raw-payloads",
                     status="Enabled",
                     filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=config.raw_prefix),
-                    transitions=[
-                        aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
-                            days=settings.raw_archive_after_days, storage_class="GLACIER"
-                        )
-                    ],
                     expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
                         days=settings.raw_expire_after_days
                     ),
                     noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                        noncurrent_days=settings.raw_archive_after_days
+                        noncurrent_days=NONCURRENT_VERSION_DAYS
                     ),
                 )
             ],

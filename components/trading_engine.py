@@ -161,7 +161,10 @@ class TradingEngine(pulumi.ComponentResource):
                 code=args.code, layers=args.layers,
                 environment=trading_environment(settings, names, TRADE_EXECUTOR),
                 statements=executor_statements,
-                reserved_concurrency=1,  # two executions never trade at once
+                # Live: two executions never trade at once (until the per-symbol lease replaces it).
+                # Paper: none, since a new account's quota of 10 refuses any reservation (at least
+                # 10 must stay unreserved) and the paper wallet's conditional writes already guard it.
+                reserved_concurrency=1 if settings.enable_real_trading else None,
                 description="Executes approved intents exactly once (paper wallet or exchange)",
             ),
             opts=child,

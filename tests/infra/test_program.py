@@ -38,3 +38,19 @@ def test_program_builds_every_component(no_pip, stack):
 def test_lambda_requirements_are_pinned():
     lines = [line for line in (PROJECT_ROOT / "requirements-lambda.txt").read_text().splitlines() if line and not line.startswith("#")]
     assert lines and all("==" in line for line in lines)
+
+
+def test_global_indexes_use_key_schemas(no_pip):
+    """pulumi-aws 7 deprecates an index's hash_key/range_key for key_schemas."""
+    from btc_trader.storage_schema import TABLES
+
+    mocks = run_program("prod", lambda: runpy.run_path(str(PROJECT_ROOT / "__main__.py")))
+    indexed = {t.inputs["name"]: t.inputs["globalSecondaryIndexes"]
+               for t in mocks.of_type("aws:dynamodb/table:Table") if t.inputs.get("globalSecondaryIndexes")}
+    expected = {f"btc-trader-prod-{spec.role}": spec for spec in TABLES if spec.global_indexes}
+    assert set(indexed) == set(expected) and indexed
+    for name, indexes in indexed.items():
+        for index, spec in zip(indexes, expected[name].global_indexes, strict=True):
+            assert "hashKey" not in index and "rangeKey" not in index
+            keys = [(spec.hash_key.name, "HASH")] + ([(spec.range_key.name, "RANGE")] if spec.range_key else [])
+            assert [(k["attributeName"], k["keyType"]) for k in index["keySchemas"]] == keys

@@ -52,6 +52,10 @@ def test_schedule_per_symbol_and_executor_concurrency():
     assert sorted(json.loads(t.inputs["input"])["symbol"] for t in targets) == ["BTC-USD", "ETH-USD"]
     assert mocks.one("aws:cloudwatch/eventRule:EventRule").inputs["scheduleExpression"] == "rate(15 minutes)"
     executor = [f for f in mocks.of_type("aws:lambda/function:Function") if "trade-executor" in f.inputs["name"]][0]
+    # A paper stack reserves nothing: a fresh account (quota 10) refuses any reservation.
+    assert executor.inputs.get("reservedConcurrentExecutions") is None
+    live = engine("prod")
+    executor = [f for f in live.of_type("aws:lambda/function:Function") if "trade-executor" in f.inputs["name"]][0]
     assert executor.inputs["reservedConcurrentExecutions"] == 1
 
 
