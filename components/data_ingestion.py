@@ -18,9 +18,9 @@ from components.python_function import PythonFunction, PythonFunctionArgs
 from components.schedules import schedule_lambda
 from components.tables import table_from_spec
 
-
 # A payload rewritten by a retry or deleted by mistake stays recoverable this long.
 NONCURRENT_VERSION_DAYS = 30
+
 
 @dataclass
 class DataIngestionArgs:
