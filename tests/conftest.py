@@ -32,6 +32,9 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 # The Pulumi program reuses `make build`'s Lambda artifacts and never runs pip under test.
 os.environ["BTC_TRADER_BUILD_OFFLINE"] = "1"
+# Handlers run in-process unless a test asks for the built bundles in the runtime's Python (the
+# end-to-end tests do): in-process tests fake HTTP with `responses` and AWS with moto's decorators.
+os.environ["BTC_TRADER_LOCAL_IN_PROCESS"] = "1"
 
 
 def require_lambda_build(stack: str = "dev"):

@@ -210,19 +210,49 @@ def import_handler_module(function: str) -> Any:
 
 
 def run_handler(function: str, event: dict[str, Any], env: dict[str, str], region: str,
-                account: str = LOCAL_ACCOUNT, memory_mb: int = 256, log_stream: TextIO | None = None) -> Any:
-    """Call a function's handler in this process with its environment; exceptions propagate.
+                account: str = LOCAL_ACCOUNT, memory_mb: int = 256, log_stream: TextIO | None = None,
+                timeout_s: int = 60) -> Any:
+    """Run a function's handler with its environment; its exceptions propagate under their own name.
 
-    Its logs and EMF metrics go to `log_stream` (default: stderr); stdout stays for results.
-    Handlers build their clients once per container from the environment; when this
-    function's environment changed since its last call, that is a new container (cold start).
+    By default it runs the built bundle in a warm worker of the runtime's Python (as Lambda runs
+    what `pulumi up` uploads); with `--in-process`, or when that interpreter or the build is
+    missing, in this process. Logs, EMF metrics and the START/END/REPORT lines go to `log_stream`
+    (default: stderr); stdout stays for results.
     """
-    log_stream = log_stream or sys.stderr
-    env = {**env, "POWERTOOLS_TRACE_DISABLED": "true"}  # no X-Ray daemon locally
+    from btc_trader.build import BuildError
+    from btc_trader.local import workers
     from btc_trader.stack.naming import ResourceNames
 
+    log_stream = log_stream or sys.stderr
+    env = {**env, "POWERTOOLS_TRACE_DISABLED": "true"}  # no X-Ray daemon locally
     name = ResourceNames(env.get("BTC_TRADER_STACK", "local"), account, region).function(function)
-    context = LocalContext(name, memory_mb, f"arn:aws:lambda:{region}:{account}:function:{name}", str(uuid.uuid4()))
+    arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
+    request_id = str(uuid.uuid4())
+    pool = workers.shared_pool()
+    if pool is not None:
+        # What the container sees: its own variables, where AWS is (the emulator) and Lambda's own.
+        container = {**env, **{k: v for k, v in os.environ.items() if k.startswith("AWS_")},
+                     "AWS_LAMBDA_FUNCTION_NAME": name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
+                     "AWS_REGION": os.environ.get("AWS_REGION", region), "TZ": ":UTC", "LANG": "en_US.UTF-8",
+                     **{k: os.environ[k] for k in ("PATH", "HOME") if k in os.environ}}
+        try:
+            outcome = pool.run(function, event, container, name, arn, memory_mb, timeout_s, request_id, log_stream)
+        except BuildError as exc:
+            workers.fall_back(str(exc))
+        else:
+            if not outcome.ok:
+                raise workers.handler_error(outcome.result)
+            return outcome.result
+    return _run_in_process(function, event, env, name, arn, memory_mb, request_id, log_stream)
+
+
+def _run_in_process(function: str, event: dict[str, Any], env: dict[str, str], name: str, arn: str,
+                    memory_mb: int, request_id: str, log_stream: TextIO) -> Any:
+    """The handler in this process (the development venv), one container per environment."""
+    import resource
+    import time
+
+    context = LocalContext(name, memory_mb, arn, request_id)
     with patched_environ(env), contextlib.redirect_stdout(log_stream):
         # Imported with its environment in place: Powertools reads it at import.
         module = import_handler_module(function)
@@ -241,7 +271,16 @@ def run_handler(function: str, event: dict[str, Any], env: dict[str, str], regio
         logger = getattr(module, "logger", None)
         if logger is not None:
             logger.registered_handler.stream = log_stream  # assigned: setStream() flushes a maybe-closed stream
-        return module.lambda_handler(event, context)
+        log_stream.write(f"START RequestId: {request_id} Version: $LATEST\n")
+        started = time.perf_counter()
+        try:
+            return module.lambda_handler(event, context)
+        finally:
+            duration = (time.perf_counter() - started) * 1000
+            used = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+            log_stream.write(f"END RequestId: {request_id}\nREPORT RequestId: {request_id}\tDuration: "
+                             f"{duration:.2f} ms\tMemory Size: {memory_mb} MB\tMax Memory Used: {used} MB "
+                             "(in-process: the whole venv)\n")
 
 
 def invoke(
@@ -268,10 +307,12 @@ def invoke(
     elif env_vars:
         env = apply_env_vars(function, env, env_vars)
     real = ("bedrock-runtime", "sagemaker-runtime") if real_models else ()
-    memory = load_stack_file(state.stack).lambda_settings.memory_mb
+    lambda_settings = load_stack_file(state.stack).lambda_settings
     with aws_environment(state, real), handler_log(state.stack, function, echo) as log:
         try:
-            return {"ok": True, "result": run_handler(function, event, env, state.region, memory_mb=memory,
-                                                      log_stream=log)}
+            return {"ok": True, "result": run_handler(function, event, env, state.region,
+                                                      memory_mb=lambda_settings.memory_mb, log_stream=log,
+                                                      timeout_s=lambda_settings.timeout_seconds)}
         except Exception as exc:  # reported the way Lambda reports an unhandled error
-            return {"ok": False, "result": {"errorType": type(exc).__name__, "errorMessage": str(exc)}}
+            error_type = getattr(exc, "error_type", type(exc).__name__)  # the worker's, e.g. ValueError
+            return {"ok": False, "result": {"errorType": error_type, "errorMessage": str(exc)}}
