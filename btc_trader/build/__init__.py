@@ -31,6 +31,7 @@ from btc_trader.build.layers import (
     distributions,
     powertools_layer_dir,
     powertools_version,
+    precompile,
     runtime_dir,
 )
 
@@ -74,6 +75,7 @@ class BuildOutput:
     inputs: str  # hash of everything the build read; a different one means rebuild
     functions: dict[str, FunctionBundle] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    layer_key: str = ""  # the layer directory and its bytecode: equal keys, equal layer.zip
 
     @property
     def target(self) -> Target:
@@ -117,7 +119,8 @@ def handlers(root: Path) -> dict[str, str]:
 
 
 def _tree_bytes(directory: Path) -> int:
-    return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
+    """Source size (bytecode written by local runs is not part of what AWS publishes)."""
+    return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file() and path.suffix != ".pyc")
 
 
 def write_zip(destination: Path, files: list[tuple[str, Path]]) -> str:
@@ -135,9 +138,16 @@ def write_zip(destination: Path, files: list[tuple[str, Path]]) -> str:
 
 
 def _layer_files(layer_dir: Path) -> list[tuple[str, Path]]:
+    # Only the unchecked-hash bytecode of `precompile` (any other .pyc was written by a local run).
     return [(path.relative_to(layer_dir).as_posix(), path)
             for path in (layer_dir / "python").rglob("*")
-            if path.is_file() and "__pycache__" not in path.parts]
+            if path.is_file() and (path.suffix != ".pyc" or _unchecked_hash(path))]
+
+
+def _unchecked_hash(pyc: Path) -> bool:
+    with pyc.open("rb") as file:
+        header = file.read(8)
+    return len(header) == 8 and int.from_bytes(header[4:8], "little") == 0b01  # PEP 552 flags
 
 
 def _inputs_hash(root: Path, target: Target, closures: dict, requirements: Path) -> str:
@@ -173,16 +183,24 @@ def build(root: Path, target: Target, offline: bool = False, echo: Callable[[str
     powertools = powertools_layer_dir(target, cache, offline)
     runtime = runtime_dir(target, cache, offline)
     notes = check_layers(requirements, layer, powertools, runtime, target)
+    imported = sorted({name for closure in closures.values() for name in closure.third_party})
+    compiled = precompile(layer, [powertools, runtime], imported, target)
+    notes.append(compiled)
+    layer_key = f"{layer}|{compiled}"
     layer_zip = directory / "layer.zip"
     layer_files = _layer_files(layer)
-    layer_sha = write_zip(layer_zip, layer_files)
+    previous = BuildOutput.load(directory) if (directory / MANIFEST).exists() else None
+    if previous and previous.layer_key == layer_key and layer_zip.exists():
+        layer_sha = previous.layer_sha256  # the layer did not change: only the bundles are re-zipped
+    else:
+        layer_sha = write_zip(layer_zip, layer_files)
     output = BuildOutput(
         runtime=target.runtime, architecture=target.architecture, directory=str(directory),
         layer_zip="layer.zip", layer_sha256=layer_sha, layer_zipped_bytes=layer_zip.stat().st_size,
         layer_unzipped_bytes=sum(path.stat().st_size for _, path in layer_files),
         layer_dir=str(layer), powertools_dir=str(powertools), powertools_version=powertools_version(),
         runtime_dir=str(runtime), powertools_unzipped_bytes=_tree_bytes(powertools / "python"),
-        inputs=inputs, notes=notes,
+        inputs=inputs, notes=notes, layer_key=layer_key,
     )
     for function, closure in closures.items():
         files = closure.files(root)

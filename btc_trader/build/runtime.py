@@ -9,9 +9,7 @@ as on these machines and CI) so nothing of the development venv leaks in.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import tempfile
 import zipfile
@@ -20,6 +18,7 @@ from importlib.metadata import packages_distributions
 from pathlib import Path
 
 from btc_trader.build import BuildOutput, FunctionBundle
+from btc_trader.build.interpreter import runtime_python  # noqa: F401 - re-exported
 
 # Runs inside the runtime's interpreter started with -I -S (no site-packages, no PYTHON* vars).
 _IMPORT_SCRIPT = r"""
@@ -37,27 +36,6 @@ for name in request["modules"]:
 print(json.dumps({"failures": failures, "timings": timings, "version": sys.version.split()[0],
                   "path": [p for p in sys.path if "site-packages" in p]}))
 """
-
-
-class RuntimeNotFound(RuntimeError):
-    """No interpreter of the Lambda runtime's Python version on this machine."""
-
-
-def runtime_python(runtime: str) -> str | None:
-    """An interpreter of `runtime`'s Python version (python3.12 -> 3.12.x), or None."""
-    version = runtime.removeprefix("python")
-    candidates = [os.environ.get(f"BTC_TRADER_PYTHON_{version.replace('.', '_')}"), shutil.which(f"python{version}")]
-    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    if pyenv.is_dir():
-        found = [p for p in pyenv.glob(f"{version}.*") if re.fullmatch(rf"{re.escape(version)}\.\d+", p.name)]
-        found.sort(key=lambda p: int(p.name.rsplit(".", 1)[1]), reverse=True)
-        candidates += [str(p / "bin" / f"python{version}") for p in found]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            shim = "/shims/" in candidate  # a pyenv shim may point at another version
-            if not shim:
-                return candidate
-    return None
 
 
 def lambda_path(bundle_dir: Path, output: BuildOutput) -> list[str]:
