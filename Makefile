@@ -58,9 +58,10 @@ demo: venv
 	$(BIN)/btc-trader local wallet
 	@echo "the emulator keeps running: try 'btc-trader local logs', 'local status'; stop it with: $(BIN)/btc-trader local down --port $(PORT)"
 
-bench: venv
+bench: build
 	$(BIN)/python benchmarks/prediction_bench.py --data $(DATA)
 	$(BIN)/python benchmarks/backtest_bench.py --data $(DATA)
+	$(BIN)/python benchmarks/cold_start_bench.py --stack dev
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
