@@ -1,4 +1,7 @@
-"""`sam local invoke`, for this stack: run a handler in-process with its deployed environment.
+"""`sam local invoke`, for this stack: run a function's built bundle with its deployed environment.
+
+The bundle runs in a warm worker of the runtime's Python (btc_trader.local.workers), or in this
+process with `--in-process`.
 
 The environment comes from `btc_trader.stack.environment.function_environments`, the same builder the
 Pulumi components use, pointed at the local emulator. Logs and EMF metrics go to stderr; the

@@ -262,7 +262,7 @@ def in_process_requested() -> bool:
 
 def shared_pool() -> WorkerPool | None:
     """This process's warm workers, or None when handlers must run in-process (said once)."""
-    global _POOL, _FALLBACK_SAID
+    global _POOL
     if in_process_requested():
         return None
     if _POOL is None:
