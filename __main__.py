@@ -28,7 +28,7 @@ names = ResourceNames(
 
 # `btc-trader build`'s output (built here when missing or stale): each function's own bundle.
 code = stack_artifacts(settings)
-dependencies = dependency_layer(f"{names.prefix}-dependencies", code, settings.lambda_settings)
+dependencies = dependency_layer(f"{names.prefix}-dependencies", code, settings.lambda_settings, names)
 layers = [powertools_layer_arn(settings.lambda_settings), dependencies.arn]
 
 network = Network("network", NetworkArgs(settings=settings, names=names)) if settings.network.vpc else None

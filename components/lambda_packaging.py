@@ -21,9 +21,11 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
-from btc_trader.build import BuildOutput, build
+from btc_trader.build import DIRECT_UPLOAD_LIMIT, BuildOutput, build
 from btc_trader.build.cli import stack_target
+from btc_trader.stack.naming import ResourceNames
 from btc_trader.stack.settings import LambdaSettings, StackSettings
+from components.buckets import private_bucket
 
 # Components run from the checkout (never from a wheel): the repository is their parent.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -65,15 +67,27 @@ def powertools_layer_arn(lambda_settings: LambdaSettings) -> pulumi.Output[str]:
 
 
 def dependency_layer(
-    name: str, artifacts: LambdaArtifacts, lambda_settings: LambdaSettings, opts: pulumi.ResourceOptions | None = None
+    name: str, artifacts: LambdaArtifacts, lambda_settings: LambdaSettings, names: ResourceNames,
+    opts: pulumi.ResourceOptions | None = None,
 ) -> aws.lambda_.LayerVersion:
-    """A LayerVersion from the build's layer.zip."""
+    """A LayerVersion from the build's layer.zip; over 50 MB zipped, uploaded through a private bucket."""
+    location: dict = {"code": artifacts.layer()}
+    if artifacts.output.layer_zipped_bytes > DIRECT_UPLOAD_LIMIT:
+        # Lambda refuses a larger zip in the API call: it must come from S3.
+        base = opts or pulumi.ResourceOptions()
+        bucket = private_bucket(f"{name}-artifacts", names.artifacts_bucket, base)
+        upload = aws.s3.BucketObjectv2(
+            f"{name}-upload", bucket=bucket.bucket.id, key=f"lambda-layers/{artifacts.output.layer_sha256}.zip",
+            source=pulumi.FileAsset(str(artifacts.output.path(artifacts.output.layer_zip))),
+            opts=pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=[bucket.policy])),
+        )
+        location = {"s3_bucket": upload.bucket, "s3_key": upload.key}
     return aws.lambda_.LayerVersion(
         name,
         layer_name=name,
-        code=artifacts.layer(),
         compatible_runtimes=[lambda_settings.python_runtime],
         compatible_architectures=[lambda_settings.architecture],
         description="btc-trader pinned dependencies (requirements-lambda.txt)",
         opts=opts,
+        **location,
     )

@@ -95,7 +95,8 @@ class BuildOutput:
     def report(self) -> list[str]:
         """One line per artifact with its size against Lambda's limits."""
         mb = 1024 * 1024
-        lines = [f"layer.zip  {self.layer_zipped_bytes / mb:6.1f} MB zipped (direct upload limit 50 MB), "
+        upload = "direct upload" if self.layer_zipped_bytes <= DIRECT_UPLOAD_LIMIT else "through S3: over"
+        lines = [f"layer.zip  {self.layer_zipped_bytes / mb:6.1f} MB zipped ({upload} limit 50 MB), "
                  f"{self.layer_unzipped_bytes / mb:6.1f} MB unzipped; Powertools layer {self.powertools_version} "
                  f"{self.powertools_unzipped_bytes / mb:.1f} MB unzipped"]
         layers = self.layer_unzipped_bytes + self.powertools_unzipped_bytes
@@ -218,9 +219,8 @@ def build(root: Path, target: Target, offline: bool = False, echo: Callable[[str
             raise BuildError(f"{bundle.function} with its layers is {total / 2**20:.0f} MB unzipped; "
                              "Lambda allows 250 MB: trim requirements-lambda.txt")
     if output.layer_zipped_bytes > DIRECT_UPLOAD_LIMIT:
-        # Uploading through S3 is not built: fail here rather than at `pulumi up`.
-        raise BuildError(f"layer.zip is {output.layer_zipped_bytes / 2**20:.0f} MB, over Lambda's 50 MB direct "
-                         "upload; an upload through an artifacts bucket is not built yet: trim requirements-lambda.txt")
+        notes.append(f"layer.zip is {output.layer_zipped_bytes / 2**20:.0f} MB, over Lambda's 50 MB direct upload: "
+                     "`pulumi up` uploads it through the stack's private artifacts bucket")
     (directory / MANIFEST).write_text(json.dumps(asdict(output), indent=1, sort_keys=True) + "\n", encoding="utf-8")
     for note in notes:
         say(f"note: {note}")

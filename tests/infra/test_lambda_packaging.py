@@ -43,3 +43,28 @@ def test_the_layer_holds_what_the_handlers_import_and_nothing_powertools_ships()
         tops = {name.split("/")[1] for name in archive.namelist() if name.startswith("python/")}
     assert {"numpy", "ccxt", "requests"} <= tops
     assert not {"cryptography", "pydantic", "aws_lambda_powertools", "boto3", "botocore"} & tops
+
+
+def test_a_layer_over_the_direct_upload_limit_goes_through_a_private_bucket(monkeypatch):
+    """Proven by the same checks as every other bucket (encryption) and every policy (IAM)."""
+    from btc_trader.stack.settings import load_stack_file
+    from components import lambda_packaging
+    from tests.infra import test_encryption, test_iam_policies
+
+    output = require_lambda_build("dev")
+    monkeypatch.setattr(lambda_packaging, "DIRECT_UPLOAD_LIMIT", output.layer_zipped_bytes - 1)
+    mocks = run_main("dev")
+    layer = mocks.one("aws:lambda/layerVersion:LayerVersion").inputs
+    upload = mocks.one("aws:s3/bucketObjectv2:BucketObjectv2").inputs
+    assert "code" not in layer and layer["s3Key"] == upload["key"] == f"lambda-layers/{output.layer_sha256}.zip"
+    assert Path(upload["source"].path) == output.path(output.layer_zip)
+    bucket = mocks.one("aws:s3/bucket:Bucket", "artifacts")
+    assert bucket.inputs["bucket"] == "btc-trader-dev-artifacts-123456789012-us-east-1"
+    assert layer["s3Bucket"] == upload["bucket"] == bucket.outputs["id"]  # the bucket's id is its name in AWS
+    test_encryption.test_every_bucket_is_private_encrypted_and_tls_only(mocks)
+    program = test_iam_policies.Program("dev", load_stack_file("dev"), mocks, test_iam_policies.find_documents(mocks))
+    checks = [getattr(test_iam_policies, name) for name in dir(test_iam_policies) if name.startswith("test_")]
+    checks = [check for check in checks if check.__code__.co_varnames[:check.__code__.co_argcount] == ("program",)]
+    assert len(checks) >= 10, "every IAM proof that takes a program"
+    for check in checks:
+        check(program)
