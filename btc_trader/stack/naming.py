@@ -70,7 +70,7 @@ class ResourceNames:
     @property
     def artifacts_bucket(self) -> str:
         """Lambda code too large for a direct upload (over 50 MB zipped) goes through this bucket."""
-        return f"{self.prefix}-artifacts-{self.account_id}-{self.region}"
+        return f"{self.prefix}-lambda-{self.account_id}-{self.region}"
 
     def function_role(self, role: str) -> str:
         return f"{self.function(role)}-role"

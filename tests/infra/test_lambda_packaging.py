@@ -59,7 +59,7 @@ def test_a_layer_over_the_direct_upload_limit_goes_through_a_private_bucket(monk
     assert "code" not in layer and layer["s3Key"] == upload["key"] == f"lambda-layers/{output.layer_sha256}.zip"
     assert Path(upload["source"].path) == output.path(output.layer_zip)
     bucket = mocks.one("aws:s3/bucket:Bucket", "artifacts")
-    assert bucket.inputs["bucket"] == "btc-trader-dev-artifacts-123456789012-us-east-1"
+    assert bucket.inputs["bucket"] == "btc-trader-dev-lambda-123456789012-us-east-1"
     assert layer["s3Bucket"] == upload["bucket"] == bucket.outputs["id"]  # the bucket's id is its name in AWS
     test_encryption.test_every_bucket_is_private_encrypted_and_tls_only(mocks)
     program = test_iam_policies.Program("dev", load_stack_file("dev"), mocks, test_iam_policies.find_documents(mocks))
