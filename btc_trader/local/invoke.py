@@ -212,40 +212,72 @@ def import_handler_module(function: str) -> Any:
     return importlib.import_module(FUNCTIONS[function])
 
 
+def _container(function: str, env: dict[str, str], region: str, account: str,
+               memory_mb: int | None, timeout_s: int | None) -> tuple[dict[str, str], str, str, int, int]:
+    """What the function's container sees (its variables, where AWS is, Lambda's own), its name,
+    ARN, memory and timeout (the stack's unless given)."""
+    from btc_trader.stack.naming import ResourceNames
+
+    stack = env.get("BTC_TRADER_STACK", "dev")
+    if memory_mb is None or timeout_s is None:
+        lambda_settings = load_stack_file(stack).lambda_settings
+        memory_mb = memory_mb or lambda_settings.memory_mb
+        timeout_s = timeout_s or lambda_settings.timeout_seconds
+    name = ResourceNames(stack, account, region).function(function)
+    arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
+    container = {**env, "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
+                 **{k: v for k, v in os.environ.items() if k.startswith("AWS_")},
+                 "AWS_LAMBDA_FUNCTION_NAME": name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
+                 "AWS_REGION": os.environ.get("AWS_REGION", region), "TZ": ":UTC", "LANG": "en_US.UTF-8",
+                 **{k: os.environ[k] for k in ("PATH", "HOME") if k in os.environ}}
+    return container, name, arn, memory_mb, timeout_s
+
+
+def prewarm(environments: dict[str, dict[str, str]], region: str, account: str = LOCAL_ACCOUNT) -> None:
+    """Start every function's worker now, so their cold starts overlap instead of queueing."""
+    from btc_trader.build import BuildError
+    from btc_trader.local import workers
+
+    pool = workers.shared_pool()
+    if pool is None:
+        return
+    for function, env in environments.items():
+        container, name, arn, memory_mb, timeout_s = _container(function, env, region, account, None, None)
+        try:
+            pool.worker(function, container, name, arn, memory_mb, timeout_s)
+        except BuildError as exc:
+            workers.fall_back(str(exc))
+            return
+
+
 def run_handler(function: str, event: dict[str, Any], env: dict[str, str], region: str,
-                account: str = LOCAL_ACCOUNT, memory_mb: int = 256, log_stream: TextIO | None = None,
-                timeout_s: int = 60) -> Any:
+                account: str = LOCAL_ACCOUNT, memory_mb: int | None = None, log_stream: TextIO | None = None,
+                timeout_s: int | None = None) -> Any:
     """Run a function's handler with its environment; its exceptions propagate under their own name.
 
     By default it runs the built bundle in a warm worker of the runtime's Python (as Lambda runs
     what `pulumi up` uploads); with `--in-process`, or when that interpreter or the build is
-    missing, in this process. Logs, EMF metrics and the START/END/REPORT lines go to `log_stream`
-    (default: stderr); stdout stays for results.
+    missing, in this process. Memory and timeout are the stack's unless given. Logs, EMF metrics
+    and the START/END/REPORT lines go to `log_stream` (default: stderr); stdout stays for results.
     """
     from btc_trader.build import BuildError
     from btc_trader.local import workers
-    from btc_trader.stack.naming import ResourceNames
 
     log_stream = log_stream or sys.stderr
-    env = {**env, "POWERTOOLS_TRACE_DISABLED": "true"}  # no X-Ray daemon locally
-    name = ResourceNames(env.get("BTC_TRADER_STACK", "local"), account, region).function(function)
-    arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
+    container, name, arn, memory_mb, timeout_s = _container(function, env, region, account, memory_mb, timeout_s)
     request_id = str(uuid.uuid4())
     pool = workers.shared_pool()
     if pool is not None:
-        # What the container sees: its own variables, where AWS is (the emulator) and Lambda's own.
-        container = {**env, **{k: v for k, v in os.environ.items() if k.startswith("AWS_")},
-                     "AWS_LAMBDA_FUNCTION_NAME": name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
-                     "AWS_REGION": os.environ.get("AWS_REGION", region), "TZ": ":UTC", "LANG": "en_US.UTF-8",
-                     **{k: os.environ[k] for k in ("PATH", "HOME") if k in os.environ}}
         try:
-            outcome = pool.run(function, event, container, name, arn, memory_mb, timeout_s, request_id, log_stream)
+            worker = pool.worker(function, container, name, arn, memory_mb, timeout_s)
         except BuildError as exc:
             workers.fall_back(str(exc))
         else:
+            outcome = pool.invoke(worker, event, request_id, log_stream)
             if not outcome.ok:
                 raise workers.handler_error(outcome.result)
             return outcome.result
+    env = {**env, "POWERTOOLS_TRACE_DISABLED": "true"}
     return _run_in_process(function, event, env, name, arn, memory_mb, request_id, log_stream)
 
 

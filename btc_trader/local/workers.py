@@ -130,6 +130,7 @@ class Worker:
     def __init__(self, python: str, bundle_dir: Path, output: BuildOutput, handler: str, env: dict[str, str],
                  function_name: str, arn: str, memory_mb: int, timeout_s: int) -> None:
         self.env, self.timeout_s = env, timeout_s
+        self.lock = threading.Lock()
         self.process = subprocess.Popen(
             [python, "-I", "-S", "-u", "-c", _WORKER_SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, env=env, cwd=bundle_dir, bufsize=1)
@@ -212,10 +213,10 @@ class WorkerPool:
             self._builds[key] = build(root, stack_target(load_stack_file(stack, root)), offline=True)
         return self._builds[key]
 
-    def run(self, function: str, event: Any, env: dict[str, str], function_name: str, arn: str, memory_mb: int,
-            timeout_s: int, request_id: str, log: TextIO) -> Invocation:
-        """Invoke `function` in its warm worker (started, cold, on first use or a new environment)."""
-        with self._lock:  # one invocation at a time per pool, as the in-process mode
+    def worker(self, function: str, env: dict[str, str], function_name: str, arn: str, memory_mb: int,
+               timeout_s: int) -> Worker:
+        """`function`'s warm worker, started (cold) on first use or when its environment changed."""
+        with self._lock:
             output = self._build(env.get("BTC_TRADER_STACK", "dev"))
             worker = self.workers.get(function)
             if worker is None or worker.env != env or not worker.alive():
@@ -224,10 +225,14 @@ class WorkerPool:
                 python = runtime_python(output.runtime)
                 if python is None:
                     raise BuildError(f"no {output.runtime} interpreter found")
-                bundle = output.functions[function]
-                worker = Worker(python, unpacked_bundle(output, function), output, bundle.handler, env,
-                                function_name, arn, memory_mb, timeout_s)
+                worker = Worker(python, unpacked_bundle(output, function), output,
+                                output.functions[function].handler, env, function_name, arn, memory_mb, timeout_s)
                 self.workers[function] = worker
+            return worker
+
+    def invoke(self, worker: Worker, event: Any, request_id: str, log: TextIO) -> Invocation:
+        """One invocation at a time per worker (a container serves one request at a time)."""
+        with worker.lock:
             return worker.invoke(event, request_id, log)
 
     def close(self) -> None:
