@@ -19,6 +19,7 @@ import argparse
 import atexit
 import json
 import os
+import platform
 import queue
 import shutil
 import subprocess
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from btc_trader.build import BuildError, BuildOutput, build
+from btc_trader.build.layers import MACHINES
 from btc_trader.build.runtime import lambda_path, runtime_python
 from btc_trader.stack.project import find_project_root
 from btc_trader.stack.settings import load_stack_file
@@ -222,6 +224,8 @@ class WorkerPool:
             if worker is None or worker.env != env or not worker.alive():
                 if worker is not None:
                     worker.close()
+                if MACHINES[output.architecture] != platform.machine():
+                    raise BuildError(f"{output.architecture} bundles cannot run on this {platform.machine()} machine")
                 python = runtime_python(output.runtime)
                 if python is None:
                     raise BuildError(f"no {output.runtime} interpreter found")
