@@ -146,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_build(commands)
 
+    from btc_trader.predictions_cli import register as register_predictions
+
+    register_predictions(commands)
+
     data = commands.add_parser("data", help="price history").add_subparsers(dest="data_command", required=True)
     fill = data.add_parser("backfill", help="load candles into the prices table")
     origin = fill.add_mutually_exclusive_group(required=True)

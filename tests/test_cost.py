@@ -105,7 +105,7 @@ def test_the_metric_catalogue_is_what_the_handlers_emit():
 
 def test_series_follow_the_catalogue_symbols_and_models():
     dev, prod = load_stack_file("dev"), load_stack_file("prod")
-    # CollectedPrice per symbol, DrawdownPct, KillSwitchEngaged, ModelSkillVsPersistence per model.
+    # CollectedPrice per symbol, DrawdownPct, KillSwitchEngaged, ModelNetEdgeT per model.
     assert cost.custom_metric_count(dev) == 1 + 1 + 1 + len(dev.ml_models)
     two_symbols = load_stack_with_overrides("prod", {"symbols": "[BTC-USD, ETH-USD]"})
     assert cost.custom_metric_count(two_symbols) == cost.custom_metric_count(prod) + 1

@@ -54,7 +54,9 @@ def register(commands: Any) -> None:
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="live: override a stack key")
     parser.add_argument("--grid", action="append", metavar="KEY=V1,V2", help="sweep: stack-key values to combine")
     parser.add_argument("--ignore-skill", action="store_true",
-                        help="live: keep configured model weights even when persistence wins (NOT live behaviour)")
+                        help="live: keep configured model weights whatever their calls earn (NOT live behaviour)")
+    parser.add_argument("--predictions", metavar="FILE",
+                        help="live: replay recorded Bedrock/Chronos outputs (`btc-trader predictions export`)")
     parser.add_argument("--fee-bps", type=float, help="default: the stack's feeBps (live), 10 (sma-cross)")
     parser.add_argument("--slippage-bps", type=float, help="default: the stack's slippageBps (live), 5 (sma-cross)")
     parser.add_argument("--cash", type=float, help="default: the stack's paperStartingCash (live), 10000")
@@ -104,11 +106,15 @@ def simulate_strategy(bars: Bars, args: argparse.Namespace, settings: Any, show_
         from btc_trader.backtest.live import run_live
 
         with _progress_bar(len(bars), show_progress) as bar:
-            live = run_live(bars, settings, cash, fee, slip, progress=bar, ignore_skill=args.ignore_skill)
+            live = run_live(bars, settings, cash, fee, slip, progress=bar, ignore_skill=args.ignore_skill,
+                            recorded=_recorded(args, bars, settings))
         result = live.result
         extra = {"stack": args.stack, "approved": live.approvals,
                  "rejections_by_rule": dict(live.rejections.most_common()),
                  "model_accuracy": live.model_accuracy, "events": live.events,
+                 # Per model: calls, hit rate vs break-even, net bps, Newey-West t; per-day weights in --json.
+                 "walk_forward": live.walk_forward if args.json else {
+                     m: {k: v for k, v in w.items() if k != "weight_per_day"} for m, w in live.walk_forward.items()},
                  "kill_switch_engaged_at": None if live.kill_switch_bar is None else
                  datetime.fromtimestamp(int(bars.timestamps[live.kill_switch_bar]) + bars.bar_seconds, UTC)
                  .strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -120,6 +126,23 @@ def simulate_strategy(bars: Bars, args: argparse.Namespace, settings: Any, show_
     report = {"strategy": args.strategy, **{k: _plain(v) for k, v in figures.items()}, **extra,
               "fee_bps": fee, "slippage_bps": slip, "bars": len(bars), "simulation_seconds": round(elapsed, 6)}
     return result, report
+
+
+def _recorded(args: argparse.Namespace, bars: Bars, settings: Any) -> Any:
+    """The recorded predictions of `--predictions FILE` aligned with the bars, or None."""
+    if not getattr(args, "predictions", None):
+        return None
+    from btc_trader.backtest.recorded import RecordedPredictionsError, load_recorded
+
+    try:
+        recorded = load_recorded(args.predictions, bars, settings.symbols[0], settings.ml_models)
+    except RecordedPredictionsError as exc:
+        raise BacktestError(str(exc)) from None
+    if not any(m == "custom" or m in recorded.predicted_price for m in settings.ml_models):
+        raise BacktestError(f"--predictions {args.predictions}: no recorded prediction of {settings.symbols[0]} by "
+                            f"the stack's models {list(settings.ml_models)} falls on these bars "
+                            f"({recorded.lines} lines, {recorded.unmatched} outside the bars or of another symbol)")
+    return recorded
 
 
 def _plain(value: Any) -> Any:

@@ -619,7 +619,7 @@ KEY_DOCS: dict[str, str] = {
     "cooldownMinutes": "Pause after a losing trade.",
     "maxTradesPerDay": "Most trades per UTC day.",
     "maxPriceAgeSeconds": "Refuse to trade on a price older than this.",
-    "modelWeights": "Ensemble weights before enough predictions are scored.",
+    "modelWeights": "Prior ensemble weights; each model's scored calls move it towards what its net edge supports.",
     "exchange": "`id` (ccxt exchange id), `sandbox` (testnet), `secretName` (Secrets Manager secret with the API keys).",
     "bedrock": "`modelId` (inference-profile id), `maxTokens`, `timeoutSeconds`.",
     "huggingface": "`endpointName`, `deployEndpoint` (create a serverless Chronos-Bolt endpoint), `modelId`, `timeoutSeconds`.",
