@@ -135,3 +135,19 @@ def test_lambda_requirements_match_the_development_pins():
     development = pinned_requirements(REPO_ROOT / "requirements" / "constraints.txt")
     assert {"numpy", "ccxt", "requests"} <= set(lambda_pins)
     assert {name: version for name, version in lambda_pins.items() if development.get(name) != version} == {}
+
+
+@pytest.mark.parametrize(("tag", "machine", "runs"), [
+    ("cp312-cp312-manylinux_2_27_aarch64.manylinux_2_28_aarch64", "aarch64", True),
+    ("cp312-cp312-manylinux_2_28_x86_64", "aarch64", False),  # another architecture
+    ("cp312-cp312-manylinux_2_35_aarch64", "aarch64", False),  # newer glibc than Amazon Linux 2023's 2.34
+    ("cp312-cp312-manylinux2014_aarch64", "aarch64", True),
+    ("cp313-cp313-manylinux_2_28_aarch64", "aarch64", False),  # another Python
+    ("cp311-abi3-manylinux_2_28_aarch64", "aarch64", True),  # the stable ABI of an older Python
+    ("cp312-cp312-musllinux_1_2_aarch64", "aarch64", False),
+    ("py3-none-any", "aarch64", True),
+])
+def test_wheel_tags_are_checked_statically_for_a_target_that_cannot_run_here(tag, machine, runs):
+    from btc_trader.build.runtime import _tag_runs
+
+    assert _tag_runs(tag, "cp312", machine) is runs
