@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -222,9 +223,18 @@ def build(root: Path, target: Target, offline: bool = False, echo: Callable[[str
         notes.append(f"layer.zip is {output.layer_zipped_bytes / 2**20:.0f} MB, over Lambda's 50 MB direct upload: "
                      "`pulumi up` uploads it through the stack's private artifacts bucket")
     (directory / MANIFEST).write_text(json.dumps(asdict(output), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    _prune(cache, target, keep={layer, powertools, runtime})
     for note in notes:
         say(f"note: {note}")
     return output
+
+
+def _prune(cache: Path, target: Target, keep: set[Path]) -> None:
+    """Drop this target's cached installs of earlier inputs (each is ~100 MB)."""
+    for kind in ("layer", "powertools", "runtime"):
+        for stale in cache.glob(f"{kind}-{target.name}-*"):
+            if stale not in keep and stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
 
 
 def load_build(root: Path, target: Target) -> BuildOutput | None:
