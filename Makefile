@@ -65,9 +65,10 @@ demo: venv
 	@echo "the emulator keeps running: try 'btc-trader local logs', 'local status'; stop it with: $(BIN)/btc-trader local down --port $(PORT)"
 
 bench: build
-	$(BIN)/python benchmarks/prediction_bench.py --data $(DATA)
-	$(BIN)/python benchmarks/backtest_bench.py --data $(DATA)
+	$(BIN)/python benchmarks/prediction_bench.py --data $(DATA) --out benchmarks/results/prediction.json
+	$(BIN)/python benchmarks/backtest_bench.py --data $(DATA) --out benchmarks/results/backtest.json
 	$(BIN)/python benchmarks/cold_start_bench.py --stack dev
+	$(BIN)/python benchmarks/readme_figures.py   # the README's figures from what was just measured
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

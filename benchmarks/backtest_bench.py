@@ -77,7 +77,9 @@ def tiled(bars: Bars, count: int) -> Bars:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    data = Path(parser.parse_args().data)
+    parser.add_argument("--out", help="also write the JSON here (benchmarks/results/, read by readme_figures.py)")
+    options = parser.parse_args()
+    data = Path(options.data)
     report = {}
     for name in ("btcusdt_1h_binance_2020-09-20_2026-06-20.csv.gz", "btcusd_1m_coinbase_2023-03-01_2023-03-21.csv.gz",
                  "btcusd_1m_binanceus_2023-03-01_2023-03-21.csv.gz"):
@@ -100,6 +102,8 @@ def main() -> None:
         report["1M_bars"] = {"sma_cross_bars_per_s": round(speed), "peak_traced_mb": round(peak / 2**20, 1),
                              **live, "live_peak_traced_mb": round(live_peak / 2**20, 1)}
     print(json.dumps(report, indent=2))
+    if options.out:
+        Path(options.out).write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ def register(commands: Any) -> None:
     predictions = commands.add_parser("predictions", help="stored predictions").add_subparsers(
         dest="predictions_command", required=True)
     export = predictions.add_parser("export", help="write every model's stored outputs for `backtest --predictions`")
-    export.add_argument("--stack", default="dev")
+    export.add_argument("--stack", default="dev", help="the stack whose predictions to export")
     export.add_argument("--aws", action="store_true", help="the deployed stack (your AWS credentials), not the emulator")
     export.add_argument("--port", type=int, help="the emulator's port (default: the running one)")
     export.add_argument("--symbol", help="default: the stack's first symbol")

@@ -154,3 +154,7 @@ class TradingConfig(_EnvModel):
     exchange_id: str
     exchange_sandbox: bool
     exchange_secret_name: str | None = None
+    # What the risk manager checks its event against, and the per-symbol lease's expiry.
+    prices_table: str
+    symbols: tuple[str, ...] = Field(min_length=1)
+    lease_seconds: int = Field(ge=1)

@@ -28,12 +28,13 @@ def test_lambda_line_by_hand():
     expected = invocations / 1e6 * 0.20 + invocations * 1.5 * 1.0 * 0.0000166667
     assert collector.quantity == invocations and collector.usd == pytest.approx(expected)
     (workflow,) = lines(estimate, "Step Functions")
-    assert workflow.quantity == invocations * 6  # HasClock, Stamp, Predict, CheckRisk, Approved, Rejected
-    assert workflow.usd == pytest.approx(invocations * 6 / 1000 * 0.025)
+    # HasClock, Stamp, Predict, CheckRisk, Approved, ReleaseAfterRejection (the lease), Rejected
+    assert workflow.quantity == invocations * 7
+    assert workflow.usd == pytest.approx(invocations * 7 / 1000 * 0.025)
 
 
 def test_transitions_are_walked_through_the_asl():
-    assert cost.workflow_transitions() == {"rejected": 6, "traded": 7}
+    assert cost.workflow_transitions() == {"rejected": 7, "traded": 9}
 
 
 def test_halving_the_interval_doubles_the_collector():

@@ -248,7 +248,7 @@ def run_live(bars: Bars, settings: StackSettings, cash: float, fee_bps: float, s
     if recorded is None:
         excluded = [m for m in settings.ml_models if m not in OFFLINE_MODELS]
         if excluded:
-            notes.append(f"models {excluded} need AWS and are excluded (replay them with --predictions FILE from "
+            notes.append(f"models {', '.join(excluded)} need AWS and are excluded (replay them with --predictions FILE from "
                          "`btc-trader predictions export`); the ensemble is the custom model alone")
     else:
         models = [m for m in settings.ml_models if m in OFFLINE_MODELS or m in recorded.predicted_price]

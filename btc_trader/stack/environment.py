@@ -127,6 +127,9 @@ def trading_config(settings: StackSettings, names: ResourceNames) -> TradingConf
         exchange_id=settings.exchange.id,
         exchange_sandbox=settings.exchange.sandbox,
         exchange_secret_name=settings.exchange.secret_name if live else None,
+        prices_table=names.table(PRICES.role),
+        symbols=settings.symbols,
+        lease_seconds=settings.lease_seconds,
     )
 
 

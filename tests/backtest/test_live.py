@@ -182,10 +182,11 @@ def test_cli_live_json_and_reports(tmp_path, capsys):
                                                                                          for k, v in LOOSE.items()), [])]
     assert main([*args, "--json", "--report", str(tmp_path / "r.png")]) == 0
     report = json.loads(capsys.readouterr().out)
-    for key in ("total_return_pct", "sharpe", "max_drawdown_pct", "trades", "rejections_by_rule", "model_accuracy",
+    for key in ("total_return_pct", "sharpe", "max_drawdown_pct", "closed_trades", "fills", "rejections_by_rule",
+                "model_accuracy",
                 "bars", "simulation_seconds", "buy_and_hold_pct", "profit_factor", "exposure_pct"):
         assert key in report
-    assert report["bars"] == 3_000 and report["approved"] >= 1
+    assert report["bars"] == 3_000 and report["approved_intents"] >= 1
     assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main([*args, "--report", str(tmp_path / "r.html")]) == 0
     assert "<svg" in (tmp_path / "r.html").read_text()
@@ -193,12 +194,15 @@ def test_cli_live_json_and_reports(tmp_path, capsys):
     assert ".html or .png" in capsys.readouterr().err
     assert main(["backtest", "--data", str(csv), "--strategy", "live", "--set", "riskTreshold=0.3"]) == 2
     assert "riskTreshold" in capsys.readouterr().err
-    assert main(["backtest", "--data", str(csv), "--grid", "riskThreshold=0.1,0.2"]) == 2
-    assert "belongs to `btc-trader backtest sweep`" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["backtest", "--data", str(csv), "--grid", "riskThreshold=0.1,0.2"])
+    assert exit_.value.code == 2 and "belongs to `btc-trader backtest sweep`" in capsys.readouterr().err
 
     assert main(["backtest", "sweep", "--data", str(csv), "--strategy", "live", "--ignore-skill", "--workers", "2",
                  "--grid", "riskThreshold=0.2,0.5", "--grid", "buyThresholdPct=0.1,0.3", "--json"]) == 0
-    runs = json.loads(capsys.readouterr().out)["runs"]
+    captured = capsys.readouterr()
+    runs = json.loads(captured.out)["runs"]
+    assert "--ignore-skill" in captured.err  # the sweep keeps the warning that this is not live behaviour
     assert len(runs) == 4 and {(r["riskThreshold"], r["buyThresholdPct"]) for r in runs} == {
         ("0.2", "0.1"), ("0.2", "0.3"), ("0.5", "0.1"), ("0.5", "0.3")}
     sharpes = [r["sharpe"] for r in runs if r["sharpe"] is not None]

@@ -68,7 +68,7 @@ def test_exported_predictions_are_replayed_beside_custom(running_emulator, home,
     assert bedrock["mean_net_bps"] > 0 and bedrock["t_stat_newey_west"] > 5 and bedrock["final_weight"] == 1.0
     assert chronos["calls"] > 600 and chronos["mean_net_bps"] < 0 and chronos["final_weight"] == 0.0
     assert report["model_accuracy"]["bedrock"]["directional_accuracy_pct"] > 90
-    assert report["trades"] >= 1 and any("replayed 699 recorded predictions" in n for n in report["notes"])
+    assert report["fills"] >= 1 and any("replayed 699 recorded predictions" in n for n in report["notes"])
 
     assert main(["backtest", "--data", str(csv), "--strategy", "live", "--predictions", str(exported),
                  "--set", 'mlModels=["bedrock"]', "--set", 'symbols=["ETH-USD"]']) == 2
