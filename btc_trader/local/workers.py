@@ -290,14 +290,14 @@ def fall_back(reason: str) -> None:
     os.environ[IN_PROCESS_VARIABLE] = "1"
 
 
-class InProcessFlag(argparse.Action):
+class InProcessFlag(argparse._StoreTrueAction):
     """`--in-process`: run the handlers in this process (debugging with breakpoints)."""
 
     def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
-        super().__init__(option_strings, dest, nargs=0, default=False,
-                         help="run handlers in this process and venv (for breakpoints), not the built bundle "
-                              "in the runtime's Python", **kwargs)
+        kwargs.setdefault("help", "run handlers in this process and venv (for breakpoints), not the built bundle "
+                                  "in the runtime's Python")
+        super().__init__(option_strings, dest, **kwargs)
 
     def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
         os.environ[IN_PROCESS_VARIABLE] = "1"
-        setattr(namespace, self.dest, True)
+        super().__call__(parser, namespace, values, option_string)
