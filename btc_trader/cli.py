@@ -267,6 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_cost(commands)
 
+    from btc_trader.build.cli import register as register_build
+
+    register_build(commands)
+
     from btc_trader.predictions_cli import register as register_predictions
 
     register_predictions(commands)
@@ -337,6 +341,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from btc_trader.adapters.ohlcv_download import DownloadError
     from btc_trader.adapters.price_sources.base import SourceError
     from btc_trader.backtest.cli import BacktestError
+    from btc_trader.build import BuildError
     from btc_trader.cost import CostError
     from btc_trader.local.emulator import EmulatorError
     from btc_trader.local.invoke import InvokeError
@@ -344,7 +349,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from btc_trader.stack.settings import SettingsError
 
     return (CliError, EmulatorError, InvokeError, SettingsError, CandleError, SourceError, LocalRunError,
-            BacktestError, CostError, DownloadError)
+            BacktestError, CostError, DownloadError, BuildError)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,8 @@ from btc_trader.local import emulator, lambda_registry
 from btc_trader.local.events import KINDS
 from btc_trader.local.lambda_server import LocalLambdaServer
 from btc_trader.local.run import local_run
-from components import lambda_packaging
 from tests.conftest import REPO_ROOT as PROJECT_ROOT
+from tests.conftest import require_lambda_build
 from tests.infra.harness import run_program
 
 REPLAY = "btcusd_1m_coinbase_2023-03-01_2023-03-21.csv.gz"
@@ -30,11 +30,9 @@ def client(state, service):
 
 
 @pytest.fixture(scope="module")
-def pulumi_dev(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setattr(lambda_packaging, "build_dependency_layer", lambda settings: tmp_path_factory.mktemp("layer"))
+def pulumi_dev():
+    require_lambda_build("dev")
     mocks = run_program("dev", lambda: runpy.run_path(str(PROJECT_ROOT / "__main__.py")))
-    mp.undo()
     return mocks
 
 
