@@ -38,6 +38,7 @@ from btc_trader.local.logs import handler_log
 from btc_trader.local.workflow_runner import failure_cause
 from btc_trader.services.backfill import bar_length
 from btc_trader.stack.environment import (
+    ORDER_RECONCILER,
     PREDICTION_EVALUATOR,
     PRICE_COLLECTOR,
     function_environments,
@@ -307,6 +308,7 @@ def local_run(
                     price = _account(summary, execution, at, emit)
                     last_price = price or last_price
                     run_local(PREDICTION_EVALUATOR, at)
+                    run_local(ORDER_RECONCILER, at)  # scheduled every tradingInterval, as deployed
                 except KeyboardInterrupt:
                     summary.notes.append(f"interrupted after {done} of {ticks} ticks")
                     break

@@ -20,7 +20,8 @@ from btc_trader.local.synthetic import write_synthetic_candles
 from tests.conftest import require_lambda_build
 from tests.infra.test_bundle_imports import interpreter  # noqa: F401 - the runtime's Python, or skip/fail
 
-FUNCTIONS = ("price-collector", "ml-predictor", "risk-manager", "trade-executor", "prediction-evaluator")
+FUNCTIONS = ("price-collector", "ml-predictor", "risk-manager", "trade-executor", "prediction-evaluator",
+             "order-reconciler")
 LOOSE = {"riskThreshold": "0.1", "buyThresholdPct": "0.1", "sellThresholdPct": "-0.1"}
 
 
