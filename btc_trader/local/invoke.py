@@ -261,7 +261,7 @@ def invoke(
     stays on the emulator. Logs go to the function's local log file (and to `echo`). `env`, when
     given, is the complete environment (a run's own), instead of the stack's.
     """
-    from btc_trader.local.logs import handler_log
+    from btc_trader.local.logs import handler_log, log_handler_error
 
     if env is None:
         env = function_environment(function, state, replays, models, env_vars)
@@ -274,4 +274,5 @@ def invoke(
             return {"ok": True, "result": run_handler(function, event, env, state.region, memory_mb=memory,
                                                       log_stream=log)}
         except Exception as exc:  # reported the way Lambda reports an unhandled error
+            log_handler_error(log, function, exc)  # and logged as its runtime logs it, traceback included
             return {"ok": False, "result": {"errorType": type(exc).__name__, "errorMessage": str(exc)}}

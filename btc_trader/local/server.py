@@ -23,9 +23,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import uuid
 import urllib.error
 import urllib.request
+import uuid
 from types import SimpleNamespace
 from typing import Any
 
@@ -87,7 +87,6 @@ def configure_moto() -> None:
     from moto.awslambda_simple.models import LambdaSimpleBackend
     from moto.core.config import default_user_config
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
     from btc_trader.local import fast_query
