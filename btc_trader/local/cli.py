@@ -197,6 +197,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from btc_trader.local.demo import run_demo
+
+    demo = run_demo(Path(args.data), args.port, emit=lambda line: print(line, flush=True),
+                    report=lambda summary: print_summary(summary.to_json()), ticks=args.ticks)
+    traded = demo.traded
+    if traded is None:  # never presented as a success: the demo exists to show trades
+        raise CliError("the demo filled no BUY and SELL pair, not even under the DEMONSTRATION profile; "
+                       "see `btc-trader local logs --level WARNING`")
+    profile = f"the DEMONSTRATION profile {traded.profile!r}" if traded.profile else "the stack's own settings"
+    print(f"\nfilled under {profile} on {demo.market}: {dict(traded.trades)}; the trades and the wallet "
+          "stay in the emulator:")
+    return 0
+
+
 def print_summary(data: dict[str, Any]) -> None:
     """A run's summary, as `local run` prints it."""
     settings = f"DEMONSTRATION profile {data['profile']!r}" if data.get("profile") else "the stack's settings"
@@ -384,6 +399,14 @@ def register(commands: Any) -> None:
     run.add_argument("--port", type=int, help="the emulator's port (default: the running one, else a temporary one)")
     run.add_argument("--json", action="store_true", help="print only the summary, as JSON")
     run.set_defaults(handler=cmd_run)
+
+    demo = local.add_parser("demo", help="what `make demo` runs: collector, the stack's run, then the "
+                                         "DEMONSTRATION profile if the stack's models refused")
+    demo.add_argument("--data", default="../shared/data", help="the real candles (default ../shared/data); "
+                      "without them: the labelled SYNTHETIC series")
+    demo.add_argument("--ticks", type=int, default=48)
+    demo.add_argument("--port", type=int, help="the emulator's port (default: the running one)")
+    demo.set_defaults(handler=cmd_demo)
 
     logs = local.add_parser("logs", help="the local functions' logs, as a table")
     logs.add_argument("function", nargs="?", help=f"one of {functions} (default: all)")
