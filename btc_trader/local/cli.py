@@ -140,12 +140,23 @@ _STATE_EVENT = {"risk-manager": "check-risk", "trade-executor": "execute"}
 
 
 def cmd_generate_event(args: argparse.Namespace) -> int:
-    from btc_trader.local.events import sample_event
+    from btc_trader.local import emulator
+    from btc_trader.local.events import FROM_EMULATOR, SampleError, build_sample, sample_event
     from btc_trader.stack.settings import load_stack_file, stack_region
 
     at = parse_time(args.at) if args.at else datetime.now(UTC)
-    symbol = args.symbol or load_stack_file(args.stack).symbols[0]
-    print_json(sample_event(args.kind, at, stack_region(args.stack), symbol))
+    if args.kind in FROM_EMULATOR:  # built from the stored price, the wallet and the stack's rules
+        state = emulator.find_running(args.port, args.stack)
+        try:
+            print_json(build_sample(args.kind, at, state, emulator.check_symbol(state, args.symbol)))
+        except SampleError as exc:
+            raise CliError(str(exc)) from None
+        return 0
+    stack = args.stack or "dev"
+    symbols = load_stack_file(stack).symbols
+    if args.symbol and args.symbol not in symbols:
+        raise CliError(f"stack {stack} does not trade {args.symbol}: its symbols are {', '.join(symbols)}")
+    print_json(sample_event(args.kind, at, stack_region(stack), args.symbol or symbols[0]))
     return 0
 
 
@@ -368,8 +379,9 @@ def register(commands: Any) -> None:
                                 description="; ".join(f"{k}: {what} -> {who}" for k, (what, who) in KINDS.items()))
     generate.add_argument("kind", choices=list(KINDS))
     generate.add_argument("--at", help="the event's time, ISO-8601 (default: now)")
-    generate.add_argument("--stack", default="dev")
-    generate.add_argument("--symbol")
+    generate.add_argument("--stack", help="check that the emulator holds this stack (default: dev, or the emulator's)")
+    generate.add_argument("--symbol", help="default: the stack's first symbol")
+    generate.add_argument("--port", type=int, help="the emulator's port (default: the running one)")
     generate.set_defaults(handler=cmd_generate_event)
 
     start = local.add_parser("start-lambda", help="serve the Lambda Invoke API on 127.0.0.1 (foreground)")
