@@ -8,6 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 from moto.dynamodb.models.table import Table
+from moto.dynamodb.responses import DynamoHandler
 
 from btc_trader.local import fast_query
 
@@ -29,13 +30,15 @@ def tables():
             client.put_item(TableName="numbers", Item={"pk": {"S": "a" if i % 3 else "b"}, "sk": {"N": key},
                                                        "price": {"N": str(i * 1.5)}, "pad": {"S": "x" * (i % 50)}})
             client.put_item(TableName="strings", Item={"pk": {"S": "a"}, "sk": {"S": f"k{i:05d}"},
-                                                       "flag": {"BOOL": i % 2 == 0}})
+                                                       "flag": {"BOOL": i % 2 == 0}, "blob": {"B": bytes([i % 256, 7])},
+                                                       "nested": {"M": {"l": {"L": [{"N": "1.25"}, {"NULL": True}]},
+                                                                        "ss": {"SS": ["x", "y"]}}}})
         yield client
 
 
 def _both(client, request, fallback=False):
     """The same request answered by moto's query and by the fast one (which must not fall back)."""
-    original = Table.query
+    original, original_serialized = Table.query, DynamoHandler.serialized
     calls = []
 
     def counting(*args, **kwargs):
@@ -49,7 +52,7 @@ def _both(client, request, fallback=False):
         assert Table.query is not counting
         fast = _pages(client, request)
     finally:
-        Table.query = original
+        Table.query, DynamoHandler.serialized = original, original_serialized
     assert bool(calls) == fallback, request
     return plain, fast
 
@@ -97,6 +100,7 @@ def test_projection_filter_and_strings_answer_like_moto(tables):
          "FilterExpression": "price > :p",
          "ExpressionAttributeValues": {":h": {"S": "b"}, ":a": {"N": "0"}, ":b": {"N": "3000"}, ":p": {"N": "900"}}}),
         (False, {"TableName": "strings", "KeyConditionExpression": "pk = :h AND sk > :a", "Limit": 11,
+                 "ReturnConsumedCapacity": "TOTAL",
                  "ExpressionAttributeValues": {":h": {"S": "a"}, ":a": {"S": "k01000"}}}),
         (True, {"TableName": "strings", "KeyConditionExpression": "pk = :h AND begins_with(sk, :a)",
                 "ExpressionAttributeValues": {":h": {"S": "a"}, ":a": {"S": "k02"}}}),
@@ -108,11 +112,12 @@ def test_projection_filter_and_strings_answer_like_moto(tables):
 
 
 def test_install_is_idempotent(tables):
-    original = Table.query
+    original, original_serialized = Table.query, DynamoHandler.serialized
     try:
         fast_query.install()
         installed = Table.query
         fast_query.install()
         assert Table.query is installed and installed.moto_query is original
+        assert DynamoHandler.serialized.moto_serialized is original_serialized
     finally:
-        Table.query = original
+        Table.query, DynamoHandler.serialized = original, original_serialized
