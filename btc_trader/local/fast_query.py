@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import bisect
-import copy
 import json
 from decimal import Decimal
 from typing import Any
@@ -133,7 +132,8 @@ def install() -> None:
                 if 0 <= after < len(pairs):
                     last_evaluated_key = self._get_last_evaluated_key(results[-1], None)
         scanned_count = len(results)
-        results = copy.deepcopy(results)
+        # No defensive deep copy (moto's costs more than the query): the caller turns the items
+        # into the response at once and never mutates them; a projection builds new items.
         if filter_expression is not None:
             results = [item for item in results if filter_expression.expr(item)]
         if projection_expressions:
