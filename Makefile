@@ -41,6 +41,7 @@ demo: venv
 bench: venv
 	$(BIN)/python benchmarks/prediction_bench.py --data $(DATA)
 	$(BIN)/python benchmarks/backtest_bench.py --data $(DATA)
+	$(BIN)/python benchmarks/local_run_bench.py --data $(DATA)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
