@@ -8,7 +8,6 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
@@ -18,10 +17,12 @@ from btc_trader.adapters.dynamodb_predictions import DynamoDBPredictionStore
 from btc_trader.domain.prediction.scoring import PERSISTENCE
 from btc_trader.runtime_config import PredictorConfig
 from btc_trader.services.evaluation import EvaluationService
+from btc_trader.telemetry import Telemetry
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+telemetry = Telemetry(metrics, logger)
 
 LOOKBACK_DAYS = 7  # predictions older than this that never found a realised price are dropped
 
@@ -55,7 +56,7 @@ def _service() -> EvaluationService:
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@metrics.log_metrics
 @event_parser(model=EvaluationEvent)
 def lambda_handler(event: EvaluationEvent, context: LambdaContext) -> dict[str, Any]:
     now = int(event.time.timestamp())
@@ -66,17 +67,13 @@ def lambda_handler(event: EvaluationEvent, context: LambdaContext) -> dict[str, 
         for score in outcome.scores:
             if score.model == PERSISTENCE:
                 continue
-            with single_metric(name="PredictionAccuracy", unit=MetricUnit.Percent,
-                               value=100.0 if score.direction_hit else 0.0) as m:
-                m.add_dimension(name="model", value=score.model)
+            telemetry.record("PredictionAccuracy", 100.0 if score.direction_hit else 0.0, model=score.model)
         for model, skill in outcome.skills.items():
             # Below the ensemble's own sample minimum a skill is noise, and an alarm on it would be too.
             if skill.samples < _config().min_skill_samples:
                 continue
-            with single_metric(name="ModelSkillVsPersistence", unit=MetricUnit.NoUnit,
-                               value=skill.vs_persistence) as m:
-                m.add_dimension(name="model", value=model)
-        metrics.add_metric(name="PredictionsScored", unit=MetricUnit.Count, value=outcome.scored)
+            telemetry.record("ModelSkillVsPersistence", skill.vs_persistence, model=model)
+        telemetry.record("PredictionsScored", outcome.scored)
         summary.append({
             "symbol": symbol,
             "scored": outcome.scored,

@@ -13,7 +13,6 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -23,10 +22,12 @@ from btc_trader.contracts import PredictionResult, WorkflowInput
 from btc_trader.runtime_config import TradingConfig
 from btc_trader.services.trading import RiskService
 from btc_trader.services.trading_wiring import trading_params
+from btc_trader.telemetry import Telemetry
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+telemetry = Telemetry(metrics, logger)
 
 KILL_SWITCH_CACHE_S = 30
 
@@ -57,7 +58,7 @@ def manual_kill_switch(name: str) -> tuple[bool, str | None]:
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@metrics.log_metrics
 @event_parser(model=RiskInput)
 def lambda_handler(event: RiskInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(symbol=event.symbol, execution_id=event.execution_id)
@@ -67,13 +68,14 @@ def lambda_handler(event: RiskInput, context: LambdaContext) -> dict[str, Any]:
         logger.error(unreadable)
     decision = _service().check(event.symbol, event.prediction, now, engaged)
     result = decision.to_result()
-    metrics.add_metric(name="RiskScore", unit=MetricUnit.NoUnit, value=result.risk_score)
-    for outcome in decision.outcomes:
-        if not outcome.passed:
-            with single_metric(name="RiskRejections", unit=MetricUnit.Count, value=1) as m:
-                m.add_dimension(name="rule", value=outcome.rule)
-    metrics.add_metric(name="KillSwitchEngaged", unit=MetricUnit.Count, value=1 if decision.state.kill_switch else 0)
-    metrics.add_metric(name="DrawdownPct", unit=MetricUnit.Percent, value=decision.drawdown_pct)
+    telemetry.record("RiskScore", result.risk_score)
+    failing = [outcome.rule for outcome in decision.outcomes if not outcome.passed]
+    if failing:
+        # Counted once per decision, by the deciding rule (the first reason), as the backtest counts;
+        # every reason is in the "risk decision" line below.
+        telemetry.record("RiskRejections", 1, rule=failing[0])
+    telemetry.record("KillSwitchEngaged", 1 if decision.state.kill_switch else 0)
+    telemetry.record("DrawdownPct", decision.drawdown_pct)
     logger.info("risk decision", extra={"approved": result.approved, "action": result.action,
                                         "reasons": result.reasons, "risk_score": result.risk_score})
     return result.model_dump(mode="json")

@@ -13,7 +13,6 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -28,10 +27,12 @@ from btc_trader.contracts import PredictionResult, RiskResult, TradeResult, Work
 from btc_trader.runtime_config import TradingConfig
 from btc_trader.services.trading import ExecutionService
 from btc_trader.services.trading_wiring import trading_params
+from btc_trader.telemetry import Telemetry
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+telemetry = Telemetry(metrics, logger)
 
 SECRET_CACHE_S = 300
 
@@ -76,7 +77,7 @@ def _idempotency() -> tuple[IdempotencyConfig, Any]:
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@metrics.log_metrics
 @event_parser(model=ExecuteInput)
 def lambda_handler(event: ExecuteInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(symbol=event.symbol, execution_id=event.execution_id)
@@ -84,12 +85,9 @@ def lambda_handler(event: ExecuteInput, context: LambdaContext) -> dict[str, Any
     config.register_lambda_context(context)
     trade = TradeResult.model_validate(execute(request=event.model_dump(mode="json")))
     success = trade.status in ("FILLED", "PARTIAL")
-    metrics.add_metric(name="TradeSuccessRate", unit=MetricUnit.Percent, value=100.0 if success else 0.0)
-    with single_metric(name="TradesExecuted", unit=MetricUnit.Count, value=1) as m:
-        m.add_dimension(name="mode", value=trade.mode)
-        m.add_dimension(name="side", value=event.risk.action)
-    with single_metric(name="PortfolioValue", unit=MetricUnit.NoUnit, value=trade.wallet.equity_usd) as m:
-        m.add_dimension(name="mode", value=trade.mode)
+    telemetry.record("TradeSuccessRate", 100.0 if success else 0.0)
+    telemetry.record("TradesExecuted", 1, mode=trade.mode, side=event.risk.action)
+    telemetry.record("PortfolioValue", trade.wallet.equity_usd, mode=trade.mode)
     logger.info("trade", extra={"status": trade.status, "trade_id": trade.trade_id, "filled": trade.filled_qty,
                                 "price": trade.avg_price, "wallet": trade.wallet.model_dump()})
     return trade.model_dump(mode="json")

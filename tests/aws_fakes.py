@@ -49,3 +49,13 @@ def metric_values(records: list[dict], name: str) -> list[tuple[dict, float]]:
             for v in value if isinstance(value, list) else [value]:
                 found.append((dims, v))
     return found
+
+
+def measure_values(records: list, name: str) -> list[tuple[dict, float]]:
+    """(dimensions, value) of every log measure `name` (btc_trader.telemetry) among log records
+    (pytest's caplog.records); the logger's name is Powertools' `service`."""
+    from btc_trader.telemetry import CATALOGUE
+
+    dimensions = CATALOGUE[name].dimensions
+    return [({key: getattr(record, key) for key in dimensions} | {"service": record.name}, record.value)
+            for record in records if getattr(record, "measure", None) == name]

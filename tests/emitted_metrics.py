@@ -45,6 +45,7 @@ from btc_trader.stack.environment import (
 from btc_trader.stack.naming import ResourceNames
 from btc_trader.stack.settings import StackSettings
 from btc_trader.storage_schema import TABLES
+from btc_trader.telemetry import MEASURE_FIELD, VALUE_FIELD
 from tests.aws_fakes import FakeLambdaContext, create_table, emf_records
 from tests.conftest import load_fixture
 
@@ -58,6 +59,8 @@ MODULES = {
 BASE_PRICE = 20_000.0
 SCORED_PREDICTIONS = 4
 BINANCE = "https://api.binance.com/api/v3"
+# The live venue's REST root, by ccxt id (Binance.US serves the same API as binance.com).
+EXCHANGE_API = {"binance": BINANCE, "binanceus": "https://api.binance.us/api/v3"}
 # The venues' documented example responses were captured around this time.
 VENUE_EXAMPLES_AT = int(datetime(2024, 3, 25, 8, 45, tzinfo=UTC).timestamp())
 
@@ -71,6 +74,28 @@ class Emitted:
     @property
     def service(self) -> str | None:
         return dict(self.dimensions).get("service")
+
+
+@dataclass(frozen=True)
+class Logged:
+    """A log measure a handler wrote (btc_trader.telemetry): who wrote it, its name, its fields."""
+
+    service: str
+    name: str
+    fields: frozenset[str]
+
+
+def logged_in(text: str) -> set[Logged]:
+    """Every log measure in the Powertools JSON lines of `text`."""
+    found = set()
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("{") or f'"{MEASURE_FIELD}"' not in line:
+            continue
+        record = json.loads(line)
+        if MEASURE_FIELD in record and VALUE_FIELD in record:
+            found.add(Logged(record["service"], record[MEASURE_FIELD], frozenset(record)))
+    return found
 
 
 def emitted_in(text: str) -> set[Emitted]:
@@ -127,8 +152,16 @@ class HandlerRun:
 
     def invoke(self, function: Function, event: dict[str, Any]) -> Any:
         # Each call in its function's own environment: Powertools reads some of it per metric.
-        with patched_environ(function.env), contextlib.redirect_stdout(self.output):
-            return function.module.lambda_handler(event, FakeLambdaContext())
+        # Powertools binds its log stream at import: point it at the run's output, as Lambda's
+        # stdout, so the JSON log lines (log measures) are collected beside the EMF.
+        handler = function.module.logger.registered_handler
+        stream = handler.stream
+        handler.stream = self.output
+        try:
+            with patched_environ(function.env), contextlib.redirect_stdout(self.output):
+                return function.module.lambda_handler(event, FakeLambdaContext())
+        finally:
+            handler.stream = stream
 
     # --- the stack's resources ---------------------------------------------------------------
 
@@ -271,15 +304,38 @@ class HandlerRun:
                               "commissionAsset": "USDT", "tradeId": 56}]
             return 200, {}, json.dumps(body)
 
+        api = EXCHANGE_API[self.settings.exchange.id]
         with responses.RequestsMock(assert_all_requests_are_fired=False) as exchange:
-            exchange.get(f"{BINANCE}/exchangeInfo", json=load_fixture("binance_exchange_info_btcusdt.json"))
-            exchange.get(f"{BINANCE}/time", json={"serverTime": 1655969291181})
-            exchange.add_callback(responses.POST, re.compile(rf"{re.escape(BINANCE)}/order(\?.*)?$"), callback=fill)
+            exchange.get(f"{api}/exchangeInfo", json=exchange_info(self.settings.exchange.id))
+            exchange.get(f"{api}/time", json={"serverTime": 1655969291181})
+            exchange.add_callback(responses.POST, re.compile(rf"{re.escape(api)}/order(\?.*)?$"), callback=fill)
             yield
+
+
+def exchange_info(exchange_id: str) -> dict[str, Any]:
+    """Binance's documented exchangeInfo; Binance.US lists the same shape with BTC quoted in USD."""
+    info = load_fixture("binance_exchange_info_btcusdt.json")
+    if exchange_id == "binanceus":
+        for market in info["symbols"]:
+            if market["quoteAsset"] == "USDT":
+                market["symbol"] = market["symbol"].removesuffix("USDT") + "USD"
+                market["quoteAsset"] = "USD"
+    return info
 
 
 def collect_emissions(settings: StackSettings, names: ResourceNames) -> set[Emitted]:
     """Run every function of the stack through its metric-emitting paths; what did they emit?"""
+    return emitted_in(run_handlers(settings, names))
+
+
+def collect_logged(settings: StackSettings, names: ResourceNames) -> tuple[set[Emitted], set[Logged]]:
+    """The metrics and the log measures of one run of every handler."""
+    output = run_handlers(settings, names)
+    return emitted_in(output), logged_in(output)
+
+
+def run_handlers(settings: StackSettings, names: ResourceNames) -> str:
+    """Everything the handlers printed (logs and EMF) through their metric-emitting paths."""
     run = HandlerRun(settings, names)
     start = 1_700_000_000 // 3600 * 3600
     history_bars = 400
@@ -291,4 +347,4 @@ def collect_emissions(settings: StackSettings, names: ResourceNames) -> set[Emit
         run.predict_and_evaluate(first_prediction)
         run.trade(end)
         run.collect()
-    return emitted_in(run.output.getvalue())
+    return run.output.getvalue()

@@ -9,7 +9,13 @@ from btc_trader.stack.environment import function_environments, kill_switch_para
 from btc_trader.stack.naming import ResourceNames
 from btc_trader.stack.settings import load_stack_file
 from btc_trader.storage_schema import TABLES
-from tests.aws_fakes import FakeLambdaContext, create_table, emf_records, metric_values
+from tests.aws_fakes import (
+    FakeLambdaContext,
+    create_table,
+    emf_records,
+    measure_values,
+    metric_values,
+)
 
 NAMES = ResourceNames("dev", "123456789012", "us-east-1")
 PREDICTION = {"status": "ok", "as_of": "2023-03-11T12:00:00Z", "current_price": 20_000.0, "price_age_s": 10,
@@ -39,12 +45,12 @@ def handlers(monkeypatch):
         yield risk_manager, trade_executor
 
 
-def test_approve_then_execute_once(handlers, capsys):
+def test_approve_then_execute_once(handlers, capsys, caplog):
     risk_manager, trade_executor = handlers
     risk = RiskResult.model_validate(risk_manager.lambda_handler(STATE, FakeLambdaContext()))
     assert risk.approved and risk.action == "BUY" and risk.notional_usd == 100
     records = emf_records(capsys.readouterr().out)
-    assert metric_values(records, "RiskScore")[0][1] == pytest.approx(risk.risk_score)
+    assert measure_values(caplog.records, "RiskScore")[0][1] == pytest.approx(risk.risk_score)
     assert metric_values(records, "DrawdownPct") == [({"service": "risk-manager"}, 0.0)]  # flat, at its peak
     event = {**STATE, "risk": risk.model_dump(mode="json")}
     first = TradeResult.model_validate(trade_executor.lambda_handler(event, FakeLambdaContext()))
@@ -53,19 +59,20 @@ def test_approve_then_execute_once(handlers, capsys):
     assert boto3.client("dynamodb").scan(TableName=NAMES.table("trades"))["Count"] == 1
     assert boto3.client("dynamodb").scan(TableName=NAMES.table("idempotency"))["Count"] == 1
     records = emf_records(capsys.readouterr().out)
-    assert metric_values(records, "TradeSuccessRate")[0][1] == 100.0
-    (dims, _), *_ = metric_values(records, "TradesExecuted")
+    assert measure_values(caplog.records, "TradeSuccessRate")[0][1] == 100.0
+    (dims, _), *_ = measure_values(caplog.records, "TradesExecuted")
     assert dims["mode"] == "paper" and dims["side"] == "BUY"
-    assert metric_values(records, "PortfolioValue")[0][1] == pytest.approx(first.wallet.equity_usd)
+    assert measure_values(caplog.records, "PortfolioValue")[0][1] == pytest.approx(first.wallet.equity_usd)
 
 
-def test_manual_kill_switch_stops_trading(handlers, capsys):
+def test_manual_kill_switch_stops_trading(handlers, capsys, caplog):
     risk_manager, _ = handlers
     boto3.client("ssm").put_parameter(Name=kill_switch_parameter(NAMES), Value="on", Type="String", Overwrite=True)
     risk = risk_manager.lambda_handler(STATE, FakeLambdaContext())
     assert not risk["approved"] and any("manual_kill_switch" in r for r in risk["reasons"])
     records = emf_records(capsys.readouterr().out)
-    assert {d["rule"] for d, _ in metric_values(records, "RiskRejections")} == {"manual_kill_switch"}
+    assert [value for _, value in metric_values(records, "KillSwitchEngaged")] == [0]  # the drawdown switch; the manual one is SSM
+    assert {d["rule"] for d, _ in measure_values(caplog.records, "RiskRejections")} == {"manual_kill_switch"}
 
 
 def test_unreadable_kill_switch_fails_safe(handlers):
