@@ -161,3 +161,35 @@ def test_offline_run_on_the_synthetic_series_is_labelled(home):
     lines = []
     summary = local_run(None, 1, synthetic=True, emit=lines.append)
     assert summary.market.startswith("SYNTHETIC") and any("SYNTHETIC" in note for note in summary.notes)
+
+
+def test_logs_follow_filter_and_archive(tmp_path, monkeypatch, capsys):
+    from btc_trader.local import logs
+
+    monkeypatch.setenv("BTC_TRADER_HOME", str(tmp_path))
+    path = logs.log_path("dev", "risk-manager")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"level": "INFO", "message": "old", "timestamp": "2026-01-01 00:00:00,000+0000"}) + "\n")
+    seen, rounds = [], iter(range(3))
+
+    def keep_going():
+        step = next(rounds, None)
+        if step == 1:  # records written while following, one of them half-written at first
+            with path.open("a") as file:
+                file.write(json.dumps({"level": "ERROR", "message": "boom", "timestamp": "2026-01-01 00:00:01,000+0000"})
+                           + "\n" + json.dumps({"level": "DEBUG", "message": "quiet"}) + "\n{\"level\": \"ERR")
+        return step is not None
+
+    logs.follow_logs("dev", ["risk-manager"], seen.append, level="WARNING", keep_going=keep_going,
+                     sleep=lambda _s: None)
+    assert [r.message for r in seen] == ["boom"]  # nothing from before, nothing below WARNING
+    assert [r.message for r in logs.read_logs("dev", ["risk-manager"], level="ERROR")] == ["boom"]
+    assert [r.message for r in logs.read_logs("dev", ["risk-manager"], level="INFO",
+                                              since="2026-01-01T00:00:00.500+00:00")] == ["boom"]
+    # A stopped emulator's logs are history: archived, never read as current.
+    port = free_port()
+    emulator.start("dev", port)
+    assert main(["local", "down"]) == 0
+    assert "logs moved to" in capsys.readouterr().out
+    assert not logs.log_path("dev", "risk-manager").exists()
+    assert list(logs.archive_dir().glob("dev-*/risk-manager.jsonl"))
