@@ -233,6 +233,10 @@ def run_handler(function: str, event: dict[str, Any], env: dict[str, str], regio
             # boto3's default session caches the credentials it resolved first: a new container
             # must resolve them again (another emulator, another function's credentials).
             boto3.DEFAULT_SESSION = None
+            # Powertools Parameters keeps its providers (and their clients) process-wide too.
+            from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+
+            DEFAULT_PROVIDERS.clear()
             for value in vars(module).values():
                 if callable(getattr(value, "cache_clear", None)):
                     value.cache_clear()
