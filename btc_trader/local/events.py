@@ -9,6 +9,7 @@ paper wallet) and the stack's own rules, so a sample never carries a price that 
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -91,14 +92,15 @@ def build_sample(kind: str, at: datetime, state: Any, symbol: str) -> dict[str, 
                                                      state.names.table("trading-state")).load_state(
             symbol, params.starting_cash)
     divergence = item.get("divergence_bps")
-    move = settings.buy_threshold_pct / 100
+    # Rounded up to the cent, so that the move is at least buyThresholdPct (a BUY, not a HOLD).
+    predicted = math.ceil(price * (1 + settings.buy_threshold_pct / 100) * 100) / 100
     stamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
     event: dict[str, Any] = WorkflowInput(**workflow_input(at, symbol)).model_dump()
     confidence = SAMPLE_CONFIDENCE if kind == "check-risk" else max(SAMPLE_CONFIDENCE, settings.risk_threshold)
     prediction = PredictionResult(
-        as_of=stamp, current_price=price, price_age_s=float(now - stored_at), predicted_price=round(price * (1 + move), 2),
+        as_of=stamp, current_price=price, price_age_s=float(now - stored_at), predicted_price=predicted,
         horizon_minutes=settings.prediction_horizon_minutes, direction="up", confidence=confidence,
-        models=[ModelOutput(model="custom", predicted_price=round(price * (1 + move), 2), direction="up",
+        models=[ModelOutput(model="custom", predicted_price=predicted, direction="up",
                             confidence=confidence, weight=1.0, ok=True)],
         source_divergence_bps=float(divergence) if divergence is not None else None,
     )
