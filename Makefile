@@ -45,9 +45,10 @@ demo: venv
 	@echo "README's recipe (Developing locally); stop it with: $(BIN)/btc-trader local down --port $(PORT)"
 
 bench: venv
-	$(BIN)/python benchmarks/prediction_bench.py --data $(DATA)
-	$(BIN)/python benchmarks/backtest_bench.py --data $(DATA)
+	$(BIN)/python benchmarks/prediction_bench.py --data $(DATA) --out benchmarks/results/prediction.json
+	$(BIN)/python benchmarks/backtest_bench.py --data $(DATA) --out benchmarks/results/backtest.json
 	$(BIN)/python benchmarks/local_run_bench.py --data $(DATA)
+	$(BIN)/python benchmarks/readme_figures.py   # the README's figures from what was just measured
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

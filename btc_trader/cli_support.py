@@ -39,4 +39,4 @@ def parse_overrides(items: list[str] | None) -> dict[str, str]:
 def render_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     """Rows as an aligned text table (missing values shown as -)."""
     frame = pd.DataFrame([{c: row.get(c) for c in columns} for row in rows], columns=columns)
-    return frame.fillna("-").to_string(index=False)
+    return frame.astype(object).fillna("-").to_string(index=False)  # object: "-" may fill a float column

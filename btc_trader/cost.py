@@ -112,7 +112,7 @@ def workflow_transitions() -> dict[str, int]:
     """State transitions of one execution, walked through the deployed ASL (scheduled start)."""
     from btc_trader.workflow import trading_workflow
 
-    states = trading_workflow("predict", "risk", "execute", "topic")["States"]
+    states = trading_workflow("predict", "risk", "execute", "topic", state_table="state")["States"]
     paths = {}
     for outcome, approved in (("rejected", False), ("traded", True)):
         state, count = "HasClock", 0
@@ -361,7 +361,7 @@ def main() -> None:
     head, _, rest = text.partition(README_BEGIN)
     _, _, tail = rest.partition(README_END)
     readme.write_text(f"{head}{README_BEGIN}\n{readme_table()}\n{README_END}{tail}")
-    print(f"wrote the cost table to {readme}")
+    print(f"wrote the cost table (dev, prod and the original design) to {readme}")
 
 
 if __name__ == "__main__":

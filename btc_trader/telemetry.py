@@ -49,7 +49,7 @@ CATALOGUE: dict[str, Measure] = {m.name: m for m in (
     _metric("CollectedPrice", COLLECTOR, "None", ("symbol",), "alarm no-price-<symbol> (SampleCount per interval)"),
     _metric("DrawdownPct", RISK, "Percent", (), "alarm drawdown-near-limit"),
     _metric("KillSwitchEngaged", RISK, "Count", (), "alarm kill-switch-engaged"),
-    _metric("ModelSkillVsPersistence", EVALUATOR, "None", ("model",), "alarm model-skill-<model>"),
+    _metric("ModelNetEdgeT", EVALUATOR, "None", ("model",), "alarm model-skill-<model>"),
     # --- everything else: structured logs, graphed by Logs Insights ------------------------
     _log("PricesCollected", COLLECTOR, "Count", (), "collections per period"),
     _log("DuplicateCollections", COLLECTOR, "Count", (), "re-delivered schedule events"),

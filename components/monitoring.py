@@ -228,12 +228,12 @@ class Monitoring(pulumi.ComponentResource):
 
     def _model_skill_alarm(self, resource: str, model: str) -> None:
         monitoring = self.args.settings.monitoring
-        metric = custom(self.args.names, PREDICTION_EVALUATOR, "ModelSkillVsPersistence", "Maximum", model=model)
+        metric = custom(self.args.names, PREDICTION_EVALUATOR, "ModelNetEdgeT", "Maximum", model=model)
         self._alarm(
             resource, f"model-skill-{model}", f"model-skill-{model}",
-            f"Model {model} did no better than persistence (skill below {monitoring.min_model_skill:g}) over its "
-            f"scoring window for {monitoring.model_skill_hours} h; its ensemble weight is already 0 "
-            "(btc-trader:monitoring.minModelSkill, modelSkillHours)",
+            f"Acting on model {model}'s calls lost money after fees and slippage (net-edge t below "
+            f"{monitoring.min_model_skill:g}) over its scoring window for {monitoring.model_skill_hours} h; its "
+            "ensemble weight is already falling to 0 (btc-trader:monitoring.minModelSkill, modelSkillHours)",
             comparison_operator="LessThanThreshold", threshold=monitoring.min_model_skill,
             evaluation_periods=monitoring.model_skill_hours, datapoints_to_alarm=monitoring.model_skill_hours,
             treat_missing_data="notBreaching", **self._single(metric, MODEL_SKILL_PERIOD_S),
@@ -249,8 +249,8 @@ class Monitoring(pulumi.ComponentResource):
         return {
             "Prices stored per period (CollectedPrice samples)": [
                 custom(names, PRICE_COLLECTOR, "CollectedPrice", "SampleCount", label=s, symbol=s) for s in symbols],
-            "Skill vs persistence per model (> 0 beats it)": [
-                custom(names, PREDICTION_EVALUATOR, "ModelSkillVsPersistence", "Average", label=m, model=m)
+            "Net edge t per model (>= 2 earns weight)": [
+                custom(names, PREDICTION_EVALUATOR, "ModelNetEdgeT", "Average", label=m, model=m)
                 for m in models],
             "Drawdown, % and kill switch": [
                 custom(names, RISK_MANAGER, "DrawdownPct", "Maximum", label="drawdown %"),
@@ -282,7 +282,7 @@ class Monitoring(pulumi.ComponentResource):
             return [{"label": "maxSourceDivergenceBps", "value": settings.max_source_divergence_bps}]
         if title.startswith("Price age"):
             return [{"label": "maxPriceAgeSeconds", "value": settings.max_price_age_seconds}]
-        if title.startswith("Skill vs persistence"):
+        if title.startswith("Net edge t"):
             return [{"label": "minModelSkill", "value": settings.monitoring.min_model_skill}]
         return []
 

@@ -49,7 +49,7 @@ def _service() -> EvaluationService:
         models=list(config.ml_models),
         tolerance_s=max(120, config.bar_minutes * 60 * 2),
         lookback_s=LOOKBACK_DAYS * 86_400,
-        skill_window=config.skill_window,
+        edge=config.edge_params(),
         ttl_days=config.prediction_ttl_days,
     )
 
@@ -69,17 +69,20 @@ def lambda_handler(event: EvaluationEvent, context: LambdaContext) -> dict[str, 
                 continue
             telemetry.record("PredictionAccuracy", 100.0 if score.direction_hit else 0.0, model=score.model)
         for model, skill in outcome.skills.items():
-            # Below the ensemble's own sample minimum a skill is noise, and an alarm on it would be too.
+            # Below the evidence minimum the figure is noise, and an alarm on it would be too. The one
+            # skill metric per model: the significance (Newey-West t) of its net edge after costs.
             if skill.samples < _config().min_skill_samples:
                 continue
-            telemetry.record("ModelSkillVsPersistence", skill.vs_persistence, model=model)
+            telemetry.record("ModelNetEdgeT", skill.t_stat, model=model)
         telemetry.record("PredictionsScored", outcome.scored)
         summary.append({
             "symbol": symbol,
             "scored": outcome.scored,
             "waiting_for_price": outcome.waiting_for_price,
             "skills": {
-                m: {"samples": s.samples, "hit_rate": s.hit_rate, "mae_pct": s.mae_pct,
+                m: {"samples": s.samples, "calls": s.calls, "call_hit_rate": s.call_hit_rate,
+                    "break_even_hit_rate": s.break_even_hit_rate, "mean_net_bps": s.mean_net_bps,
+                    "t_stat": s.t_stat, "hit_rate": s.hit_rate, "mae_pct": s.mae_pct,
                     "persistence_mae_pct": s.persistence_mae_pct, "vs_persistence": s.vs_persistence}
                 for m, s in outcome.skills.items()
             },

@@ -1,13 +1,17 @@
 """risk_manager Lambda (workflow step CheckRisk): prediction -> order intent -> every protection.
 
 Input: the workflow state `{symbol, execution_id, requested_at, prediction}`; output: the `risk`
-contract. The operator's kill switch is an SSM parameter read through Powertools Parameters
-(cached 30 s); if it cannot be read, trading stops — when in doubt, do not trade.
+contract, with the lease, the state version and the order ids the executor re-validates against.
+The handler reads the wall clock (the domain never does): the lease lives in real time, and in
+live mode the run's clock (`requested_at`) must be near it. The operator's kill switch is an SSM
+parameter read through Powertools Parameters (cached 30 s); if it cannot be read, trading stops —
+when in doubt, do not trade.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -17,6 +21,7 @@ from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from btc_trader.adapters.dynamodb_history import DynamoDBPriceHistory
 from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
 from btc_trader.contracts import PredictionResult, WorkflowInput
 from btc_trader.runtime_config import TradingConfig
@@ -36,6 +41,11 @@ class RiskInput(WorkflowInput):
     prediction: PredictionResult
 
 
+def wall_clock() -> int:
+    """The real time (epoch s): what the lease and, in live mode, the run's clock are held against."""
+    return int(time.time())
+
+
 @cache
 def _config() -> TradingConfig:
     return TradingConfig.from_env(os.environ)
@@ -44,7 +54,8 @@ def _config() -> TradingConfig:
 @cache
 def _service() -> RiskService:
     config = _config()
-    return RiskService(DynamoDBTradingStore(config.trades_table, config.state_table), trading_params(config))
+    return RiskService(DynamoDBTradingStore(config.trades_table, config.state_table), trading_params(config),
+                       DynamoDBPriceHistory(config.prices_table))
 
 
 def manual_kill_switch(name: str) -> tuple[bool, str | None]:
@@ -66,16 +77,18 @@ def lambda_handler(event: RiskInput, context: LambdaContext) -> dict[str, Any]:
     engaged, unreadable = manual_kill_switch(_config().kill_switch_parameter)
     if unreadable:
         logger.error(unreadable)
-    decision = _service().check(event.symbol, event.prediction, now, engaged)
-    result = decision.to_result()
+    checked = _service().check(event.symbol, event.execution_id, event.prediction, now, wall_clock(), engaged)
+    decision, result = checked.decision, checked.result
     telemetry.record("RiskScore", result.risk_score)
     failing = [outcome.rule for outcome in decision.outcomes if not outcome.passed]
     if failing:
         # Counted once per decision, by the deciding rule (the first reason), as the backtest counts;
         # every reason is in the "risk decision" line below.
         telemetry.record("RiskRejections", 1, rule=failing[0])
-    telemetry.record("KillSwitchEngaged", 1 if decision.state.kill_switch else 0)
-    telemetry.record("DrawdownPct", decision.drawdown_pct)
+    if "lease" not in failing:
+        # A run refused by the lease saw no state: it must not report a flat drawdown.
+        telemetry.record("KillSwitchEngaged", 1 if decision.state.kill_switch else 0)
+        telemetry.record("DrawdownPct", decision.drawdown_pct)
     logger.info("risk decision", extra={"approved": result.approved, "action": result.action,
                                         "reasons": result.reasons, "risk_score": result.risk_score})
     return result.model_dump(mode="json")

@@ -1,13 +1,14 @@
 """trade_executor Lambda (workflow step Execute): executes an approved intent exactly once.
 
 Powertools Idempotency keyed on the workflow execution id guards the handler; the service's
-intent-first audit trail guards the order itself; reserved concurrency 1 keeps two executions
-from trading at once. Live keys come from Secrets Manager through Powertools Parameters.
+intent-first audit trail guards the order itself; the intent must be this execution's stored
+approval on the current trading state, under the symbol's lease (read against the wall clock). Live keys come from Secrets Manager through Powertools Parameters.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -42,6 +43,11 @@ class ExecuteInput(WorkflowInput):
     risk: RiskResult
 
 
+def wall_clock() -> int:
+    """The real time (epoch s): what the lease and, in live mode, the run's clock are held against."""
+    return int(time.time())
+
+
 @cache
 def _config() -> TradingConfig:
     return TradingConfig.from_env(os.environ)
@@ -69,7 +75,8 @@ def _idempotency() -> tuple[IdempotencyConfig, Any]:
     def execute(request: dict[str, Any]) -> dict[str, Any]:
         parsed = ExecuteInput.model_validate(request)
         now = int(datetime.fromisoformat(parsed.requested_at.replace("Z", "+00:00")).timestamp())
-        trade = _service().execute(parsed.symbol, parsed.execution_id, parsed.risk, parsed.prediction, now)
+        trade = _service().execute(parsed.symbol, parsed.execution_id, parsed.risk, parsed.prediction, now,
+                                   wall_clock=wall_clock())
         return trade.model_dump(mode="json")
 
     return config, execute

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
+from unittest import mock
 
 import boto3
 import numpy as np
@@ -275,12 +276,24 @@ class HandlerRun:
                 self._exchange():
             # An unconvinced prediction is rejected by a rule; then a BUY and a SELL are executed.
             self.invoke(risk_manager, self._state("doubt", at, prediction(2.0, 0.05)))
+            self._release_lease("doubt")
             for i, move in enumerate((2.0, -2.0)):
                 state = self._state(f"trade-{i}", at + i * 60, prediction(move, 0.97))
-                risk = self.invoke(risk_manager, state)
-                assert risk["approved"], f"the {'BUY' if move > 0 else 'SELL'} must be approved: {risk['reasons']}"
-                trade = self.invoke(executor, {**state, "risk": risk})
+                # A live stack's run is held against the wall clock: the run happens "now".
+                with mock.patch.object(risk_manager.module, "wall_clock", lambda t=at + i * 60: t), \
+                        mock.patch.object(executor.module, "wall_clock", lambda t=at + i * 60: t):
+                    risk = self.invoke(risk_manager, state)
+                    assert risk["approved"], f"the {'BUY' if move > 0 else 'SELL'} must be approved: {risk['reasons']}"
+                    trade = self.invoke(executor, {**state, "risk": risk})
                 assert trade["status"] == "FILLED", trade
+                self._release_lease(f"trade-{i}")
+
+    def _release_lease(self, execution_id: str) -> None:
+        """What the state machine does when an execution ends (the handlers run without it here)."""
+        from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
+
+        DynamoDBTradingStore(self.names.table("trades"), self.names.table("trading-state")).release_lease(
+            self.symbol, execution_id)
 
     def _state(self, execution_id: str, at: int, prediction: dict[str, Any]) -> dict[str, Any]:
         return {"symbol": self.symbol, "execution_id": execution_id, "requested_at": iso(at), "prediction": prediction}

@@ -28,12 +28,13 @@ def test_lambda_line_by_hand():
     expected = invocations / 1e6 * 0.20 + invocations * 1.5 * 1.0 * 0.0000166667
     assert collector.quantity == invocations and collector.usd == pytest.approx(expected)
     (workflow,) = lines(estimate, "Step Functions")
-    assert workflow.quantity == invocations * 6  # HasClock, Stamp, Predict, CheckRisk, Approved, Rejected
-    assert workflow.usd == pytest.approx(invocations * 6 / 1000 * 0.025)
+    # HasClock, Stamp, Predict, CheckRisk, Approved, ReleaseAfterRejection (the lease), Rejected
+    assert workflow.quantity == invocations * 7
+    assert workflow.usd == pytest.approx(invocations * 7 / 1000 * 0.025)
 
 
 def test_transitions_are_walked_through_the_asl():
-    assert cost.workflow_transitions() == {"rejected": 6, "traded": 7}
+    assert cost.workflow_transitions() == {"rejected": 7, "traded": 9}
 
 
 def test_halving_the_interval_doubles_the_collector():
@@ -105,7 +106,7 @@ def test_the_metric_catalogue_is_what_the_handlers_emit():
 
 def test_series_follow_the_catalogue_symbols_and_models():
     dev, prod = load_stack_file("dev"), load_stack_file("prod")
-    # CollectedPrice per symbol, DrawdownPct, KillSwitchEngaged, ModelSkillVsPersistence per model.
+    # CollectedPrice per symbol, DrawdownPct, KillSwitchEngaged, ModelNetEdgeT per model.
     assert cost.custom_metric_count(dev) == 1 + 1 + 1 + len(dev.ml_models)
     two_symbols = load_stack_with_overrides("prod", {"symbols": "[BTC-USD, ETH-USD]"})
     assert cost.custom_metric_count(two_symbols) == cost.custom_metric_count(prod) + 1

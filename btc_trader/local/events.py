@@ -10,6 +10,7 @@ paper wallet) and the stack's own rules, so a sample never carries a price that 
 from __future__ import annotations
 
 import math
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from btc_trader.contracts import (
     WalletSnapshot,
     WorkflowInput,
 )
+from btc_trader.domain.orders import client_order_id
 from btc_trader.local.invoke import scheduled_event, workflow_input
 
 # kind -> (what it is for, which function takes it)
@@ -28,7 +30,9 @@ KINDS: dict[str, tuple[str, str]] = {
     "workflow-input": ("trading workflow input (Predict's input)", "ml-predictor"),
     "check-risk": ("CheckRisk's input: + $.prediction, a BUY signal at the stored price (confidence 0.62)",
                    "risk-manager"),
-    "execute": ("Execute's input: + $.risk, the intent the stack's own rules approve", "trade-executor"),
+    "execute": ("Execute's input: + $.risk, the intent the stack's own rules approve (the executor accepts it "
+                "only as the stored decision of the same execution under its lease: invoke risk-manager with "
+                "this event's prediction first)", "trade-executor"),
     "notify": ("Notify's input: + $.trade, the paper fill (published to the alerts topic)", "SNS message"),
 }
 # Kinds built from what the emulator holds (the stored price, the wallet, the risk state).
@@ -38,6 +42,12 @@ SAMPLE_CONFIDENCE = 0.62  # a plausible model conviction; below dev's riskThresh
 
 class SampleError(ValueError):
     """A sample cannot be built from what the emulator holds; the message says what to run."""
+
+
+def _default_lease_s() -> int:
+    from btc_trader.workflow import lease_seconds, trading_workflow
+
+    return lease_seconds(trading_workflow("predict", "risk", "execute", "topic", state_table="state"))
 
 
 def sample_event(kind: str, at: datetime, region: str, symbol: str) -> dict[str, Any]:
@@ -64,7 +74,6 @@ def build_sample(kind: str, at: datetime, state: Any, symbol: str) -> dict[str, 
     from btc_trader.adapters.dynamodb_history import DynamoDBPriceHistory
     from btc_trader.adapters.dynamodb_prices import DynamoDBPriceRepository
     from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
-    from btc_trader.domain.orders import client_order_id
     from btc_trader.domain.risk import decide
     from btc_trader.local.emulator import aws_environment
     from btc_trader.services.trading_wiring import trading_params
@@ -88,7 +97,7 @@ def build_sample(kind: str, at: datetime, state: Any, symbol: str) -> dict[str, 
                 f"{stamp} --replay NAME=FILE ...` (or `btc-trader data backfill`)")
         stored_at, price = found
         item = DynamoDBPriceRepository(prices).get(symbol, stored_at) or {}
-        wallet, risk_state, _ = DynamoDBTradingStore(state.names.table("trades"),
+        wallet, risk_state, version = DynamoDBTradingStore(state.names.table("trades"),
                                                      state.names.table("trading-state")).load_state(
             symbol, params.starting_cash)
     divergence = item.get("divergence_bps")
@@ -111,14 +120,15 @@ def build_sample(kind: str, at: datetime, state: Any, symbol: str) -> dict[str, 
     if not decision.approved:
         raise SampleError(f"the stack's risk rules would not approve a BUY of {symbol} at {stamp}: "
                           f"{'; '.join(decision.reasons)}; an execute sample would be refused too")
-    event["risk"] = decision.to_result().model_dump()
+    order_id = client_order_id(event["execution_id"])
+    event["risk"] = decision.to_result(state_version=version, lease_expires_at=int(time.time()) + _default_lease_s(),
+                                       trade_id=order_id, client_order_id=order_id).model_dump()
     if kind == "execute":
         return event
     after, fill = wallet.fill(decision.intent.action, decision.intent.quantity_btc, price, params.limits.fee_bps,
                               params.slippage_bps)
-    trade_id = client_order_id(event["execution_id"])
     event["trade"] = TradeResult(
-        trade_id=trade_id, client_order_id=trade_id, mode=params.mode, status="FILLED",
+        trade_id=order_id, client_order_id=order_id, mode=params.mode, status="FILLED",
         filled_qty=round(fill.quantity_btc, 8), avg_price=round(fill.price, 2), fee_usd=round(fill.fee_usd, 4),
         wallet=WalletSnapshot(usd=round(after.usd, 2), btc=round(after.btc, 8), equity_usd=round(after.equity(price), 2)),
     ).model_dump()

@@ -263,7 +263,8 @@ def local_run(
     before the first decision and in the summary; `overrides` (`--set`) apply on top of it.
     """
     stack_settings = load_stack_with_overrides(stack, overrides or {})
-    settings = load_stack_with_overrides(stack, (profile.overrides if profile else {}) | (overrides or {}))
+    settings = load_stack_with_overrides(
+        stack, (profile.overrides if profile else {}) | (overrides or {})).check_workflow_lease()  # it runs the workflow
     if settings.enable_real_trading:
         settings = settings.model_copy(update={"enable_real_trading": False})  # local runs are paper only
     if tick_seconds is not None and tick_seconds < 0:

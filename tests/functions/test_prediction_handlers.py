@@ -97,8 +97,9 @@ def test_evaluator_scores_and_emits_accuracy(handlers, capsys, caplog):
     accuracy = measure_values(caplog.records, "PredictionAccuracy")
     assert len(accuracy) == 8 and {d["model"] for d, _ in accuracy} == {"custom"}
     assert all(v in (0.0, 100.0) for _, v in accuracy)
-    assert metric_values(records, "ModelSkillVsPersistence")[0][0]["model"] == "custom"
+    assert metric_values(records, "ModelNetEdgeT")[0][0]["model"] == "custom"
     again = evaluator.lambda_handler({"time": iso(START + (300 + 60 * 8) * 60)}, FakeLambdaContext())
     assert again["results"][0]["scored"] == 0, "a prediction is scored once"
-    scores = boto3.client("dynamodb").scan(TableName=NAMES.table("prediction-scores"))["Count"]
-    assert scores == 8
+    items = boto3.client("dynamodb").scan(TableName=NAMES.table("prediction-scores"))["Items"]
+    series = sorted(item["series"]["S"] for item in items)
+    assert series == ["BTC-USD#custom"] * 8 + ["BTC-USD#skill"], "8 scores and one skill snapshot per evaluation time"

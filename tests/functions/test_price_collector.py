@@ -76,7 +76,7 @@ def test_collects_stores_and_meters(handler, capsys, caplog):
     assert item["kind"]["S"] == "collected"
     records = emf_records(capsys.readouterr().out)
     assert [v for _, v in measure_values(caplog.records, "PricesCollected")] == [1.0]
-    assert measure_values(caplog.records, "SourceFailures") == [({"source": "binance", "service": "price-collector"}, 1.0)]
+    assert measure_values(caplog.records, "SourceFailures") == [({"source": "binance"}, 1.0)]
     (dims, price), = metric_values(records, "CollectedPrice")
     assert dims == {"symbol": "BTC-USD", "service": "price-collector"} and price == pytest.approx(entry["price"])
     assert measure_values(caplog.records, "SourceDivergenceBps")[0][1] >= 0

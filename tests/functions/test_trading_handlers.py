@@ -32,6 +32,9 @@ def handlers(monkeypatch):
         for spec in TABLES:
             create_table(spec, NAMES.table(spec.role))
         boto3.client("ssm").put_parameter(Name=kill_switch_parameter(NAMES), Value="off", Type="String")
+        # The collector's price the prediction was made on (2023-03-11T11:59:50Z).
+        boto3.client("dynamodb").put_item(TableName=NAMES.table("prices"), Item={
+            "symbol": {"S": "BTC-USD"}, "timestamp": {"N": "1678535990"}, "price": {"N": "20000.0"}})
         from aws_lambda_powertools.utilities import parameters
 
         from functions import risk_manager, trade_executor
@@ -103,3 +106,42 @@ def test_risk_manager_meters_drawdown(handlers, capsys):
     ((dims, drawdown),) = metric_values(records, "DrawdownPct")
     assert drawdown == pytest.approx(6.0) and set(dims) == {"service"}
     assert metric_values(records, "KillSwitchEngaged")[0][1] == 0
+
+
+def test_a_refusal_prediction_reaching_the_executor_is_a_clear_refusal(handlers):
+    risk_manager, trade_executor = handlers
+    risk = risk_manager.lambda_handler(STATE, FakeLambdaContext())
+    refusal = {"status": "no_model", "reason": "every model failed", "as_of": "2023-03-11T12:00:00Z",
+               "horizon_minutes": 60}
+    with pytest.raises(Exception, match=r"the prediction is a refusal \(no_model: every model failed\)"):
+        trade_executor.lambda_handler({**STATE, "prediction": refusal, "risk": risk}, FakeLambdaContext())
+    assert boto3.client("dynamodb").scan(TableName=NAMES.table("trades"))["Count"] == 0, "no PENDING written"
+
+
+def test_risk_manager_refuses_a_price_the_stack_never_stored(handlers):
+    risk_manager, _ = handlers
+    bogus = {**STATE, "prediction": {**PREDICTION, "current_price": 1e-6, "predicted_price": 1.015e-6}}
+    risk = risk_manager.lambda_handler(bogus, FakeLambdaContext())
+    assert not risk["approved"] and any(r.startswith("market_price:") for r in risk["reasons"])
+    assert risk["quantity_btc"] < 1  # sized at the stored price, never 100,000,000 BTC
+
+
+def test_live_mode_refuses_a_run_clock_far_from_the_wall_clock(handlers, monkeypatch):
+    risk_manager, _ = handlers
+    monkeypatch.setenv("BTC_TRADER_MODE", "live")
+    risk_manager._config.cache_clear()
+    risk_manager._service.cache_clear()
+    risk = risk_manager.lambda_handler(STATE, FakeLambdaContext())  # requested_at is in 2023
+    assert not risk["approved"] and any(r.startswith("clock: requested_at is ") for r in risk["reasons"])
+
+
+def test_a_run_refused_by_the_lease_reports_the_rule_and_no_drawdown(handlers, capsys, caplog):
+    risk_manager, _ = handlers
+    assert risk_manager.lambda_handler(STATE, FakeLambdaContext())["approved"]  # exec-7 holds the lease
+    capsys.readouterr()
+    caplog.clear()
+    second = risk_manager.lambda_handler({**STATE, "execution_id": "exec-9"}, FakeLambdaContext())
+    assert not second["approved"] and second["reasons"][0].startswith("lease: BTC-USD is held by execution exec-7")
+    records = emf_records(capsys.readouterr().out)
+    assert {d["rule"] for d, _ in measure_values(caplog.records, "RiskRejections")} == {"lease"}
+    assert metric_values(records, "DrawdownPct") == [] and metric_values(records, "KillSwitchEngaged") == []

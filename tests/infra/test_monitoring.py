@@ -154,7 +154,7 @@ def test_only_alarmed_measures_are_billed_metrics(stack):
     watched = {metric for alarm in stack.alarms().values() for _, metric, _ in alarm_metrics(alarm)}
     emitted_custom = {e.name for e in stack.emitted if e.namespace == f"BtcTrader/{stack.name}"}
     assert emitted_custom <= watched, emitted_custom - watched
-    assert {m.name for m in metric_measures()} <= watched | {"ModelSkillVsPersistence"}
+    assert {m.name for m in metric_measures()} <= watched
 
 
 def test_every_log_measure_has_a_dashboard_widget_or_a_reason(stack):
@@ -180,7 +180,7 @@ def test_dashboard_shows_what_the_issue_names(stack):
             "CollectedPrice", "SourceFailures", "SourceDivergenceBps", "BedrockInputTokens", "BedrockOutputTokens",
             "DrawdownPct", "KillSwitchEngaged", "Errors", "Duration", "Throttles", "ExecutionsFailed",
             "ExecutionsSucceeded", "RiskRejections", "ModelFailure", "PredictionRefused"} <= names
-    skill_models = {dims[1] for _, name, dims in shown if name == "ModelSkillVsPersistence"}
+    skill_models = {dims[1] for _, name, dims in shown if name == "ModelNetEdgeT"}
     assert skill_models == set(settings.ml_models)
     functions = {dims[1] for _, name, dims in shown if name == "Errors"}
     assert functions == stack.functions and len(functions) == 5
