@@ -276,8 +276,13 @@ def test_generated_samples_come_from_the_emulator_and_the_stacks_rules(running_e
     check = {k: v for k, v in samples["execute"].items() if k != "risk"}
     (tmp_path / "check.json").write_text(json.dumps(check))
     assert main(["local", "invoke", "risk-manager", "--event", str(tmp_path / "check.json")]) == 0
-    assert json.loads(capsys.readouterr().out)["approved"] is True
-    # ...and the executor books it at the stored price (plus dev's slippage), never an invented one.
+    decided = json.loads(capsys.readouterr().out)
+    assert decided["approved"] is True
+    for key in ("action", "quantity_btc", "notional_usd", "reference_price", "trade_id"):
+        assert samples["execute"]["risk"][key] == decided[key], key  # the sample is what the stack decides
+    # ...and the executor (which takes only the decision the risk manager stored for this execution,
+    # under its lease) books it at the stored price plus dev's slippage, never an invented one.
+    (tmp_path / "execute.json").write_text(json.dumps({**check, "risk": decided}))
     assert main(["local", "invoke", "trade-executor", "--event", str(tmp_path / "execute.json")]) == 0
     trade = json.loads(capsys.readouterr().out)
     assert trade["status"] == "FILLED" and trade["avg_price"] == pytest.approx(price * 1.0005, rel=1e-6)
