@@ -442,7 +442,7 @@ def register(commands: Any) -> None:
     start = local.add_parser("start-lambda", help="serve the Lambda Invoke API on 127.0.0.1 (foreground)")
     start.add_argument("--port", type=int, default=3001, help="default 3001, as sam local start-lambda")
     start.add_argument("--emulator-port", type=int, help="the emulator to serve (default: the running one)")
-    start.add_argument("--stack", help="check that the emulator holds this stack")
+    start.add_argument("--stack", help="check that the emulator holds this stack (default: no check)")
     start.add_argument("--env-vars", help="JSON file of environment overrides, as for invoke (default: none)")
     start.add_argument("--real-models", action="store_true", help="Bedrock/SageMaker calls go to AWS")
     start.add_argument("--quiet", action="store_true", help="do not echo the handlers' logs")
@@ -462,7 +462,8 @@ def register(commands: Any) -> None:
                      help="override a stack key, repeatable (default: none)")
     run.add_argument("--profile", choices=["demo"],
                      help="demo: a clearly labelled DEMONSTRATION profile that trades (configured model weights "
-                          "instead of measured skill, loosened thresholds); not a strategy")
+                          "instead of measured skill, loosened thresholds); not a strategy (default: the stack's "
+                          "own settings)")
     run.add_argument("--synthetic", action="store_true",
                      help="replay the labelled SYNTHETIC series (the same candles everywhere; not market data)")
     run.add_argument("--port", type=int, help="the emulator's port (default: the running one, else a temporary one)")
@@ -473,13 +474,13 @@ def register(commands: Any) -> None:
                                          "DEMONSTRATION profile if the stack's models refused")
     demo.add_argument("--data", default="../shared/data", help="the real candles (default ../shared/data); "
                       "without them: the labelled SYNTHETIC series")
-    demo.add_argument("--ticks", type=int, default=48)
+    demo.add_argument("--ticks", type=int, default=48, help="decisions per run (default 48)")
     demo.add_argument("--port", type=int, help="the emulator's port (default: the running one)")
     demo.set_defaults(handler=cmd_demo)
 
     logs = local.add_parser("logs", help="the local functions' logs, as a table")
     logs.add_argument("function", nargs="?", help=f"one of {functions} (default: all)")
-    logs.add_argument("--stack", help="check that the emulator holds this stack")
+    logs.add_argument("--stack", help="check that the emulator holds this stack (default: no check)")
     logs.add_argument("--port", type=int, help="the emulator's port (default: the running one)")
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing new records (Ctrl-C stops)")
     logs.add_argument("--tail", type=int, default=50, help="the last N records (0: all)")
