@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data
 
-.PHONY: venv test lint demo clean bench chronos-proof
+.PHONY: venv build test lint demo clean bench chronos-proof
 
 venv: $(STAMP)
 
@@ -15,7 +15,13 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-test: venv
+# What `pulumi up` uploads, for the stacks' runtimes (sam build): build/<runtime>-<arch>/. pip runs
+# only when requirements-lambda.txt, the runtime or the architecture change (cached in build/cache).
+build: venv
+	$(BIN)/btc-trader build --stack dev --stack prod
+
+# The tests read what `build` wrote (the import test runs the bundles in the runtime's Python).
+test: build
 	$(BIN)/python -m pytest -q
 
 # The Chronos endpoint loads and answers (tests/sagemaker/test_endpoint_proof.py): a throwaway venv
@@ -44,10 +50,11 @@ demo: venv
 	@echo "the emulator keeps running: try 'btc-trader local logs', 'local status', or watch trades again with the"
 	@echo "README's recipe (Developing locally); stop it with: $(BIN)/btc-trader local down --port $(PORT)"
 
-bench: venv
+bench: build
 	$(BIN)/python benchmarks/prediction_bench.py --data $(DATA) --out benchmarks/results/prediction.json
 	$(BIN)/python benchmarks/backtest_bench.py --data $(DATA) --out benchmarks/results/backtest.json
 	$(BIN)/python benchmarks/local_run_bench.py --data $(DATA)
+	$(BIN)/python benchmarks/cold_start_bench.py --stack dev
 	$(BIN)/python benchmarks/readme_figures.py   # the README's figures from what was just measured
 
 clean:

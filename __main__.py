@@ -12,12 +12,7 @@ from btc_trader.stack.environment import (
 )
 from btc_trader.stack.naming import ResourceNames
 from components.data_ingestion import DataIngestion, DataIngestionArgs
-from components.lambda_packaging import (
-    build_dependency_layer,
-    dependency_layer,
-    function_code,
-    powertools_layer_arn,
-)
+from components.lambda_packaging import dependency_layer, powertools_layer_arn, stack_artifacts
 from components.ml_prediction import MlPrediction, MlPredictionArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
@@ -31,13 +26,10 @@ names = ResourceNames(
     region=aws.get_region().region,
 )
 
-dependencies = dependency_layer(
-    f"{names.prefix}-dependencies",
-    build_dependency_layer(settings.lambda_settings),
-    settings.lambda_settings,
-)
+# `btc-trader build`'s output (built here when missing or stale): each function's own bundle.
+code = stack_artifacts(settings)
+dependencies = dependency_layer(f"{names.prefix}-dependencies", code, settings.lambda_settings, names)
 layers = [powertools_layer_arn(settings.lambda_settings), dependencies.arn]
-code = function_code()
 
 network = Network("network", NetworkArgs(settings=settings, names=names)) if settings.network.vpc else None
 vpc = network.placement if network else None

@@ -250,10 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
     exchange = commands.add_parser("exchange", help="the stack's exchange account").add_subparsers(
         dest="exchange_command", required=True)
     check = exchange.add_parser("check", help="keys valid, trading permitted, withdrawals off, balances, limits")
-    check.add_argument("--stack", default="dev")
+    check.add_argument("--stack", default="dev", help="the stack whose exchange keys to check")
     check.add_argument("--symbol", help="default: the stack's first symbol")
     check.add_argument("--aws", action="store_true", help="read the keys from the deployed stack's Secrets Manager")
-    check.add_argument("--port", type=int)
+    check.add_argument("--port", type=int, help="the emulator's port (default: the running one)")
     check.set_defaults(handler=cmd_exchange_check)
 
     from btc_trader.backtest.cli import register as register_backtest
@@ -263,6 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     from btc_trader.cost_cli import register as register_cost
 
     register_cost(commands)
+
+    from btc_trader.build.cli import register as register_build
+
+    register_build(commands)
 
     from btc_trader.predictions_cli import register as register_predictions
 
@@ -334,6 +338,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from btc_trader.adapters.ohlcv_download import DownloadError
     from btc_trader.adapters.price_sources.base import SourceError
     from btc_trader.backtest.cli import BacktestError
+    from btc_trader.build import BuildError
     from btc_trader.cost import CostError
     from btc_trader.local.emulator import EmulatorError
     from btc_trader.local.invoke import InvokeError
@@ -341,7 +346,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from btc_trader.stack.settings import SettingsError
 
     return (CliError, EmulatorError, InvokeError, SettingsError, CandleError, SourceError, LocalRunError,
-            BacktestError, CostError, DownloadError)
+            BacktestError, CostError, DownloadError, BuildError)
 
 
 if __name__ == "__main__":

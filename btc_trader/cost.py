@@ -220,11 +220,10 @@ def estimate(settings: StackSettings, names: ResourceNames, prices: dict[str, An
 
     s3 = prices["s3"]
     objects = collections * symbols
-    hot_gb = objects * work.raw_payload_bytes * min(settings.raw_archive_after_days, 30.4) / 30.4 / 1e9
-    cold_gb = objects * work.raw_payload_bytes * max(0, settings.raw_expire_after_days - settings.raw_archive_after_days) / 30.4 / 1e9
-    add("S3", f"{objects:,.0f} raw payloads; Glacier after {settings.raw_archive_after_days} d", objects, "PUTs",
-        objects / 1000 * s3["put_per_thousand"] + hot_gb * s3["standard_gb_month"]
-        + cold_gb * s3["glacier_flexible_gb_month"])
+    # The payloads stay in Standard until they expire (too small for Glacier to pay off).
+    stored_raw_gb = objects * work.raw_payload_bytes * settings.raw_expire_after_days / 30.4 / 1e9
+    add("S3", f"{objects:,.0f} raw payloads, kept {settings.raw_expire_after_days} d", objects, "PUTs",
+        objects / 1000 * s3["put_per_thousand"] + stored_raw_gb * s3["standard_gb_month"])
 
     if settings.timestream.enabled:
         ts = prices["timestream"]

@@ -12,17 +12,21 @@ from btc_trader.stack.naming import COLLECT_PRICES, ResourceNames
 from btc_trader.stack.settings import StackSettings
 from btc_trader.storage_schema import PRICES
 from components.buckets import private_bucket
+from components.lambda_packaging import LambdaArtifacts
 from components.network import VpcPlacement
 from components.python_function import PythonFunction, PythonFunctionArgs
 from components.schedules import schedule_lambda
 from components.tables import table_from_spec
+
+# A payload rewritten by a retry or deleted by mistake stays recoverable this long.
+NONCURRENT_VERSION_DAYS = 30
 
 
 @dataclass
 class DataIngestionArgs:
     settings: StackSettings
     names: ResourceNames
-    code: pulumi.Archive
+    code: LambdaArtifacts | pulumi.Archive  # btc-trader build output (one bundle per function)
     layers: list[pulumi.Input[str]] = field(default_factory=list)
     vpc: VpcPlacement | None = None  # the optional VPC's private subnets
 
@@ -52,20 +56,18 @@ class DataIngestion(pulumi.ComponentResource):
             f"{name}-raw-lifecycle",
             bucket=self.raw_bucket.id,
             rules=[
+                # No Glacier transition: the payloads are JSON of a few KB, and S3 does not
+                # transition objects under 128 KB (each would cost more in Glacier's per-object
+                # overhead and transition requests than it saves), so they stay in Standard.
                 aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="archive-then-expire-raw-payloads",
+                    id="expire-raw-payloads",
                     status="Enabled",
                     filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=config.raw_prefix),
-                    transitions=[
-                        aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
-                            days=settings.raw_archive_after_days, storage_class="GLACIER"
-                        )
-                    ],
                     expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
                         days=settings.raw_expire_after_days
                     ),
                     noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                        noncurrent_days=settings.raw_archive_after_days
+                        noncurrent_days=NONCURRENT_VERSION_DAYS
                     ),
                 )
             ],

@@ -1,46 +1,56 @@
-"""How code and dependencies reach Lambda, in a way that works on `pulumi up` from a laptop.
+"""How code and dependencies reach Lambda: the output of `btc-trader build`, wrapped for Pulumi.
 
-- Function code: an archive of `btc_trader/` and `functions/` only (no tests, no caches).
+- Function code: each function's own zip, holding only what its handler can reach.
+- Everything else the handlers import: the dependency layer built from `requirements-lambda.txt`
+  for the runtime's platform.
 - Powertools: the AWS-published layer, resolved at deploy time from the public SSM parameter
   `/aws/service/powertools/python/<arch>/<runtime>/<version>` for the exact version pinned in
   pyproject, so the layer in AWS and the library in tests are the same release in every region.
-  That layer also carries pydantic v2 and aws-xray-sdk.
-- Everything else (requests, ...): a layer built from the pinned `requirements-lambda.txt` with
-  `pip install --platform manylinux2014_<arch> --only-binary=:all:`, so wheels match Lambda's
-  Linux whatever the user's OS; the build is cached by a hash of its inputs.
+
+The build itself is plain Python (btc_trader.build); this module only turns its files into
+Pulumi archives, so what the tests import and the local runner executes is what is uploaded.
 """
 
 from __future__ import annotations
 
-import hashlib
-import shutil
-import subprocess
-import sys
+import os
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 
-from btc_trader.stack.settings import LambdaSettings
+from btc_trader.build import DIRECT_UPLOAD_LIMIT, BuildOutput, build
+from btc_trader.build.cli import stack_target
+from btc_trader.stack.naming import ResourceNames
+from btc_trader.stack.settings import LambdaSettings, StackSettings
+from components.buckets import private_bucket
 
 # Components run from the checkout (never from a wheel): the repository is their parent.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-CODE_PACKAGES = ("btc_trader", "functions")
-SKIPPED_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache"}
-PLATFORMS = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
+# Set by the test suite: the program may reuse a build but never run pip.
+OFFLINE_VARIABLE = "BTC_TRADER_BUILD_OFFLINE"
 
 
-def function_code(root: Path = PROJECT_ROOT) -> pulumi.AssetArchive:
-    """The function bundle: every source file of the shipped packages, nothing else."""
-    assets: dict[str, pulumi.Asset | pulumi.Archive] = {}
-    for package in CODE_PACKAGES:
-        for path in sorted((root / package).rglob("*")):
-            relative = path.relative_to(root)
-            if path.is_file() and not SKIPPED_PARTS & set(relative.parts) and path.suffix != ".pyc":
-                assets[relative.as_posix()] = pulumi.FileAsset(str(path))
-    return pulumi.AssetArchive(assets)
+@dataclass
+class LambdaArtifacts:
+    """The build of one runtime and architecture, as Pulumi archives."""
+
+    output: BuildOutput
+
+    def code(self, handler_module: str) -> pulumi.FileArchive:
+        """The zip of the function whose handler is in `handler_module`."""
+        return pulumi.FileArchive(str(self.output.path(self.output.bundle(handler_module).zip)))
+
+    def layer(self) -> pulumi.FileArchive:
+        return pulumi.FileArchive(str(self.output.path(self.output.layer_zip)))
+
+
+def stack_artifacts(settings: StackSettings, root: Path = PROJECT_ROOT) -> LambdaArtifacts:
+    """Build (or reuse the cached build of) what the stack's functions run."""
+    offline = os.environ.get(OFFLINE_VARIABLE, "") not in ("", "0")
+    return LambdaArtifacts(build(root, stack_target(settings), offline=offline))
 
 
 def powertools_parameter_name(lambda_settings: LambdaSettings) -> str:
@@ -56,52 +66,28 @@ def powertools_layer_arn(lambda_settings: LambdaSettings) -> pulumi.Output[str]:
     return aws.ssm.get_parameter_output(name=powertools_parameter_name(lambda_settings)).value
 
 
-def layer_inputs_hash(requirements: Path, lambda_settings: LambdaSettings) -> str:
-    digest = hashlib.sha256(requirements.read_bytes())
-    digest.update(f"{lambda_settings.architecture}/{lambda_settings.python_runtime}".encode())
-    return digest.hexdigest()[:16]
-
-
-def build_dependency_layer(
-    lambda_settings: LambdaSettings,
-    requirements: Path = PROJECT_ROOT / "requirements-lambda.txt",
-    build_root: Path = PROJECT_ROOT / "build" / "lambda-layer",
-) -> Path:
-    """Install the pinned requirements for Lambda's platform into `<dir>/python` (cached)."""
-    target = build_root / layer_inputs_hash(requirements, lambda_settings)
-    stamp = target / ".complete"
-    if stamp.exists():
-        return target
-    shutil.rmtree(target, ignore_errors=True)
-    command = [
-        sys.executable, "-m", "pip", "install", "--quiet", "--no-compile",
-        "--platform", PLATFORMS[lambda_settings.architecture],
-        "--implementation", "cp",
-        "--python-version", lambda_settings.python_runtime.removeprefix("python"),
-        "--only-binary=:all:",
-        "--target", str(target / "python"),
-        "-r", str(requirements),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"building the Lambda dependency layer from {requirements} failed:\n{result.stderr[-2000:]}"
-        )
-    target.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(" ".join(command))
-    return target
-
-
 def dependency_layer(
-    name: str, layer_dir: Path, lambda_settings: LambdaSettings, opts: pulumi.ResourceOptions | None = None
+    name: str, artifacts: LambdaArtifacts, lambda_settings: LambdaSettings, names: ResourceNames,
+    opts: pulumi.ResourceOptions | None = None,
 ) -> aws.lambda_.LayerVersion:
-    """A LayerVersion from a built directory."""
+    """A LayerVersion from the build's layer.zip; over 50 MB zipped, uploaded through a private bucket."""
+    location: dict = {"code": artifacts.layer()}
+    if artifacts.output.layer_zipped_bytes > DIRECT_UPLOAD_LIMIT:
+        # Lambda refuses a larger zip in the API call: it must come from S3.
+        base = opts or pulumi.ResourceOptions()
+        bucket = private_bucket(f"{name}-artifacts", names.artifacts_bucket, base)
+        upload = aws.s3.BucketObjectv2(
+            f"{name}-upload", bucket=bucket.bucket.id, key=f"lambda-layers/{artifacts.output.layer_sha256}.zip",
+            source=pulumi.FileAsset(str(artifacts.output.path(artifacts.output.layer_zip))),
+            opts=pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=[bucket.policy])),
+        )
+        location = {"s3_bucket": upload.bucket, "s3_key": upload.key}
     return aws.lambda_.LayerVersion(
         name,
         layer_name=name,
-        code=pulumi.FileArchive(str(layer_dir)),
         compatible_runtimes=[lambda_settings.python_runtime],
         compatible_architectures=[lambda_settings.architecture],
         description="btc-trader pinned dependencies (requirements-lambda.txt)",
         opts=opts,
+        **location,
     )

@@ -22,6 +22,7 @@ from btc_trader.stack.settings import StackSettings
 from btc_trader.storage_schema import PREDICTION_SCORES, PREDICTIONS
 from components.buckets import private_bucket
 from components.iam import service_role
+from components.lambda_packaging import LambdaArtifacts
 from components.network import VpcPlacement
 from components.python_function import PythonFunction, PythonFunctionArgs
 from components.schedules import schedule_lambda
@@ -38,7 +39,7 @@ CROSS_REGION_PREFIXES = ("us.", "eu.", "apac.", "global.", "jp.", "au.", "ca.")
 class MlPredictionArgs:
     settings: StackSettings
     names: ResourceNames
-    code: pulumi.Archive
+    code: LambdaArtifacts | pulumi.Archive  # btc-trader build output (one bundle per function)
     prices_table_arn: pulumi.Input[str]
     layers: list[pulumi.Input[str]] = field(default_factory=list)
     vpc: VpcPlacement | None = None  # the optional VPC's private subnets

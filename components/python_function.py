@@ -11,6 +11,7 @@ import pulumi_aws as aws
 from btc_trader.stack.naming import ResourceNames
 from btc_trader.stack.settings import StackSettings
 from components.iam import assume_role_policy
+from components.lambda_packaging import LambdaArtifacts
 from components.network import VpcPlacement
 
 # X-Ray's write actions do not support resource-level permissions: `*` is the only resource.
@@ -28,7 +29,8 @@ class PythonFunctionArgs:
     handler_module: str  # e.g. "functions.price_collector"
     settings: StackSettings
     names: ResourceNames
-    code: pulumi.Archive
+    # The build's artifacts (the function's own bundle is taken from them), or one archive as is.
+    code: LambdaArtifacts | pulumi.Archive
     environment: dict[str, str]
     # IAM statements the function needs beyond logs and X-Ray; values may be Outputs.
     statements: list[dict[str, Any]] = field(default_factory=list)
@@ -89,7 +91,7 @@ class PythonFunction(pulumi.ComponentResource):
             runtime=lambda_settings.python_runtime,
             architectures=[lambda_settings.architecture],
             handler=f"{args.handler_module}.lambda_handler",
-            code=args.code,
+            code=args.code.code(args.handler_module) if isinstance(args.code, LambdaArtifacts) else args.code,
             layers=args.layers,
             memory_size=lambda_settings.memory_mb,
             timeout=lambda_settings.timeout_seconds,

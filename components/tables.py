@@ -22,8 +22,11 @@ def table_from_spec(resource_name: str, spec: TableSpec, names: ResourceNames,
         global_secondary_indexes=[
             aws.dynamodb.TableGlobalSecondaryIndexArgs(
                 name=index.name,
-                hash_key=index.hash_key.name,
-                range_key=index.range_key.name if index.range_key else None,
+                # pulumi-aws 7 deprecates the index's hash_key/range_key for key_schemas.
+                key_schemas=[
+                    aws.dynamodb.TableGlobalSecondaryIndexKeySchemaArgs(attribute_name=key.name, key_type=key_type)
+                    for key, key_type in ((index.hash_key, "HASH"), (index.range_key, "RANGE")) if key
+                ],
                 projection_type="ALL",
             )
             for index in spec.global_indexes

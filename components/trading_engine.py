@@ -20,6 +20,7 @@ from btc_trader.stack.settings import StackSettings
 from btc_trader.storage_schema import IDEMPOTENCY, LEASE_KEY_PREFIX, PRICES, TRADES, TRADING_STATE
 from btc_trader.workflow import trading_workflow
 from components.iam import service_role
+from components.lambda_packaging import LambdaArtifacts
 from components.network import VpcPlacement
 from components.python_function import PythonFunction, PythonFunctionArgs
 from components.schedules import rate
@@ -65,7 +66,7 @@ def alerts_topic_policy(names: ResourceNames, topic_arn: str) -> dict:
 class TradingEngineArgs:
     settings: StackSettings
     names: ResourceNames
-    code: pulumi.Archive
+    code: LambdaArtifacts | pulumi.Archive  # btc-trader build output (one bundle per function)
     predictor_function: aws.lambda_.Function
     layers: list[pulumi.Input[str]] = field(default_factory=list)
     vpc: VpcPlacement | None = None  # the optional VPC's private subnets

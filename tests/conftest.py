@@ -30,6 +30,25 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "BtcTrader/test")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "btc-trader-tests")
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
+# The Pulumi program reuses `make build`'s Lambda artifacts and never runs pip under test.
+os.environ["BTC_TRADER_BUILD_OFFLINE"] = "1"
+# Handlers run in-process unless a test asks for the built bundles in the runtime's Python (the
+# end-to-end tests do): in-process tests fake HTTP with `responses` and AWS with moto's decorators.
+os.environ["BTC_TRADER_LOCAL_IN_PROCESS"] = "1"
+
+
+def require_lambda_build(stack: str = "dev"):
+    """The `btc-trader build` output for the stack's runtime; skips, saying how to make it, when absent."""
+    from btc_trader.build import load_build
+    from btc_trader.build.cli import stack_target
+    from btc_trader.stack.settings import load_stack_file
+
+    target = stack_target(load_stack_file(stack, REPO_ROOT))
+    output = load_build(REPO_ROOT, target)
+    if output is None or not (Path(output.layer_dir) / ".complete").exists():
+        pytest.skip(f"no Lambda build for {target.name} in build/: run `make build` "
+                    f"(or `btc-trader build --stack {stack}`), which `make test` does first")
+    return output
 
 
 def load_fixture(name: str) -> object:

@@ -398,6 +398,7 @@ def register(commands: Any) -> None:
     from btc_trader.local.emulator import DEFAULT_PORT
     from btc_trader.local.events import KINDS
     from btc_trader.local.invoke import FUNCTIONS
+    from btc_trader.local.workers import InProcessFlag
 
     local = commands.add_parser("local", help="the local AWS emulator and handlers (SAM-style)").add_subparsers(
         dest="local_command", required=True)
@@ -428,6 +429,7 @@ def register(commands: Any) -> None:
     invoke.add_argument("--real-models", action="store_true",
                         help="send Bedrock/SageMaker calls to AWS with your credentials; storage stays local")
     invoke.add_argument("--port", type=int, help="the emulator's port (default: the running one)")
+    invoke.add_argument("--in-process", action=InProcessFlag)
     invoke.set_defaults(handler=cmd_invoke)
 
     generate = local.add_parser("generate-event", help="print a sample event to edit",
@@ -446,6 +448,7 @@ def register(commands: Any) -> None:
     start.add_argument("--env-vars", help="JSON file of environment overrides, as for invoke (default: none)")
     start.add_argument("--real-models", action="store_true", help="Bedrock/SageMaker calls go to AWS")
     start.add_argument("--quiet", action="store_true", help="do not echo the handlers' logs")
+    start.add_argument("--in-process", action=InProcessFlag)
     start.set_defaults(handler=cmd_start_lambda)
 
     run = local.add_parser("run", help="the main job: collector + trading workflow, paper, on the emulator")
@@ -468,6 +471,7 @@ def register(commands: Any) -> None:
                      help="replay the labelled SYNTHETIC series (the same candles everywhere; not market data)")
     run.add_argument("--port", type=int, help="the emulator's port (default: the running one, else a temporary one)")
     run.add_argument("--json", action="store_true", help="print only the summary, as JSON")
+    run.add_argument("--in-process", action=InProcessFlag)
     run.set_defaults(handler=cmd_run)
 
     demo = local.add_parser("demo", help="what `make demo` runs: collector, the stack's run, then the "

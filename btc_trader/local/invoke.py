@@ -1,4 +1,7 @@
-"""`sam local invoke`, for this stack: run a handler in-process with its deployed environment.
+"""`sam local invoke`, for this stack: run a function's built bundle with its deployed environment.
+
+The bundle runs in a warm worker of the runtime's Python (btc_trader.local.workers), or in this
+process with `--in-process`.
 
 The environment comes from `btc_trader.stack.environment.function_environments`, the same builder the
 Pulumi components use, pointed at the local emulator. Logs and EMF metrics go to stderr; the
@@ -210,20 +213,82 @@ def import_handler_module(function: str) -> Any:
     return importlib.import_module(FUNCTIONS[function])
 
 
-def run_handler(function: str, event: dict[str, Any], env: dict[str, str], region: str,
-                account: str = LOCAL_ACCOUNT, memory_mb: int = 256, log_stream: TextIO | None = None) -> Any:
-    """Call a function's handler in this process with its environment; exceptions propagate.
-
-    Its logs and EMF metrics go to `log_stream` (default: stderr); stdout stays for results.
-    Handlers build their clients once per container from the environment; when this
-    function's environment changed since its last call, that is a new container (cold start).
-    """
-    log_stream = log_stream or sys.stderr
-    env = {**env, "POWERTOOLS_TRACE_DISABLED": "true"}  # no X-Ray daemon locally
+def _container(function: str, env: dict[str, str], region: str, account: str,
+               memory_mb: int | None, timeout_s: int | None) -> tuple[dict[str, str], str, str, int, int]:
+    """What the function's container sees (its variables, where AWS is, Lambda's own), its name,
+    ARN, memory and timeout (the stack's unless given)."""
     from btc_trader.stack.naming import ResourceNames
 
-    name = ResourceNames(env.get("BTC_TRADER_STACK", "local"), account, region).function(function)
-    context = LocalContext(name, memory_mb, f"arn:aws:lambda:{region}:{account}:function:{name}", str(uuid.uuid4()))
+    stack = env.get("BTC_TRADER_STACK", "dev")
+    if memory_mb is None or timeout_s is None:
+        lambda_settings = load_stack_file(stack).lambda_settings
+        memory_mb = memory_mb or lambda_settings.memory_mb
+        timeout_s = timeout_s or lambda_settings.timeout_seconds
+    name = ResourceNames(stack, account, region).function(function)
+    arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
+    container = {**env, "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
+                 **{k: v for k, v in os.environ.items() if k.startswith("AWS_")},
+                 "AWS_LAMBDA_FUNCTION_NAME": name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
+                 "AWS_REGION": os.environ.get("AWS_REGION", region), "TZ": ":UTC", "LANG": "en_US.UTF-8",
+                 **{k: os.environ[k] for k in ("PATH", "HOME") if k in os.environ}}
+    return container, name, arn, memory_mb, timeout_s
+
+
+def prewarm(environments: dict[str, dict[str, str]], region: str, account: str = LOCAL_ACCOUNT) -> None:
+    """Start every function's worker now, so their cold starts overlap instead of queueing."""
+    from btc_trader.build import BuildError
+    from btc_trader.local import workers
+
+    pool = workers.shared_pool()
+    if pool is None:
+        return
+    for function, env in environments.items():
+        container, name, arn, memory_mb, timeout_s = _container(function, env, region, account, None, None)
+        try:
+            pool.worker(function, container, name, arn, memory_mb, timeout_s)
+        except BuildError as exc:
+            workers.fall_back(str(exc))
+            return
+
+
+def run_handler(function: str, event: dict[str, Any], env: dict[str, str], region: str,
+                account: str = LOCAL_ACCOUNT, memory_mb: int | None = None, log_stream: TextIO | None = None,
+                timeout_s: int | None = None) -> Any:
+    """Run a function's handler with its environment; its exceptions propagate under their own name.
+
+    By default it runs the built bundle in a warm worker of the runtime's Python (as Lambda runs
+    what `pulumi up` uploads); with `--in-process`, or when that interpreter or the build is
+    missing, in this process. Memory and timeout are the stack's unless given. Logs, EMF metrics
+    and the START/END/REPORT lines go to `log_stream` (default: stderr); stdout stays for results.
+    """
+    from btc_trader.build import BuildError
+    from btc_trader.local import workers
+
+    log_stream = log_stream or sys.stderr
+    container, name, arn, memory_mb, timeout_s = _container(function, env, region, account, memory_mb, timeout_s)
+    request_id = str(uuid.uuid4())
+    pool = workers.shared_pool()
+    if pool is not None:
+        try:
+            worker = pool.worker(function, container, name, arn, memory_mb, timeout_s)
+        except BuildError as exc:
+            workers.fall_back(str(exc))
+        else:
+            outcome = pool.invoke(worker, event, request_id, log_stream)
+            if not outcome.ok:
+                raise workers.handler_error(outcome.result)
+            return outcome.result
+    env = {**env, "POWERTOOLS_TRACE_DISABLED": "true"}
+    return _run_in_process(function, event, env, name, arn, memory_mb, request_id, log_stream)
+
+
+def _run_in_process(function: str, event: dict[str, Any], env: dict[str, str], name: str, arn: str,
+                    memory_mb: int, request_id: str, log_stream: TextIO) -> Any:
+    """The handler in this process (the development venv), one container per environment."""
+    import resource
+    import time
+
+    context = LocalContext(name, memory_mb, arn, request_id)
     with patched_environ(env), contextlib.redirect_stdout(log_stream):
         # Imported with its environment in place: Powertools reads it at import.
         module = import_handler_module(function)
@@ -247,7 +312,16 @@ def run_handler(function: str, event: dict[str, Any], env: dict[str, str], regio
         logger = getattr(module, "logger", None)
         if logger is not None:
             logger.registered_handler.stream = log_stream  # assigned: setStream() flushes a maybe-closed stream
-        return module.lambda_handler(event, context)
+        log_stream.write(f"START RequestId: {request_id} Version: $LATEST\n")
+        started = time.perf_counter()
+        try:
+            return module.lambda_handler(event, context)
+        finally:
+            duration = (time.perf_counter() - started) * 1000
+            used = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+            log_stream.write(f"END RequestId: {request_id}\nREPORT RequestId: {request_id}\tDuration: "
+                             f"{duration:.2f} ms\tMemory Size: {memory_mb} MB\tMax Memory Used: {used} MB "
+                             "(in-process: the whole venv)\n")
 
 
 def invoke(
@@ -274,11 +348,13 @@ def invoke(
     elif env_vars:
         env = apply_env_vars(function, env, env_vars)
     real = ("bedrock-runtime", "sagemaker-runtime") if real_models else ()
-    memory = load_stack_file(state.stack).lambda_settings.memory_mb
+    lambda_settings = load_stack_file(state.stack).lambda_settings
     with aws_environment(state, real), handler_log(state.stack, function, echo) as log:
         try:
-            return {"ok": True, "result": run_handler(function, event, env, state.region, memory_mb=memory,
-                                                      log_stream=log)}
+            return {"ok": True, "result": run_handler(function, event, env, state.region,
+                                                      memory_mb=lambda_settings.memory_mb, log_stream=log,
+                                                      timeout_s=lambda_settings.timeout_seconds)}
         except Exception as exc:  # reported the way Lambda reports an unhandled error
+            error_type = getattr(exc, "error_type", type(exc).__name__)  # the worker's, e.g. ValueError
             log_handler_error(log, function, exc)  # and logged as its runtime logs it, traceback included
-            return {"ok": False, "result": {"errorType": type(exc).__name__, "errorMessage": str(exc)}}
+            return {"ok": False, "result": {"errorType": error_type, "errorMessage": str(exc)}}

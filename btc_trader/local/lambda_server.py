@@ -1,9 +1,9 @@
 """`sam local start-lambda`, for this stack: the Lambda Invoke API on 127.0.0.1.
 
 boto3 clients (`endpoint_url=http://127.0.0.1:PORT`) and the emulator's state machine invoke
-the stack's functions by name; each invocation runs the real handler in this process with the
-deployed environment, against the emulator, one at a time (handlers share the process's
-environment, as one container each). A handler exception is returned as Lambda returns it:
+the stack's functions by name; each invocation runs the function's built bundle in its warm
+worker of the runtime's Python (btc_trader.local.workers; in this process with --in-process) with
+the deployed environment, against the emulator, one at a time. A handler exception is returned as Lambda returns it:
 status 200 with `X-Amz-Function-Error: Unhandled` and an `errorType`/`errorMessage` body.
 """
 

@@ -60,8 +60,9 @@ def log_handler_error(stream: TextIO, function: str, exc: BaseException, request
         "timestamp": stamp.strftime("%Y-%m-%d %H:%M:%S,") + f"{stamp.microsecond // 1000:03d}+0000",
         "service": function,
         "function_request_id": request_id,
-        "exception_name": type(exc).__name__,
-        "exception": "".join(traceback.format_exception(exc)).rstrip(),
+        "exception_name": getattr(exc, "error_type", type(exc).__name__),
+        # A handler run in a worker process printed its own traceback ("[ERROR] ...") in this log.
+        "exception": None if hasattr(exc, "error_type") else "".join(traceback.format_exception(exc)).rstrip(),
     }
     stream.write(json.dumps(record, default=str) + "\n")
     stream.flush()
@@ -112,7 +113,9 @@ def _parse(function: str, line: str) -> LogRecord | None:
         data = json.loads(line)
     except ValueError:
         text = line.strip()
-        return LogRecord("", function, "TEXT", text, {}) if text else None
+        # The Lambda runtime's own lines: "[ERROR] Traceback ..." for an unhandled error.
+        level = "ERROR" if text.startswith("[ERROR]") else "TEXT"
+        return LogRecord("", function, level, text, {}) if text else None
     if not isinstance(data, dict):
         return None
     if "_aws" in data:  # an EMF metric line

@@ -33,7 +33,7 @@ from btc_trader.adapters.price_sources import replay_spec
 from btc_trader.domain.candles import Candle
 from btc_trader.local import emulator
 from btc_trader.local.emulator import EmulatorState
-from btc_trader.local.invoke import run_handler, scheduled_event
+from btc_trader.local.invoke import prewarm, run_handler, scheduled_event
 from btc_trader.local.lambda_server import LocalLambdaServer
 from btc_trader.local.logs import handler_log, log_handler_error
 from btc_trader.local.workflow_runner import failure_cause
@@ -307,6 +307,7 @@ def local_run(
     with emulator_for(stack, port, emit, lock=True) as state, emulator.aws_environment(state):
         summary.emulator = state.endpoint
         envs = _environments(settings, state, market, models, profile)
+        prewarm(envs, state.region)  # the workers' cold starts overlap the history seeding below
         # Only the window the models read (HISTORY_BARS collection intervals) becomes history,
         # one price per slot the schedule can read (what the collector would have stored), not
         # every minute of the file: the models resample to the collection interval anyway.

@@ -67,6 +67,11 @@ class ResourceNames:
     def models_bucket(self) -> str:
         return f"{self.prefix}-models-{self.account_id}-{self.region}"
 
+    @property
+    def artifacts_bucket(self) -> str:
+        """Lambda code too large for a direct upload (over 50 MB zipped) goes through this bucket."""
+        return f"{self.prefix}-lambda-{self.account_id}-{self.region}"
+
     def function_role(self, role: str) -> str:
         return f"{self.function(role)}-role"
 
@@ -93,6 +98,7 @@ class ResourceNames:
         names = [
             PhysicalName("S3 bucket", self.raw_bucket, 63),
             PhysicalName("S3 bucket", self.models_bucket, 63),
+            PhysicalName("S3 bucket", self.artifacts_bucket, 63),
             PhysicalName("IAM role", self.workflow_role, 64),
             PhysicalName("IAM role", self.schedule_role, 64),
             PhysicalName("IAM role", self.sagemaker_role, 64),

@@ -149,9 +149,11 @@ class LambdaSettings(_Section):
 
 
 # Services a function can reach through an interface endpoint instead of the NAT gateway.
+# Timestream is not offered: its ingest endpoints are per cell (`timestream.ingest-<cell>`, found
+# with DescribeEndpoints), so no fixed name would reach it; it goes through the NAT.
 InterfaceEndpoint = Literal[
     "sns", "ssm", "secretsmanager", "states", "bedrock-runtime", "sagemaker.runtime", "logs", "monitoring",
-    "xray", "timestream-ingest",
+    "xray",
 ]
 
 
@@ -249,7 +251,6 @@ class StackSettings(_Section):
         1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653
     ] = Field(14, alias="logRetentionDays")
     price_retention_days: int = Field(90, alias="priceRetentionDays", ge=1, le=3650)
-    raw_archive_after_days: int = Field(30, alias="rawArchiveAfterDays", ge=1, le=3650)
     raw_expire_after_days: int = Field(90, alias="rawExpireAfterDays", ge=2, le=3650)
     lambda_settings: LambdaSettings = Field(LambdaSettings(), alias="lambda")
     network: NetworkSettings = NetworkSettings()
@@ -273,11 +274,6 @@ class StackSettings(_Section):
                 problems.append(
                     f"{NAMESPACE}:symbols entries must look like BASE-QUOTE (e.g. BTC-USD), got {symbol!r}"
                 )
-        if self.raw_expire_after_days <= self.raw_archive_after_days:
-            problems.append(
-                f"{NAMESPACE}:rawExpireAfterDays must be greater than rawArchiveAfterDays "
-                f"({self.raw_archive_after_days}), got {self.raw_expire_after_days}"
-            )
         if self.max_price_age_seconds < self.price_collection_interval * 60:
             problems.append(
                 f"{NAMESPACE}:maxPriceAgeSeconds must be at least priceCollectionInterval in seconds "
@@ -658,7 +654,6 @@ KEY_DOCS: dict[str, str] = {
     "alertEmail": "E-mail subscribed to the alerts topic (confirm the subscription mail).",
     "logRetentionDays": "CloudWatch Logs retention of every function.",
     "priceRetentionDays": "TTL of price items in DynamoDB.",
-    "rawArchiveAfterDays": "Raw payloads move to S3 Glacier after this many days.",
     "rawExpireAfterDays": "Raw payloads are deleted after this many days.",
     "lambda": "`memoryMb`, `timeoutSeconds`, `architecture` (x86_64/arm64), `pythonRuntime`.",
     "network": "`vpc` (run the functions in private subnets; adds NAT cost, see Security), `cidr`, `azs`, `natGateways`, `interfaceEndpoints` (services reached without NAT; each costs per AZ-hour).",

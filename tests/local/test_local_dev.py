@@ -16,8 +16,8 @@ from btc_trader.local import emulator, lambda_registry
 from btc_trader.local.events import KINDS
 from btc_trader.local.lambda_server import LocalLambdaServer
 from btc_trader.local.run import local_run
-from components import lambda_packaging
 from tests.conftest import REPO_ROOT as PROJECT_ROOT
+from tests.conftest import require_lambda_build
 from tests.infra.harness import run_program
 
 REPLAY = "btcusd_1m_coinbase_2023-03-01_2023-03-21.csv.gz"
@@ -30,11 +30,9 @@ def client(state, service):
 
 
 @pytest.fixture(scope="module")
-def pulumi_dev(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setattr(lambda_packaging, "build_dependency_layer", lambda settings: tmp_path_factory.mktemp("layer"))
+def pulumi_dev():
+    require_lambda_build("dev")
     mocks = run_program("dev", lambda: runpy.run_path(str(PROJECT_ROOT / "__main__.py")))
-    mp.undo()
     return mocks
 
 
@@ -308,7 +306,7 @@ def test_handler_errors_reach_the_logs_with_their_traceback(running_emulator, ho
     event.write_text(json.dumps({"symbol": "BTC-USD"}))  # CheckRisk's input without a prediction
     assert main(["local", "invoke", "risk-manager", "--event", str(event)]) == 1
     capsys.readouterr()
-    assert main(["local", "logs", "risk-manager", "--level", "ERROR", "--tail", "1"]) == 0
+    assert main(["local", "logs", "risk-manager", "--level", "ERROR", "--tail", "0", "--width", "400"]) == 0
     out = capsys.readouterr().out
     assert "Unhandled exception in risk-manager" in out and "Traceback (most recent call last)" in out
     assert main(["local", "logs", "--level", "ERROR", "--json", "--tail", "0"]) == 0

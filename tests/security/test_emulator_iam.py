@@ -32,8 +32,8 @@ from btc_trader.stack.environment import function_environments, kill_switch_para
 from btc_trader.stack.naming import ResourceNames
 from btc_trader.stack.settings import load_stack_file
 from btc_trader.storage_schema import TABLES
-from components import lambda_packaging
 from tests.conftest import REPO_ROOT as PROJECT_ROOT
+from tests.conftest import require_lambda_build
 from tests.infra.harness import run_program
 
 REGION = "us-east-1"
@@ -42,12 +42,10 @@ AT = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def role_policies(tmp_path_factory):
+def role_policies():
     """function -> the policy document its deployed role carries (rendered by the program)."""
-    mp = pytest.MonkeyPatch()
-    mp.setattr(lambda_packaging, "build_dependency_layer", lambda settings: tmp_path_factory.mktemp("layer"))
+    require_lambda_build("dev")
     mocks = run_program("dev", lambda: runpy.run_path(str(PROJECT_ROOT / "__main__.py")))
-    mp.undo()
     roles = {f"{r.name}-id": r.inputs["name"] for r in mocks.of_type("aws:iam/role:Role")}
     policies = {}
     for policy in mocks.of_type("aws:iam/rolePolicy:RolePolicy"):

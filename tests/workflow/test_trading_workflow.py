@@ -9,6 +9,7 @@ import pytest
 from moto import mock_aws
 from moto.sns.models import sns_backends
 
+from btc_trader.local import workers
 from btc_trader.local.run import local_run
 from btc_trader.local.workflow_runner import (
     MOTO_CONFIG,
@@ -145,9 +146,16 @@ def test_scheduled_runs_are_stamped_with_execution_name_and_time(aws):
 @pytest.mark.realdata
 def test_local_run_wallet_is_consistent_with_its_trades(shared_file, tmp_path, monkeypatch):
     monkeypatch.setenv("BTC_TRADER_HOME", str(tmp_path))  # no emulator runs here: the run starts its own
+    # On the built bundles in runtime workers (in-process, said so, when the build or python3.12 is missing).
+    monkeypatch.setenv(workers.IN_PROCESS_VARIABLE, "0")
+    pool = workers.WorkerPool()
+    monkeypatch.setattr(workers, "_POOL", pool)
     lines = []
-    summary = local_run(shared_file("btcusd_1m_coinbase_2023-03-01_2023-03-21.csv.gz"), 40, emit=lines.append,
-                        overrides={"riskThreshold": "0.1", "buyThresholdPct": "0.1", "sellThresholdPct": "-0.1"})
+    try:
+        summary = local_run(shared_file("btcusd_1m_coinbase_2023-03-01_2023-03-21.csv.gz"), 40, emit=lines.append,
+                            overrides={"riskThreshold": "0.1", "buyThresholdPct": "0.1", "sellThresholdPct": "-0.1"})
+    finally:
+        pool.close()
     decisions = [line for line in lines if line[:2] == "20"]
     assert summary.executions == {"SUCCEEDED": 40} and len(decisions) == 40
     assert "started a temporary one" in lines[0]  # no emulator was running: said so
