@@ -80,6 +80,7 @@ def _service() -> PriceCollectionService:
             max_divergence_bps=config.max_source_divergence_bps,
             max_staleness_s=config.max_source_staleness_seconds,
             ttl_days=config.price_ttl_days,
+            interval_s=config.collection_interval_minutes * 60,
         ),
         timestream=timestream,
         fetch_hook=_traced_fetch,
