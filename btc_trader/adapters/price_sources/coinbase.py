@@ -8,9 +8,9 @@ from datetime import datetime
 import requests
 
 from btc_trader.adapters.price_sources.base import (
+    MAX_EPOCH_S,
     FetchedQuote,
     SourceError,
-    MAX_EPOCH_S,
     get_json,
     non_negative,
     number,
