@@ -6,7 +6,12 @@ import math
 import reprlib
 from typing import Any
 
-from btc_trader.domain.prediction.model import ForecastError, ModelForecast, PriceHistory, check_move
+from btc_trader.domain.prediction.model import (
+    ForecastError,
+    ModelForecast,
+    PriceHistory,
+    check_move,
+)
 
 QUANTILES = (0.1, 0.5, 0.9)
 CONTEXT_BARS = 512  # Chronos-Bolt's context length; more is truncated by the model anyway

@@ -20,7 +20,12 @@ from btc_trader.domain.prediction.llm import (
     parse_llm_forecast,
     read_converse_response,
 )
-from btc_trader.domain.prediction.model import MAX_MOVE_PCT, ForecastError, ModelForecast, direction_of
+from btc_trader.domain.prediction.model import (
+    MAX_MOVE_PCT,
+    ForecastError,
+    ModelForecast,
+    direction_of,
+)
 from tests.conftest import load_fixture
 from tests.hostile import HOSTILE_JSON_TEXTS, mutations
 
