@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -11,11 +10,12 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from btc_trader.adapters.dynamodb_history import DynamoDBPriceHistory
 from btc_trader.adapters.dynamodb_predictions import DynamoDBPredictionStore
 from btc_trader.domain.prediction.scoring import PERSISTENCE
+from btc_trader.event_fields import MAX_EVENT_SYMBOLS, EventSymbols, EventTime, require_configured
 from btc_trader.runtime_config import PredictorConfig
 from btc_trader.services.evaluation import EvaluationService
 
@@ -30,8 +30,9 @@ class EvaluationEvent(BaseModel):
     """A scheduled event (its `time` is the clock), optionally limited to some symbols."""
 
     model_config = ConfigDict(extra="ignore")
-    time: datetime
-    symbols: list[str] | None = None
+    time: EventTime
+    # Absent: every configured symbol. Present: some of them (an empty list is an error, not "all").
+    symbols: EventSymbols | None = Field(None, min_length=1, max_length=MAX_EVENT_SYMBOLS)
 
 
 @cache
@@ -59,7 +60,7 @@ def _service() -> EvaluationService:
 @event_parser(model=EvaluationEvent)
 def lambda_handler(event: EvaluationEvent, context: LambdaContext) -> dict[str, Any]:
     now = int(event.time.timestamp())
-    symbols = event.symbols or list(_config().symbols)
+    symbols = require_configured(event.symbols, _config().symbols)
     summary = []
     for symbol in symbols:
         outcome = _service().evaluate(symbol, now)

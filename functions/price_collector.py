@@ -7,7 +7,6 @@ call it, meter and log what it did. The event's `time` is the clock of the run.
 from __future__ import annotations
 
 import os
-from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -15,13 +14,14 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from btc_trader.adapters.dynamodb_prices import DynamoDBPriceRepository
 from btc_trader.adapters.price_sources import FetchedQuote, build_session, build_sources
 from btc_trader.adapters.s3_raw_payloads import S3RawPayloadStore
 from btc_trader.adapters.timestream_prices import TimestreamPriceWriter
 from btc_trader.domain.prices import InsufficientSourcesError
+from btc_trader.event_fields import MAX_EVENT_SYMBOLS, EventSymbols, EventTime, require_configured
 from btc_trader.runtime_config import CollectorConfig
 from btc_trader.services.price_collection import (
     CollectionLimits,
@@ -39,16 +39,10 @@ class CollectionEvent(BaseModel):
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    time: datetime
-    detail_type: str | None = Field(None, alias="detail-type")
-    symbols: list[str] | None = None
-
-    @field_validator("time")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("time must carry a timezone (e.g. 2023-03-11T12:00:00Z)")
-        return value
+    time: EventTime
+    detail_type: str | None = Field(None, alias="detail-type", max_length=128)
+    # Absent: every configured symbol. Present: some of them (an empty list is an error, not "all").
+    symbols: EventSymbols | None = Field(None, min_length=1, max_length=MAX_EVENT_SYMBOLS)
 
 
 class CollectionFailedError(RuntimeError):
@@ -122,7 +116,7 @@ def _count_source_failure(source: str) -> None:
 def lambda_handler(event: CollectionEvent, context: LambdaContext) -> dict[str, Any]:
     config = _config()
     at = int(event.time.timestamp())
-    symbols = event.symbols or list(config.symbols)
+    symbols = require_configured(event.symbols, config.symbols)
     logger.append_keys(symbols=symbols, sources=list(config.price_sources))
     results: list[dict[str, Any]] = []
     failures: list[str] = []

@@ -63,12 +63,23 @@ def test_predictor_returns_the_contract_and_meters(handlers, capsys):
     assert dims["symbol"] == "BTC-USD" and age == parsed.price_age_s
 
 
-def test_predictor_refuses_without_history(handlers, capsys):
+def test_predictor_refuses_without_history(handlers, capsys, monkeypatch):
     predictor, _ = handlers
+    monkeypatch.setenv("BTC_TRADER_SYMBOLS", '["BTC-USD","ETH-USD"]')  # configured, never collected
+    predictor._config.cache_clear()
     result = predictor.lambda_handler(
         {"symbol": "ETH-USD", "execution_id": "e", "requested_at": iso(START + 600 * 60)}, FakeLambdaContext())
     assert result["status"] == "insufficient_history"
     assert metric_values(emf_records(capsys.readouterr().out), "PredictionRefused")[0][0]["reason"] == "insufficient_history"
+
+
+def test_a_symbol_the_stack_does_not_trade_is_refused(handlers):
+    from btc_trader.event_fields import UnknownSymbolError
+
+    predictor, _ = handlers
+    with pytest.raises(UnknownSymbolError, match=r"\['ETH-USD'\] are not configured for this stack"):
+        predictor.lambda_handler(
+            {"symbol": "ETH-USD", "execution_id": "e", "requested_at": iso(START + 600 * 60)}, FakeLambdaContext())
 
 
 def test_bad_workflow_input_is_refused(handlers):
