@@ -574,6 +574,10 @@ def load_yaml_mapping(path: Path) -> dict[str, Any]:
 
 def apply_override(raw: dict[str, Any], key: str, text: str) -> None:
     """Set one `key=value` override (YAML value; dots reach into objects) into `raw`, in place."""
+    namespace, sep, _ = key.partition(":")
+    if sep and namespace != NAMESPACE:
+        check_namespaces({key: text}, "override")
+        raise SettingsError([f"override {key!r}: only {NAMESPACE}: keys can be overridden"])
     shown = f"{NAMESPACE}:{key.removeprefix(f'{NAMESPACE}:')}"
     parts = key.removeprefix(f"{NAMESPACE}:").split(".")
     if not all(parts):
