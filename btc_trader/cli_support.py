@@ -86,6 +86,8 @@ _AMOUNTS = {
 }
 _TIMES = {"at": "--at", "start": "--from", "end": "--to"}
 _INPUT_FILES = {"data": "--data", "file": "--file", "event": "--event", "env_vars": "--env-vars"}
+# JSON files whose syntax is checked before an emulator is looked for or started.
+_JSON_FILES = {"event": "--event", "env_vars": "--env-vars"}
 _OUTPUT_PATHS = {"report": "--report", "out": "--out"}
 
 
@@ -128,6 +130,8 @@ def check_arguments(args: argparse.Namespace) -> None:
             raise CliError(f"--interval must be one of {', '.join(INTERVAL_SECONDS)}, got {values.get('interval')!r}")
     for name, option in _INPUT_FILES.items():
         _check_input_file(values.get(name), option)
+    for name, option in _JSON_FILES.items():
+        _check_json_object_file(values.get(name), option)
     replay = values.get("replay")
     if isinstance(replay, str):  # `local run --replay FILE`
         _check_input_file(replay, "--replay")
@@ -145,9 +149,26 @@ def _check_input_file(text: Any, option: str) -> None:
         return
     path = Path(text).expanduser()
     if not path.exists():
-        raise CliError(f"{option} {text}: no such file; check the path")
+        raise CliError(f"{option} {text}: file not found; check the path")
     if not path.is_file():
         raise CliError(f"{option} {text}: not a file; give the path of a file")
+
+
+def _check_json_object_file(text: Any, option: str) -> None:
+    if not isinstance(text, str) or text == "-":
+        return
+    try:
+        data = json.loads(Path(text).expanduser().read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise CliError(f"{option} {text}: cannot read it ({exc.strerror}); check the path") from None
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{option} {text}: not UTF-8 text (byte {exc.start}); save it as UTF-8 JSON") from None
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{option} {text}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise CliError(f"{option} {text}: JSON nested too deeply; give a plain JSON object") from None
+    if not isinstance(data, dict):
+        raise CliError(f"{option} {text}: must hold a JSON object, got a {type(data).__name__}")
 
 
 def _check_output_path(text: Any, option: str, directory: bool) -> None:

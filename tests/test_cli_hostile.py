@@ -39,6 +39,8 @@ BAD_CANDLES = st.sampled_from([
     "", "\x00\x01\x02", HEADER, "GZ-TRUNCATED", "NOT-UTF8",
     HEADER + GOOD_ROWS.splitlines(keepends=True)[1] + GOOD_ROWS.splitlines(keepends=True)[0],
 ])
+BAD_JSON = st.sampled_from(["", "{", "[1, 2]", "null", "NOT-UTF8", "[" * 5000 + "]" * 5000, '{"a": 1} {"b": 2}',
+                            "\x00", '"text"', "{'single': 'quotes'}"])
 EXAMPLES = settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
@@ -52,6 +54,12 @@ def _candles(folder: Path, text: str) -> str:
     else:
         path = folder / "candles.csv"
         path.write_text(text)
+    return str(path)
+
+
+def _json_file(folder: Path, text: str) -> str:
+    path = folder / "event.json"
+    path.write_bytes(b'{"time": "\xff"}' if text == "NOT-UTF8" else text.encode())
     return str(path)
 
 
@@ -72,6 +80,8 @@ def command_lines(draw: st.DrawFn, folder: Path) -> list[str]:
         lambda: ["local", "invoke", "price-collector", "--at", draw(BAD_TIMES)],
         lambda: ["local", "invoke", "price-collector", "--symbol", draw(BAD_SYMBOLS)],
         lambda: ["local", "invoke", "price-collector", "--event", str(folder)],
+        lambda: ["local", "invoke", "price-collector", "--event", _json_file(folder, draw(BAD_JSON))],
+        lambda: ["local", "invoke", "price-collector", "--env-vars", _json_file(folder, draw(BAD_JSON))],
         lambda: ["local", "generate-event", "schedule", "--at", draw(BAD_TIMES)],
         lambda: ["local", "logs", "--tail", draw(st.sampled_from(["-1", "abc"]))],
         lambda: ["local", "trades", "--limit", draw(BAD_COUNTS)],
