@@ -95,7 +95,7 @@ def _decimal(text: str, column: str) -> float:
 def candle_from_fields(fields: Sequence[str], where: str) -> Candle:
     """One validated bar from a row's six text fields; CandleError names `where` and the rule."""
     if len(fields) != len(CANDLE_COLUMNS):
-        raise CandleError(f"{where}: expected {len(CANDLE_COLUMNS)} fields, got {len(fields)}: {list(fields)[:8]!r:.120}")
+        raise CandleError(f"{where}: unreadable row: expected {len(CANDLE_COLUMNS)} fields, got {len(fields)}: {list(fields)[:8]!r:.120}")
     # Fast path for the common, valid row (files hold tens of thousands); any doubt takes the
     # field-by-field path below, which names the problem. `0 < x < inf` is False for NaN too.
     numbers = "".join(fields[1:])
