@@ -8,7 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from btc_trader.stack.environment import PRICE_COLLECTOR, collector_config, collector_environment
-from btc_trader.stack.naming import ResourceNames
+from btc_trader.stack.naming import COLLECT_PRICES, ResourceNames
 from btc_trader.stack.settings import StackSettings
 from btc_trader.storage_schema import PRICES
 from components.buckets import private_bucket
@@ -143,7 +143,7 @@ class DataIngestion(pulumi.ComponentResource):
             opts=child,
         )
         self.schedule, self.schedule_target, self.schedule_permission = schedule_lambda(
-            name, f"{names.prefix}-collect-prices", "Triggers the price collector",
+            name, names.schedule_rule(COLLECT_PRICES), "Triggers the price collector",
             settings.price_collection_interval, self.collector.function, child,
         )
         self.register_outputs(

@@ -13,7 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from btc_trader.stack.environment import ML_PREDICTOR, PREDICTION_EVALUATOR, predictor_environment
-from btc_trader.stack.naming import ResourceNames
+from btc_trader.stack.naming import EVALUATE_PREDICTIONS, SAGEMAKER_DIGEST_LENGTH, ResourceNames
 from btc_trader.stack.settings import StackSettings
 from btc_trader.storage_schema import PREDICTION_SCORES, PREDICTIONS
 from components.buckets import private_bucket
@@ -139,7 +139,7 @@ class MlPrediction(pulumi.ComponentResource):
             opts=child,
         )
         self.evaluation_schedule, _, _ = schedule_lambda(
-            f"{name}-evaluation", f"{names.prefix}-evaluate-predictions",
+            f"{name}-evaluation", names.schedule_rule(EVALUATE_PREDICTIONS),
             "Scores predictions whose horizon has passed", settings.trading_interval, self.evaluator.function, child,
         )
         self.register_outputs({
@@ -153,9 +153,9 @@ class MlPrediction(pulumi.ComponentResource):
         endpoint cost money around the clock)."""
         child = pulumi.ResourceOptions(parent=self)
         archive = inference_archive()
-        digest = hashlib.sha256(archive).hexdigest()[:12]
+        digest = hashlib.sha256(archive).hexdigest()[:SAGEMAKER_DIGEST_LENGTH]
         self.model_bucket = private_bucket(
-            f"{name}-model-artifacts", f"{names.prefix}-models-{names.account_id}-{names.region}", child
+            f"{name}-model-artifacts", names.models_bucket, child
         ).bucket
         self.model_artifact = aws.s3.BucketObjectv2(
             f"{name}-chronos-artifact", bucket=self.model_bucket.id, key=f"chronos/{digest}/model.tar.gz",
@@ -165,7 +165,7 @@ class MlPrediction(pulumi.ComponentResource):
         endpoint_logs = (f"arn:aws:logs:{names.region}:{names.account_id}:log-group:/aws/sagemaker/Endpoints/"
                          f"{settings.huggingface.endpoint_name}")
         self.sagemaker_role, _ = service_role(
-            f"{name}-sagemaker", f"{names.prefix}-chronos-sagemaker", "sagemaker.amazonaws.com",
+            f"{name}-sagemaker", names.sagemaker_role, "sagemaker.amazonaws.com",
             [
                     {"Sid": "ModelArtifact", "Effect": "Allow", "Action": ["s3:GetObject"],
                      "Resource": self.model_bucket.arn.apply(lambda arn: f"{arn}/chronos/*")},
@@ -182,7 +182,7 @@ class MlPrediction(pulumi.ComponentResource):
         )
         self.model = aws.sagemaker.Model(
             f"{name}-chronos-model",
-            name=f"{names.prefix}-chronos-{digest}",
+            name=names.sagemaker_model(digest),
             execution_role_arn=self.sagemaker_role.arn,
             primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
                 image=HF_INFERENCE_IMAGE.format(region=names.region),
@@ -194,7 +194,7 @@ class MlPrediction(pulumi.ComponentResource):
         )
         self.endpoint_config = aws.sagemaker.EndpointConfiguration(
             f"{name}-chronos-config",
-            name=f"{names.prefix}-chronos-{digest}",
+            name=names.sagemaker_model(digest),
             production_variants=[aws.sagemaker.EndpointConfigurationProductionVariantArgs(
                 variant_name="AllTraffic",
                 model_name=self.model.name,

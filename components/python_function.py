@@ -58,7 +58,7 @@ class PythonFunction(pulumi.ComponentResource):
         )
         self.role = aws.iam.Role(
             f"{name}-role",
-            name=f"{self.function_name}-role",
+            name=args.names.function_role(args.role),
             assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
             opts=child,
         )

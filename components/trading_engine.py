@@ -15,7 +15,7 @@ from btc_trader.stack.environment import (
     kill_switch_parameter,
     trading_environment,
 )
-from btc_trader.stack.naming import ResourceNames
+from btc_trader.stack.naming import START_TRADING, ResourceNames
 from btc_trader.stack.settings import StackSettings
 from btc_trader.storage_schema import IDEMPOTENCY, TRADES, TRADING_STATE
 from btc_trader.workflow import trading_workflow
@@ -172,7 +172,7 @@ class TradingEngine(pulumi.ComponentResource):
         )
         functions = [args.predictor_function, self.risk_manager.function, self.executor.function]
         self.workflow_role, self.workflow_policy = service_role(
-            f"{name}-workflow", f"{names.state_machine}-role", "states.amazonaws.com",
+            f"{name}-workflow", names.workflow_role, "states.amazonaws.com",
             [
                     {"Sid": "InvokeSteps", "Effect": "Allow", "Action": ["lambda:InvokeFunction"],
                      "Resource": [f.arn for f in functions]},
@@ -207,13 +207,13 @@ class TradingEngine(pulumi.ComponentResource):
         )
 
         self.schedule_role, _ = service_role(
-            f"{name}-schedule", f"{names.prefix}-start-trading", "events.amazonaws.com",
+            f"{name}-schedule", names.schedule_role, "events.amazonaws.com",
             [{"Sid": "StartWorkflow", "Effect": "Allow", "Action": ["states:StartExecution"],
               "Resource": self.state_machine.arn}],
             child,
         )
         self.schedule = aws.cloudwatch.EventRule(
-            f"{name}-schedule", name=f"{names.prefix}-trade",
+            f"{name}-schedule", name=names.schedule_rule(START_TRADING),
             description="Starts the trading workflow for every symbol",
             schedule_expression=rate(settings.trading_interval),
             opts=child,

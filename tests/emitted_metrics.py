@@ -58,6 +58,8 @@ MODULES = {
 BASE_PRICE = 20_000.0
 SCORED_PREDICTIONS = 4
 BINANCE = "https://api.binance.com/api/v3"
+# The live venue's REST root, by ccxt id (Binance.US serves the same API as binance.com).
+EXCHANGE_API = {"binance": BINANCE, "binanceus": "https://api.binance.us/api/v3"}
 # The venues' documented example responses were captured around this time.
 VENUE_EXAMPLES_AT = int(datetime(2024, 3, 25, 8, 45, tzinfo=UTC).timestamp())
 
@@ -273,11 +275,23 @@ class HandlerRun:
                               "commissionAsset": "USDT", "tradeId": 56}]
             return 200, {}, json.dumps(body)
 
+        api = EXCHANGE_API[self.settings.exchange.id]
         with responses.RequestsMock(assert_all_requests_are_fired=False) as exchange:
-            exchange.get(f"{BINANCE}/exchangeInfo", json=load_fixture("binance_exchange_info_btcusdt.json"))
-            exchange.get(f"{BINANCE}/time", json={"serverTime": 1655969291181})
-            exchange.add_callback(responses.POST, re.compile(rf"{re.escape(BINANCE)}/order(\?.*)?$"), callback=fill)
+            exchange.get(f"{api}/exchangeInfo", json=exchange_info(self.settings.exchange.id))
+            exchange.get(f"{api}/time", json={"serverTime": 1655969291181})
+            exchange.add_callback(responses.POST, re.compile(rf"{re.escape(api)}/order(\?.*)?$"), callback=fill)
             yield
+
+
+def exchange_info(exchange_id: str) -> dict[str, Any]:
+    """Binance's documented exchangeInfo; Binance.US lists the same shape with BTC quoted in USD."""
+    info = load_fixture("binance_exchange_info_btcusdt.json")
+    if exchange_id == "binanceus":
+        for market in info["symbols"]:
+            if market["quoteAsset"] == "USDT":
+                market["symbol"] = market["symbol"].removesuffix("USDT") + "USD"
+                market["quoteAsset"] = "USD"
+    return info
 
 
 def collect_emissions(settings: StackSettings, names: ResourceNames) -> set[Emitted]:

@@ -7,7 +7,15 @@ variables on a laptop as in Lambda; tests/infra prove it against what the Pulumi
 from __future__ import annotations
 
 from btc_trader.runtime_config import CollectorConfig, PredictorConfig, TradingConfig
-from btc_trader.stack.naming import ResourceNames
+from btc_trader.stack.naming import (  # noqa: F401  (re-exported: the roles' historical home)
+    FUNCTION_ROLES,
+    ML_PREDICTOR,
+    PREDICTION_EVALUATOR,
+    PRICE_COLLECTOR,
+    RISK_MANAGER,
+    TRADE_EXECUTOR,
+    ResourceNames,
+)
 from btc_trader.stack.settings import StackSettings
 from btc_trader.storage_schema import (
     IDEMPOTENCY,
@@ -17,12 +25,6 @@ from btc_trader.storage_schema import (
     TRADES,
     TRADING_STATE,
 )
-
-PRICE_COLLECTOR = "price-collector"
-ML_PREDICTOR = "ml-predictor"
-PREDICTION_EVALUATOR = "prediction-evaluator"
-RISK_MANAGER = "risk-manager"
-TRADE_EXECUTOR = "trade-executor"
 
 
 def powertools_environment(service: str, names: ResourceNames, log_level: str = "INFO") -> dict[str, str]:

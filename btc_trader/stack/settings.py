@@ -13,11 +13,15 @@ disagree about what a stack means. Plain Python: no Pulumi import here.
 
 from __future__ import annotations
 
+import configparser
 import difflib
 import ipaddress
 import json
 import math
+import os
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +40,64 @@ ModelName = Literal["bedrock", "huggingface", "custom"]
 DEFAULT_BEDROCK_MODEL_ID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 # Weights are relative; a bound keeps their sum finite.
 MAX_MODEL_WEIGHT = 1000.0
+
+
+# Where a stack's region came from, in Pulumi's order: the stack's `aws:region`, then the AWS SDK's
+# environment and shared config (as the pulumi-aws provider resolves it).
+REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
+DEFAULT_REGION = "us-east-1"
+# EventBridge accepts at most 5 targets per rule; the trading schedule has one target per symbol.
+MAX_SYMBOLS = 5
+# Exchanges (ccxt ids) known to refuse orders from a stack's region, with what to use instead.
+# binance.com answers US addresses with HTTP 451 "restricted location"; as a price *source* that
+# 451 is reported per source and the other venues carry the price, but it cannot be the live venue.
+RESTRICTED_LIVE_EXCHANGES: dict[str, tuple[tuple[str, ...], str]] = {
+    "binance": (("us-",), "binance.com refuses US addresses (HTTP 451); use `binanceus`, `coinbase` or `kraken`"),
+}
+# Bedrock cross-region inference profiles serve only their own geography.
+INFERENCE_PROFILE_GEOGRAPHIES: dict[str, tuple[str, ...]] = {
+    "us": ("us-", "ca-"),
+    "eu": ("eu-",),
+    "apac": ("ap-",),
+    "jp": ("ap-northeast-1", "ap-northeast-3"),
+    "au": ("ap-southeast-2", "ap-southeast-4"),
+}
+
+
+@dataclass(frozen=True)
+class StackRegion:
+    """A stack's AWS region and where it was read, so messages can say which source won."""
+
+    name: str
+    source: str
+
+    def __str__(self) -> str:
+        return f"{self.name} (from {self.source})"
+
+
+def resolve_region(stack_config: Mapping[str, Any], stack: str,
+                   environ: Mapping[str, str] | None = None) -> StackRegion:
+    """The region `pulumi up` would deploy to: `aws:region`, AWS_REGION, AWS_DEFAULT_REGION, the
+    shared config file's profile; the local default when none is set."""
+    environ = os.environ if environ is None else environ
+    if stack_config.get("aws:region"):
+        return StackRegion(str(stack_config["aws:region"]), f"Pulumi.{stack}.yaml aws:region")
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if environ.get(variable):
+            return StackRegion(environ[variable], f"the {variable} environment variable")
+    profile = environ.get("AWS_PROFILE") or environ.get("AWS_DEFAULT_PROFILE") or "default"
+    config_file = Path(environ.get("AWS_CONFIG_FILE") or Path.home() / ".aws" / "config").expanduser()
+    if config_file.is_file():
+        parser = configparser.ConfigParser()
+        try:
+            parser.read(config_file)
+        except configparser.Error:
+            parser = configparser.ConfigParser()
+        section = profile if profile == "default" else f"profile {profile}"
+        if parser.has_option(section, "region"):
+            return StackRegion(parser.get(section, "region"), f"[{section}] in {config_file}")
+    return StackRegion(DEFAULT_REGION, f"the default: no aws:region in Pulumi.{stack}.yaml, no AWS_REGION, "
+                                       "AWS_DEFAULT_REGION or profile region")
 
 
 class SettingsError(ValueError):
@@ -310,17 +372,74 @@ class StackSettings(_Section):
             )
         return problems
 
-    def check_for_stack(self, stack: str) -> StackSettings:
-        """Rules that depend on the stack's name (the dev stack can never trade for real)."""
+    def check_for_stack(self, stack: str, region: StackRegion | None = None) -> StackSettings:
+        """Rules that depend on the stack's name and region: what `pulumi up` would otherwise only
+        find out half-way through, and what could never trade from there."""
+        region = region or StackRegion(DEFAULT_REGION, "the default")
+        problems: list[str] = []
         if stack == "dev" and self.enable_real_trading:
-            raise SettingsError(
-                [f"{NAMESPACE}:enableRealTrading must be false on the dev stack, got true"]
+            problems.append(f"{NAMESPACE}:enableRealTrading must be false on the dev stack, got true")
+        problems += _stack_name_problems(stack, region)
+        if len(self.symbols) > MAX_SYMBOLS:
+            problems.append(
+                f"{NAMESPACE}:symbols may hold at most {MAX_SYMBOLS} symbols (one EventBridge rule takes at "
+                f"most {MAX_SYMBOLS} targets, one per symbol), got {len(self.symbols)}: "
+                "split them over several stacks"
             )
+        restricted = RESTRICTED_LIVE_EXCHANGES.get(self.exchange.id)
+        # The exchange's testnet (sandbox) is a different host and is not what geo-blocks.
+        live_venue = self.enable_real_trading and not self.exchange.sandbox
+        if live_venue and restricted and region.name.startswith(restricted[0]):
+            problems.append(
+                f"{NAMESPACE}:exchange.id {self.exchange.id!r} cannot trade from {region}: {restricted[1]} "
+                f"(`pulumi config set --path {NAMESPACE}:exchange.id <id>`)"
+            )
+        if "bedrock" in self.ml_models:
+            geography = self.bedrock.model_id.split(".", 1)[0]
+            served = INFERENCE_PROFILE_GEOGRAPHIES.get(geography)
+            if served and not region.name.startswith(served):
+                problems.append(
+                    f"{NAMESPACE}:bedrock.modelId {self.bedrock.model_id!r} is a {geography!r} inference "
+                    f"profile, which does not serve {region}: use the profile of the region's geography "
+                    f"or a `global.` profile"
+                )
+        if problems:
+            raise SettingsError(problems)
         return self
 
     @property
     def models_enabled(self) -> frozenset[str]:
         return frozenset(self.ml_models)
+
+
+def _stack_name_problems(stack: str, region: StackRegion) -> list[str]:
+    """A stack name must fit every name derived from it, in its region, before `pulumi up` runs."""
+    from btc_trader.stack.naming import (
+        ACCOUNT_ID_LENGTH,
+        FUNCTION_ROLES,
+        SCHEDULE_PURPOSES,
+        STACK_NAME,
+        ResourceNames,
+    )
+
+    if not STACK_NAME.match(stack):
+        return [
+            f"stack name {stack!r} must be lowercase letters, digits and single hyphens, starting with a "
+            "letter (it becomes part of S3 bucket names): `pulumi stack rename <name>`"
+        ]
+    if not REGION_PATTERN.match(region.name):
+        return [f"aws:region {region.name!r} is not an AWS region name (from {region.source}), e.g. us-east-1"]
+    names = ResourceNames(stack, "0" * ACCOUNT_ID_LENGTH, region.name)
+    too_long = [n for n in names.physical_names(FUNCTION_ROLES, SCHEDULE_PURPOSES) if len(n.name) > n.max_length]
+    if not too_long:
+        return []
+    worst = max(too_long, key=lambda n: len(n.name) - n.max_length)
+    longest_stack = len(stack) - (len(worst.name) - worst.max_length)
+    return [
+        f"stack name {stack!r} is too long for {region}: the {worst.kind} name {worst.name!r} "
+        f"({len(worst.name)} characters with a 12-digit account id) passes its limit of {worst.max_length}; "
+        f"use a stack name of at most {longest_stack} characters"
+    ]
 
 
 def _is_symbol(symbol: str) -> bool:
@@ -397,7 +516,7 @@ def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
     return f"{key}: {error['msg']}, got {got}"
 
 
-def parse_settings(raw: Mapping[str, Any], stack: str) -> StackSettings:
+def parse_settings(raw: Mapping[str, Any], stack: str, region: StackRegion | None = None) -> StackSettings:
     """Validate a mapping of stack keys (without namespace) into StackSettings."""
     try:
         settings = StackSettings.model_validate(dict(raw))
@@ -412,7 +531,7 @@ def parse_settings(raw: Mapping[str, Any], stack: str) -> StackSettings:
         has_item_error = {e["loc"][0] for e in errors if any(isinstance(p, int) for p in e["loc"])}
         errors = [e for e in errors if not (e["type"] == "too_short" and e["loc"][0] in has_item_error)]
         raise SettingsError(list(dict.fromkeys(_describe(e, StackSettings) for e in errors))) from None
-    return settings.check_for_stack(stack)
+    return settings.check_for_stack(stack, region)
 
 
 def _strip_namespace(config: Mapping[str, Any], where: str = "stack config") -> dict[str, Any]:
@@ -449,20 +568,23 @@ def read_stack_file(stack: str, root: Path | None = None) -> dict[str, Any]:
 
 def load_stack_file(stack: str = "dev", root: Path | None = None) -> StackSettings:
     """Settings of a stack read straight from its YAML (local runs, CLI, tests)."""
-    return parse_settings(_strip_namespace(read_stack_file(stack, root), str(stack_file(stack, root))), stack)
+    config = read_stack_file(stack, root)
+    return parse_settings(_strip_namespace(config, str(stack_file(stack, root))), stack, resolve_region(config, stack))
 
 
 def load_stack_with_overrides(stack: str, overrides: Mapping[str, str], root: Path | None = None) -> StackSettings:
     """A stack's settings with `key=value` overrides (values in YAML syntax; dots reach into
     objects, e.g. `exchange.sandbox=false`), validated like the stack itself."""
-    raw = _strip_namespace(read_stack_file(stack, root), str(stack_file(stack, root)))
+    config = read_stack_file(stack, root)
+    raw = _strip_namespace(config, str(stack_file(stack, root)))
     for key, text in overrides.items():
         apply_override(raw, key, text)
-    return parse_settings(raw, stack)
+    return parse_settings(raw, stack, resolve_region(config, stack))
 
 
 def stack_region(stack: str = "dev", root: Path | None = None) -> str:
-    return str(read_stack_file(stack, root).get("aws:region", "us-east-1"))
+    """The region the stack deploys to (see resolve_region for the order of sources)."""
+    return resolve_region(read_stack_file(stack, root), stack).name
 
 
 def settings_from_pulumi_config(config: Mapping[str, Any], stack: str) -> StackSettings:
@@ -475,7 +597,7 @@ def settings_from_pulumi_config(config: Mapping[str, Any], stack: str) -> StackS
         for key, value in config.items()
         if key.startswith(f"{NAMESPACE}:")
     }
-    return parse_settings(raw, stack)
+    return parse_settings(raw, stack, resolve_region(config, stack))
 
 
 def _decode_config_value(text: Any) -> Any:

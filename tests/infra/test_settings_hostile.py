@@ -50,7 +50,7 @@ def _load(text: str | bytes) -> StackSettings:
         except SettingsError as exc:
             assert exc.problems and all(isinstance(p, str) and p for p in exc.problems)
             # Problems with the file itself say which file (and line); key problems name the key.
-            assert all(str(path) in p or f"{NAMESPACE}:" in p for p in exc.problems), exc.problems
+            assert all(path.name in p or f"{NAMESPACE}:" in p or "aws:" in p for p in exc.problems), exc.problems
             raise
 
 

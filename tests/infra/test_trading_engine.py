@@ -86,7 +86,7 @@ def test_prod_real_trading_reads_only_its_secret():
 
 def test_real_trading_with_a_missing_secret_fails_the_deployment():
     with pytest.raises(Exception, match="can't find the specified secret: nope"):
-        engine("prod", {"btc-trader:exchange": {"id": "binance", "sandbox": False, "secretName": "nope"}})
+        engine("prod", {"btc-trader:exchange": {"id": "binanceus", "sandbox": False, "secretName": "nope"}})
 
 
 def test_alert_email_subscription_only_when_configured():
