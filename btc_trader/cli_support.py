@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
+from btc_trader.domain.candles import MAX_EPOCH_S
+
 EXIT_USAGE = 2
-# Epoch seconds are the storage unit: before 1970 is impossible, after 2100 a typo.
-MAX_EPOCH_S = 4_102_444_800
 SYMBOL_PATTERN = re.compile(r"[A-Z0-9]{2,10}-[A-Z0-9]{2,10}")
 
 

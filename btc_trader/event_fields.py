@@ -16,9 +16,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, StringConstraints
 
-# Epoch seconds are the storage unit: before 1970 is impossible, after 2100 a typo.
+from btc_trader.domain.candles import MAX_EPOCH_S
+
 MIN_EPOCH_S = 0
-MAX_EPOCH_S = 4_102_444_800
 SYMBOL_PATTERN = r"^[A-Z0-9]{2,10}-[A-Z0-9]{2,10}$"
 MAX_EVENT_SYMBOLS = 50
 

@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 CANDLE_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 # An epoch value above this is in milliseconds: as seconds it would be after the year 5138.
 EPOCH_MS_FROM = 100_000_000_000
+# Epoch seconds are the storage unit everywhere: before 1970 is impossible, after 2100 a typo
+# (candle files, venue times, handler events and the command line share this bound).
 MAX_EPOCH_S = 4_102_444_800  # 2100-01-01
 
 

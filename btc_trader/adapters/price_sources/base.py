@@ -12,9 +12,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from btc_trader.domain.candles import MAX_EPOCH_S
 from btc_trader.domain.prices import MAX_STORABLE_PRICE, MIN_STORABLE_PRICE, SourceQuote
-
-MAX_EPOCH_S = 4_102_444_800  # 2100-01-01: beyond it a venue time is garbage, not a clock skew
 
 USER_AGENT = "btc-trader/0.1 (+https://github.com/btc-trader)"
 
