@@ -187,6 +187,6 @@ def percent_change(source: str, value: float | None, key: str) -> float | None:
 def epoch_seconds(source: str, value: float, key: str, *, unit_s: float = 1.0) -> int:
     """A venue timestamp (in `unit_s` seconds) as epoch seconds; must be after 1970."""
     seconds = value * unit_s
-    if not 0 < seconds < MAX_EPOCH_S:
+    if not 1 <= seconds < MAX_EPOCH_S:
         raise SourceError(source, f"field {key!r} is not a plausible time: {value!r}")
     return int(seconds)
