@@ -14,7 +14,14 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from btc_trader.domain.candles import MAX_EPOCH_S
 
@@ -82,3 +89,24 @@ def require_configured(requested: Sequence[str] | None, configured: Iterable[str
     if unknown:
         raise UnknownSymbolError(f"symbols {unknown} are not configured for this stack (configured: {allowed})")
     return list(requested)
+
+
+class CollectionEvent(BaseModel):
+    """The price collector's event: an EventBridge scheduled event, or `{"time": ..., "symbols": [...]}`."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    time: EventTime
+    detail_type: str | None = Field(None, alias="detail-type", max_length=128)
+    # Absent: every configured symbol. Present: some of them (an empty list is an error, not "all").
+    symbols: EventSymbols | None = Field(None, min_length=1, max_length=MAX_EVENT_SYMBOLS)
+
+
+class EvaluationEvent(BaseModel):
+    """The evaluator's event: a scheduled event (its `time` is the clock), optionally some symbols."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    time: EventTime
+    # Absent: every configured symbol. Present: some of them (an empty list is an error, not "all").
+    symbols: EventSymbols | None = Field(None, min_length=1, max_length=MAX_EVENT_SYMBOLS)

@@ -10,12 +10,11 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field
 
 from btc_trader.adapters.dynamodb_history import DynamoDBPriceHistory
 from btc_trader.adapters.dynamodb_predictions import DynamoDBPredictionStore
 from btc_trader.domain.prediction.scoring import PERSISTENCE
-from btc_trader.event_fields import MAX_EVENT_SYMBOLS, EventSymbols, EventTime, require_configured
+from btc_trader.event_fields import EvaluationEvent, require_configured
 from btc_trader.runtime_config import PredictorConfig
 from btc_trader.services.evaluation import EvaluationService
 
@@ -24,15 +23,6 @@ tracer = Tracer()
 metrics = Metrics()
 
 LOOKBACK_DAYS = 7  # predictions older than this that never found a realised price are dropped
-
-
-class EvaluationEvent(BaseModel):
-    """A scheduled event (its `time` is the clock), optionally limited to some symbols."""
-
-    model_config = ConfigDict(extra="ignore")
-    time: EventTime
-    # Absent: every configured symbol. Present: some of them (an empty list is an error, not "all").
-    symbols: EventSymbols | None = Field(None, min_length=1, max_length=MAX_EVENT_SYMBOLS)
 
 
 @cache

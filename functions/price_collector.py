@@ -14,14 +14,13 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field
 
 from btc_trader.adapters.dynamodb_prices import DynamoDBPriceRepository
 from btc_trader.adapters.price_sources import FetchedQuote, build_session, build_sources
 from btc_trader.adapters.s3_raw_payloads import S3RawPayloadStore
 from btc_trader.adapters.timestream_prices import TimestreamPriceWriter
 from btc_trader.domain.prices import InsufficientSourcesError
-from btc_trader.event_fields import MAX_EVENT_SYMBOLS, EventSymbols, EventTime, require_configured
+from btc_trader.event_fields import CollectionEvent, require_configured
 from btc_trader.runtime_config import CollectorConfig
 from btc_trader.services.price_collection import (
     CollectionLimits,
@@ -32,17 +31,6 @@ from btc_trader.services.price_collection import (
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-
-
-class CollectionEvent(BaseModel):
-    """An EventBridge scheduled event, or a manual `{"time": ..., "symbols": [...]}`."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    time: EventTime
-    detail_type: str | None = Field(None, alias="detail-type", max_length=128)
-    # Absent: every configured symbol. Present: some of them (an empty list is an error, not "all").
-    symbols: EventSymbols | None = Field(None, min_length=1, max_length=MAX_EVENT_SYMBOLS)
 
 
 class CollectionFailedError(RuntimeError):

@@ -107,3 +107,25 @@ def test_evaluator_scores_and_emits_accuracy(handlers, capsys):
     assert again["results"][0]["scored"] == 0, "a prediction is scored once"
     scores = boto3.client("dynamodb").scan(TableName=NAMES.table("prediction-scores"))["Count"]
     assert scores == 8
+
+
+@pytest.mark.parametrize("requested_at", ["2023-11-15T00:00:00", "2023-02-30T00:00:00Z", "yesterday", "1700000000"])
+def test_predictor_refuses_zone_less_or_impossible_times(handlers, requested_at):
+    from pydantic import ValidationError
+
+    predictor, _ = handlers
+    with pytest.raises(ValidationError, match="requested_at"):
+        predictor.lambda_handler({"symbol": "BTC-USD", "execution_id": "e", "requested_at": requested_at},
+                                 FakeLambdaContext())
+
+
+@pytest.mark.parametrize(("event", "error"), [
+    ({"time": "2023-11-15T00:00:00"}, "ValidationError"),
+    ({"time": "2023-11-15T00:00:00Z", "symbols": []}, "ValidationError"),
+    ({"time": "2023-11-15T00:00:00Z", "symbols": ["ETH-USD"]}, "UnknownSymbolError"),
+])
+def test_evaluator_refuses_bad_events(handlers, event, error):
+    _, evaluator = handlers
+    with pytest.raises(Exception) as caught:
+        evaluator.lambda_handler(event, FakeLambdaContext())
+    assert type(caught.value).__name__ == error
