@@ -233,6 +233,11 @@ def run_handler(function: str, event: dict[str, Any], env: dict[str, str], regio
             # boto3's default session caches the credentials it resolved first: a new container
             # must resolve them again (another emulator, another function's credentials).
             boto3.DEFAULT_SESSION = None
+            # Powertools Parameters keeps one provider (with its boto3 client) per process: a new
+            # container must not read the kill switch through the previous one's endpoint.
+            from aws_lambda_powertools.utilities.parameters import base as parameters_base
+
+            parameters_base.DEFAULT_PROVIDERS.clear()
             for value in vars(module).values():
                 if callable(getattr(value, "cache_clear", None)):
                     value.cache_clear()
