@@ -141,7 +141,7 @@ def check_arguments(args: argparse.Namespace) -> None:
             raise CliError(f"--replay must look like NAME=FILE (e.g. coinbase=candles.csv.gz), got {item!r}")
         _check_input_file(path, "--replay")
     for name, option in _OUTPUT_PATHS.items():
-        _check_output_path(values.get(name), option, directory=name == "out")
+        _check_output_path(values.get(name), option)
 
 
 def _check_input_file(text: Any, option: str) -> None:
@@ -171,18 +171,16 @@ def _check_json_object_file(text: Any, option: str) -> None:
         raise CliError(f"{option} {text}: must hold a JSON object, got a {type(data).__name__}")
 
 
-def _check_output_path(text: Any, option: str, directory: bool) -> None:
+def _check_output_path(text: Any, option: str) -> None:
+    """The folders an output path is to be written under must be folders (not files)."""
     if not isinstance(text, str):
         return
     path = Path(text).expanduser()
-    target = path if directory else path.parent
-    for parent in (target, *target.parents):
+    for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
                 raise CliError(f"{option} {text}: {parent} is a file, not a folder; choose another path")
             break
-    if not directory and path.is_dir():
-        raise CliError(f"{option} {text}: is a folder; give a file name")
 
 
 def describe_error(exc: BaseException) -> str | None:
