@@ -106,6 +106,7 @@ def import_time(module: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--out", help="also write the JSON here (benchmarks/results/, read by readme_figures.py)")
     args = parser.parse_args()
     path = Path(args.data) / "btcusd_1m_coinbase_2023-03-01_2023-03-21.csv.gz"
     if path.exists():
@@ -131,6 +132,8 @@ def main() -> None:
         "cold_import_ms": {m: import_time(m) for m in ("functions.ml_predictor", "functions.price_collector")},
     }
     print(json.dumps(report, indent=2))
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

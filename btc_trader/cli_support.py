@@ -1,9 +1,10 @@
 """What every `btc-trader` subcommand module shares: the user-facing error and small parsers.
 
-Every CLI error is one line on stderr naming the problem and the fix, with exit status 2
-(`EXIT_USAGE`): argparse's own errors (`CliParser`), the checks every command's arguments get
-before anything starts (`check_arguments`: ports, counts, money, times, symbols, paths), and the
-known errors of the library (`describe_error`). Only a bug is "unexpected".
+Every CLI error after parsing is one line on stderr naming the problem and the fix, with exit
+status 2 (`EXIT_USAGE`): the checks every command's arguments get before anything starts
+(`check_arguments`: ports, counts, money, times, symbols, paths, JSON files) and the known
+errors of the library (`describe_error`). argparse's own refusals (`cli_parser.CommandParser`)
+show the usage line first. Only a bug is "unexpected".
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from btc_trader.domain.candles import MAX_EPOCH_S
 
@@ -25,13 +26,6 @@ SYMBOL_PATTERN = re.compile(r"[A-Z0-9]{2,10}-[A-Z0-9]{2,10}")
 
 class CliError(RuntimeError):
     """A user-facing problem; printed as one line."""
-
-
-class CliParser(argparse.ArgumentParser):
-    """argparse with its errors on one line (problem, then where to read the fix), exit 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
 def parse_time(text: str, option: str = "--at") -> datetime:
@@ -67,7 +61,7 @@ def render_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     import pandas as pd  # only the table commands pay for pandas
 
     frame = pd.DataFrame([{c: row.get(c) for c in columns} for row in rows], columns=columns)
-    return frame.fillna("-").to_string(index=False)
+    return frame.astype(object).fillna("-").to_string(index=False)  # object: "-" may fill a float column
 
 
 # --- checks every command's arguments get before anything starts -------------------------------

@@ -69,12 +69,21 @@ class PredictionResult(_Contract):
 
 
 class RiskResult(_Contract):
+    """The risk manager's verdict. With it, what the executor re-validates the intent against:
+    the price it was sized at, the trading-state version the decision was stored at, the lease
+    this execution holds, and the order ids this execution would use (named in alerts)."""
+
     approved: bool
     action: Action
-    quantity_btc: float = Field(ge=0)
-    notional_usd: float = Field(ge=0)
+    quantity_btc: float = Field(ge=0, allow_inf_nan=False)
+    notional_usd: float = Field(ge=0, allow_inf_nan=False)
     reasons: list[str]
     risk_score: float = Field(ge=0, le=1)
+    reference_price: float | None = Field(None, gt=0, allow_inf_nan=False)
+    state_version: int | None = Field(None, ge=0)
+    lease_expires_at: int | None = None  # epoch s, wall clock
+    trade_id: str | None = None
+    client_order_id: str | None = None
 
 
 class WalletSnapshot(_Contract):

@@ -4,8 +4,9 @@ Pure: settings and prices in, itemised lines out. Quantities come from the setti
 models, memory, retention, symbols, venues), from the code (the state machine's path through its
 ASL, the metric catalogue of the dashboard, the alarms) and from a few measured workload figures
 (`Workload`: log bytes per invocation measured on `btc-trader local run`, history bytes per
-prediction measured by benchmarks/prediction_bench.py, durations assumed and stated). The free
-tier is ignored: these are list prices.
+prediction measured by benchmarks/prediction_bench.py, durations assumed and stated). Totals are
+list prices; the account's CloudWatch free tier (10 custom metrics, 3 dashboards, 10 alarm
+metrics, shared by every stack of the account) is shown apart and never subtracted.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import Any
 
 import yaml
 
-from btc_trader.stack.naming import ResourceNames
+from btc_trader.stack.naming import FUNCTION_ROLES, ResourceNames
 from btc_trader.stack.settings import StackSettings
+from btc_trader.telemetry import LOG_WIDGETS, series_count
 
 PRICE_DIR = Path(__file__).resolve().parent / "pricing"
 HOURS_PER_MONTH = 730
@@ -50,11 +52,13 @@ class Workload:
         "prediction-evaluator": 0.4, "risk-manager": 0.2, "trade-executor": 0.3,
     })
     model_latency_s: dict[str, float] = field(default_factory=lambda: {"bedrock": 2.5, "huggingface": 1.0})
-    # Measured: 48 ticks of `btc-trader local run` (Powertools JSON logs + EMF), plus ~350 bytes
-    # of the Lambda platform's START/END/REPORT lines.
+    # Measured: 48 ticks of `btc-trader local run` on the de-peg replay (Powertools JSON logs with the
+    # log measures, EMF of the alarmed metrics), plus ~350 bytes of the Lambda platform's
+    # START/END/REPORT lines. The executor did not trade in that run: its figure is its earlier
+    # measurement with its three measures as log lines instead of EMF.
     log_bytes: dict[str, int] = field(default_factory=lambda: {
-        "price-collector": 1_650, "ml-predictor": 1_800, "prediction-evaluator": 1_700,
-        "risk-manager": 1_650, "trade-executor": 1_850,
+        "price-collector": 2_300, "ml-predictor": 3_400, "prediction-evaluator": 2_000,
+        "risk-manager": 2_250, "trade-executor": 2_300,
     })
     history_bytes_per_prediction: int = 9_200  # measured: 383 items, 2 attributes (prediction_bench.py)
     history_extra_seconds: float = 0.0
@@ -66,6 +70,10 @@ class Workload:
     raw_payload_bytes: int = 6_000  # one JSON object per collection and symbol, every venue's body
     price_item_bytes: int = 600
     trades_per_day: float | None = None  # None: the stack's maxTradesPerDay (an upper bound)
+    # Logs Insights scans a widget's log group over the dashboard's range (24 h) each time the
+    # dashboard is opened or refreshed; a stated habit, not a measurement.
+    dashboard_views_per_day: int = 10
+    dashboard_range_hours: int = 24
 
 
 @dataclass(frozen=True)
@@ -104,7 +112,7 @@ def workflow_transitions() -> dict[str, int]:
     """State transitions of one execution, walked through the deployed ASL (scheduled start)."""
     from btc_trader.workflow import trading_workflow
 
-    states = trading_workflow("predict", "risk", "execute", "topic")["States"]
+    states = trading_workflow("predict", "risk", "execute", "topic", state_table="state")["States"]
     paths = {}
     for outcome, approved in (("rejected", False), ("traded", True)):
         state, count = "HasClock", 0
@@ -131,48 +139,43 @@ def _bedrock_price(prices: dict[str, Any], model_id: str) -> dict[str, float]:
                     "add it to btc_trader/pricing/<region>.yaml")
 
 
-# Every custom metric series the handlers write: name -> the dimensions besides `service` whose
-# values multiply it (a test checks the names against what the handlers really emit).
-EMITTED_SERIES: dict[str, tuple[str, ...]] = {
-    "PricesCollected": (), "CollectedPrice": ("symbol",), "SourceDivergenceBps": ("symbol",),
-    "SourceFailures": ("source",), "InsufficientSources": (), "DuplicateCollections": (),
-    "ModelLatency": ("model",), "ModelSuccess": ("model",), "ModelFailure": ("model",),
-    "BedrockInputTokens": (), "BedrockOutputTokens": (), "PriceAgeSeconds": ("symbol",),
-    "EnsembleConfidence": (), "PredictionRefused": ("reason",), "HistoryItemsRead": (),
-    "PredictionAccuracy": ("model",), "ModelSkillVsPersistence": ("model",), "PredictionsScored": (),
-    "RiskScore": (), "RiskRejections": ("rule",), "KillSwitchEngaged": (), "DrawdownPct": (),
-    "TradeSuccessRate": (), "TradesExecuted": ("mode", "side"), "PortfolioValue": ("mode",),
-}
-RISK_RULES = 11  # the risk manager's rules (btc_trader.domain.risk.RULES); a refusal names one or more
-REFUSAL_REASONS = 2  # insufficient_history, no_model
-
-
 def custom_metric_count(settings: StackSettings) -> int:
-    """Custom metric series: one per name and dimension values (CloudWatch bills each a month).
+    """Custom metric series: one per catalogued metric and dimension values (btc_trader.telemetry);
+    log measures cost no series. CloudWatch bills each series a month."""
+    return series_count({"model": len(settings.ml_models), "symbol": len(settings.symbols)})
 
-    An upper bound: a series exists once its first value is written (a rule that never refuses
-    writes no `RiskRejections` series).
-    """
-    cardinality = {"model": len(settings.ml_models), "source": len(settings.price_sources),
-                   "symbol": len(settings.symbols), "reason": REFUSAL_REASONS, "rule": RISK_RULES,
-                   "mode": 1, "side": 2}
-    count = sum(math.prod(cardinality[d] for d in dims) for dims in EMITTED_SERIES.values())
-    return count + 5  # Powertools' ColdStart, one per function
+
+# Free tier of CloudWatch, per account and month (shared by every stack in the account).
+FREE_CUSTOM_METRICS, FREE_DASHBOARDS, FREE_ALARM_METRICS = 10, 3, 10
 
 
 def alarm_metric_count(settings: StackSettings) -> int:
     """Metrics the Monitoring component's alarms watch (CloudWatch bills alarms per metric)."""
     no_price = len(settings.symbols)
     workflow = 3  # failed + timed out + aborted executions, in one metric-math alarm
-    error_rates = 5 * 2  # errors and invocations of each function
+    error_rates = len(FUNCTION_ROLES) * 2  # errors and invocations of each function
     return no_price + workflow + error_rates + 1 + 1 + len(settings.ml_models)  # + drawdown, kill switch, skills
+
+
+def logs_insights_scanned_gb(settings: StackSettings, invocations: dict[str, float], work: Workload) -> float:
+    """GB a month the dashboard's Logs Insights widgets scan: each widget reads its function's log
+    group over the dashboard's range, at every view."""
+    widgets_per_function: dict[str, int] = {}
+    for widget in LOG_WIDGETS:
+        if widget.only_with_model in (None, *settings.ml_models):
+            widgets_per_function[widget.service] = widgets_per_function.get(widget.service, 0) + 1
+    per_view = sum(
+        count * invocations[function] / MINUTES_PER_MONTH * 60 * work.dashboard_range_hours * work.log_bytes[function]
+        for function, count in widgets_per_function.items()
+    )
+    return per_view * work.dashboard_views_per_day * 30.4 / 1e9
 
 
 def estimate(settings: StackSettings, names: ResourceNames, prices: dict[str, Any] | None = None,
              workload: Workload | None = None, title: str = "") -> CostEstimate:
     prices = prices or load_prices(names.region if (PRICE_DIR / f"{names.region}.yaml").is_file() else "us-east-1")
     work = workload or Workload()
-    notes = [f"list prices of {prices['region']} as of {prices['as_of']} (btc_trader/pricing/), no free tier"]
+    notes = [f"list prices of {prices['region']} as of {prices['as_of']} (btc_trader/pricing/), free tier not subtracted"]
     if prices["region"] != names.region:
         notes.append(f"the stack's region is {names.region}; the estimate uses {prices['region']}'s prices")
     lines: list[CostLine] = []
@@ -242,11 +245,20 @@ def estimate(settings: StackSettings, names: ResourceNames, prices: dict[str, An
     add("CloudWatch", f"logs ingested, kept {settings.log_retention_days} d", log_gb, "GB",
         log_gb * cw["logs_ingest_gb"] + retained_gb * cw["logs_storage_gb_month"])
     metric_count = custom_metric_count(settings)
-    add("CloudWatch", "custom metrics (EMF)", metric_count, "metrics", metric_count * cw["custom_metric_month"])
-    add("CloudWatch", "dashboard (the first 3 per account are free)", 1, "dashboards", cw["dashboard_month"])
+    add("CloudWatch", "custom metrics (EMF): only what an alarm watches", metric_count, "metrics",
+        metric_count * cw["custom_metric_month"])
+    add("CloudWatch", "dashboard", 1, "dashboards", cw["dashboard_month"])
+    scanned_gb = logs_insights_scanned_gb(settings, invocations, work)
+    add("CloudWatch", f"Logs Insights widgets: {work.dashboard_views_per_day} dashboard views a day over "
+        f"{work.dashboard_range_hours} h", scanned_gb, "GB scanned", scanned_gb * cw["logs_insights_scanned_gb"])
     alarm_metrics = alarm_metric_count(settings)
     add("CloudWatch", "alarms (per metric watched)", alarm_metrics, "alarm metrics",
         alarm_metrics * cw["alarm_metric_month"])
+    free = (min(metric_count, FREE_CUSTOM_METRICS) * cw["custom_metric_month"] + cw["dashboard_month"]
+            + min(alarm_metrics, FREE_ALARM_METRICS) * cw["alarm_metric_month"])
+    notes.append(f"CloudWatch free tier, not subtracted: {FREE_CUSTOM_METRICS} custom metrics, {FREE_DASHBOARDS} "
+                 f"dashboards and {FREE_ALARM_METRICS} alarm metrics per account would cover {free:.2f} USD of this "
+                 "if no other stack or application in the account uses them")
     traces = sum(invocations.values())
     add("X-Ray", "traces of every invocation", traces, "traces",
         traces / 1e6 * prices["xray"]["traces_recorded_per_million"])
@@ -334,17 +346,22 @@ def readme_table() -> str:
     names = ResourceNames("prod", "123456789012", stack_region("prod"))
     columns.append(estimate(original, names, workload=workload, title="original design"))
     prices = load_prices("us-east-1")
-    return (render_table(columns) + f"\n\nList prices of {prices['region']} as of {prices['as_of']}, no free tier; "
-            f"prod costs {columns[1].total / columns[2].total:.0%} of the original design.")
+    series = {stack: custom_metric_count(load_stack_file(stack)) for stack in ("dev", "prod")}
+    return (render_table(columns) + f"\n\nList prices of {prices['region']} as of {prices['as_of']}, free tier not subtracted; "
+            f"prod costs {columns[1].total / columns[2].total:.0%} of the original design. Custom metric series: "
+            f"dev {series['dev']}, prod {series['prod']} (only what an alarm watches).")
 
 
 def main() -> None:
     """`python -m btc_trader.cost`: rewrite the README's cost table from the code."""
-    readme = Path(__file__).resolve().parents[1] / "README.md"
+    from btc_trader.stack.project import find_project_root
+
+    readme = find_project_root() / "README.md"
     text = readme.read_text()
     head, _, rest = text.partition(README_BEGIN)
     _, _, tail = rest.partition(README_END)
     readme.write_text(f"{head}{README_BEGIN}\n{readme_table()}\n{README_END}{tail}")
+    print(f"wrote the cost table (dev, prod and the original design) to {readme}")
 
 
 if __name__ == "__main__":

@@ -13,13 +13,16 @@ LOCAL_ACCOUNT = "123456789012"  # names only need a shape; no AWS call is made
 def estimates(stack: str, overrides: dict[str, str]) -> list[Any]:
     from btc_trader.cost import estimate, original_design
     from btc_trader.stack.naming import ResourceNames
-    from btc_trader.stack.settings import load_stack_with_overrides, stack_region
+    from btc_trader.stack.settings import load_stack_file, load_stack_with_overrides, stack_region
 
     settings = load_stack_with_overrides(stack, overrides)
     names = ResourceNames(stack, LOCAL_ACCOUNT, stack_region(stack))
-    original, workload = original_design(settings)
+    # The original design is one fixed thing (the seed's prod stack), whatever stack is asked
+    # about: the same figure as the README's cost table.
+    original, workload = original_design(load_stack_file("prod"))
+    original_names = ResourceNames("prod", LOCAL_ACCOUNT, stack_region("prod"))
     return [estimate(settings, names, title=f"{stack} stack"),
-            estimate(original, names, workload=workload, title="original design")]
+            estimate(original, original_names, workload=workload, title="original design")]
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
@@ -43,7 +46,8 @@ def cmd_cost(args: argparse.Namespace) -> int:
 
 def register(commands: Any) -> None:
     cost = commands.add_parser("cost", help="estimated monthly AWS cost of a stack, and of the original design")
-    cost.add_argument("--stack", default="dev")
-    cost.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a stack key (repeatable)")
-    cost.add_argument("--json", action="store_true")
+    cost.add_argument("--stack", default="dev", help="the stack to estimate")
+    cost.add_argument("--set", action="append", metavar="KEY=VALUE",
+                      help="override a stack key, repeatable (default: none)")
+    cost.add_argument("--json", action="store_true", help="print the estimates as JSON")
     cost.set_defaults(handler=cmd_cost)

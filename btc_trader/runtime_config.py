@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+if TYPE_CHECKING:
+    from btc_trader.domain.prediction.edge import EdgeParams
 
 ENV_PREFIX = "BTC_TRADER_"
 
@@ -100,9 +103,29 @@ class PredictorConfig(_EnvModel):
     bedrock_timeout_seconds: float = Field(20, gt=0)
     sagemaker_endpoint: str | None = None
     sagemaker_timeout_seconds: float = Field(20, gt=0)
-    min_skill_samples: int = Field(20, ge=1)
-    skill_window: int = Field(200, ge=1)
+    # Calls after which a model's weight is what its net edge supports (see domain.prediction.edge).
+    min_skill_samples: int = Field(300, ge=1)
+    skill_window: int = Field(1000, ge=1)  # calls
+    skill_t_required: float = Field(2.0, gt=0)
     prediction_ttl_days: int = Field(90, ge=1)
+    # What a call is and what acting on it costs: the risk manager's thresholds and the fills' costs.
+    buy_threshold_pct: float = Field(0.5, gt=0)
+    sell_threshold_pct: float = Field(-0.5, lt=0)
+    fee_bps: float = Field(10, ge=0)
+    slippage_bps: float = Field(5, ge=0)
+    trading_interval_minutes: int = Field(15, ge=1)
+
+    def edge_params(self) -> EdgeParams:
+        """The decision-quality rule's parameters (calls, costs, overlap, evidence)."""
+        # Imported here: the edge maths needs numpy, which the price collector's bundle leaves out.
+        from btc_trader.domain.prediction.edge import EdgeParams
+
+        return EdgeParams(
+            buy_threshold_pct=self.buy_threshold_pct, sell_threshold_pct=self.sell_threshold_pct,
+            cost_bps=self.fee_bps + self.slippage_bps,
+            overlap=max(1, round(self.horizon_minutes / self.trading_interval_minutes)),
+            t_required=self.skill_t_required, full_evidence_calls=self.min_skill_samples, window=self.skill_window,
+        )
 
 
 class TradingConfig(_EnvModel):
@@ -131,3 +154,7 @@ class TradingConfig(_EnvModel):
     exchange_id: str
     exchange_sandbox: bool
     exchange_secret_name: str | None = None
+    # What the risk manager checks its event against, and the per-symbol lease's expiry.
+    prices_table: str
+    symbols: tuple[str, ...] = Field(min_length=1)
+    lease_seconds: int = Field(ge=1)

@@ -84,8 +84,11 @@ TRADES = TableSpec(
     global_indexes=(IndexSpec("by_symbol_time", KeyAttribute("symbol", "S"), KeyAttribute("created_at", "N")),),
 )
 
-# The paper wallet and the risk manager's memory, one item per symbol, versioned.
+# The paper wallet and the risk manager's memory, one item per symbol, versioned; beside it the
+# symbol's lease (`lease#<symbol>`: holder execution id, expires_at epoch s), taken at CheckRisk
+# and deleted by the state machine when the execution ends.
 TRADING_STATE = TableSpec(role="trading-state", hash_key=KeyAttribute("symbol", "S"))
+LEASE_KEY_PREFIX = "lease#"
 
 # Powertools Idempotency's table for the trade executor (its documented key schema).
 IDEMPOTENCY = TableSpec(role="idempotency", hash_key=KeyAttribute("id", "S"), ttl_attribute="expiration")

@@ -3,17 +3,21 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
-import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 
+from btc_trader.chronos_endpoint import (
+    container_environment,
+    deployment_digest,
+    image_repository_arn,
+    image_uri,
+    inference_archive,
+)
 from btc_trader.stack.environment import ML_PREDICTOR, PREDICTION_EVALUATOR, predictor_environment
-from btc_trader.stack.naming import EVALUATE_PREDICTIONS, SAGEMAKER_DIGEST_LENGTH, ResourceNames
+from btc_trader.stack.naming import EVALUATE_PREDICTIONS, ResourceNames
 from btc_trader.stack.settings import StackSettings
 from btc_trader.storage_schema import PREDICTION_SCORES, PREDICTIONS
 from components.buckets import private_bucket
@@ -27,11 +31,6 @@ from components.tables import table_from_spec
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 INFERENCE_CODE = PROJECT_ROOT / "sagemaker" / "chronos" / "code"
-# Hugging Face PyTorch inference DLC (CPU); the account is AWS's DLC registry in most regions.
-HF_INFERENCE_IMAGE = (
-    "763104351884.dkr.ecr.{region}.amazonaws.com/"
-    "huggingface-pytorch-inference:2.1.0-transformers4.37.0-cpu-py310-ubuntu22.04"
-)
 CROSS_REGION_PREFIXES = ("us.", "eu.", "apac.", "global.", "jp.", "au.", "ca.")
 
 
@@ -58,19 +57,6 @@ def bedrock_resources(model_id: str, region: str, account: str) -> list[str]:
             f"arn:aws:bedrock:*::foundation-model/{base}",
         ]
     return [f"arn:aws:bedrock:{region}::foundation-model/{model_id}"]
-
-
-def inference_archive(code_dir: Path = INFERENCE_CODE) -> bytes:
-    """model.tar.gz with code/inference.py and code/requirements.txt, byte-for-byte repeatable."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
-        for path in sorted(code_dir.iterdir()):
-            if path.is_file() and path.suffix in {".py", ".txt"}:
-                info = tarfile.TarInfo(f"code/{path.name}")
-                data = path.read_bytes()
-                info.size, info.mtime, info.mode = len(data), 0, 0o644
-                tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 class MlPrediction(pulumi.ComponentResource):
@@ -152,8 +138,8 @@ class MlPrediction(pulumi.ComponentResource):
         """A serverless endpoint: pay per request, no idle instance (the seed's real-time
         endpoint cost money around the clock)."""
         child = pulumi.ResourceOptions(parent=self)
-        archive = inference_archive()
-        digest = hashlib.sha256(archive).hexdigest()[:SAGEMAKER_DIGEST_LENGTH]
+        archive = inference_archive(INFERENCE_CODE)
+        digest = deployment_digest(INFERENCE_CODE, names.region, settings.huggingface.model_id)
         self.model_bucket = private_bucket(
             f"{name}-model-artifacts", names.models_bucket, child
         ).bucket
@@ -171,7 +157,7 @@ class MlPrediction(pulumi.ComponentResource):
                      "Resource": self.model_bucket.arn.apply(lambda arn: f"{arn}/chronos/*")},
                     {"Sid": "PullImage", "Effect": "Allow",
                      "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-                     "Resource": f"arn:aws:ecr:{names.region}:763104351884:repository/huggingface-pytorch-inference"},
+                     "Resource": image_repository_arn(names.region)},
                     # GetAuthorizationToken has no resource-level permissions.
                     {"Sid": "EcrToken", "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"},
                     {"Sid": "Logs", "Effect": "Allow",
@@ -185,10 +171,10 @@ class MlPrediction(pulumi.ComponentResource):
             name=names.sagemaker_model(digest),
             execution_role_arn=self.sagemaker_role.arn,
             primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
-                image=HF_INFERENCE_IMAGE.format(region=names.region),
+                image=image_uri(names.region),
                 model_data_url=pulumi.Output.concat(
                     "s3://", self.model_bucket.bucket, "/", self.model_artifact.key),
-                environment={"HF_MODEL_ID": settings.huggingface.model_id, "HF_TASK": "time-series-forecasting"},
+                environment=container_environment(settings.huggingface.model_id),
             ),
             opts=child,
         )

@@ -16,14 +16,13 @@ import pulumi
 import pulumi_aws as aws
 
 from btc_trader.stack.environment import (
-    ML_PREDICTOR,
     PREDICTION_EVALUATOR,
     PRICE_COLLECTOR,
     RISK_MANAGER,
-    TRADE_EXECUTOR,
 )
 from btc_trader.stack.naming import ResourceNames
 from btc_trader.stack.settings import StackSettings
+from btc_trader.telemetry import LOG_WIDGETS, LogWidget
 
 LAMBDA_NAMESPACE = "AWS/Lambda"
 STATES_NAMESPACE = "AWS/States"
@@ -67,12 +66,6 @@ def custom(names: ResourceNames, service: str, name: str, stat: str = "Average",
            **dimensions: str) -> MetricRef:
     """A metric a handler emits: the stack's namespace, its dimensions, then Powertools' `service`."""
     return MetricRef(names.metrics_namespace, name, {**dimensions, "service": service}, stat, label)
-
-
-def search(names: ResourceNames, metric: str, dimension: str, service: str) -> str:
-    """A SEARCH over one emitted metric split by one dimension (CloudWatch metric-math syntax)."""
-    return (f"SEARCH('{{{names.metrics_namespace},{dimension},service}} MetricName=\"{metric}\" "
-            f"service=\"{service}\"', 'Sum', {DASHBOARD_PERIOD_S})")
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -235,12 +228,12 @@ class Monitoring(pulumi.ComponentResource):
 
     def _model_skill_alarm(self, resource: str, model: str) -> None:
         monitoring = self.args.settings.monitoring
-        metric = custom(self.args.names, PREDICTION_EVALUATOR, "ModelSkillVsPersistence", "Maximum", model=model)
+        metric = custom(self.args.names, PREDICTION_EVALUATOR, "ModelNetEdgeT", "Maximum", model=model)
         self._alarm(
             resource, f"model-skill-{model}", f"model-skill-{model}",
-            f"Model {model} did no better than persistence (skill below {monitoring.min_model_skill:g}) over its "
-            f"scoring window for {monitoring.model_skill_hours} h; its ensemble weight is already 0 "
-            "(btc-trader:monitoring.minModelSkill, modelSkillHours)",
+            f"Acting on model {model}'s calls lost money after fees and slippage (net-edge t below "
+            f"{monitoring.min_model_skill:g}) over its scoring window for {monitoring.model_skill_hours} h; its "
+            "ensemble weight is already falling to 0 (btc-trader:monitoring.minModelSkill, modelSkillHours)",
             comparison_operator="LessThanThreshold", threshold=monitoring.min_model_skill,
             evaluation_periods=monitoring.model_skill_hours, datapoints_to_alarm=monitoring.model_skill_hours,
             treat_missing_data="notBreaching", **self._single(metric, MODEL_SKILL_PERIOD_S),
@@ -249,39 +242,20 @@ class Monitoring(pulumi.ComponentResource):
     # --- dashboard ---------------------------------------------------------------------------
 
     def dashboard_metrics(self, functions: dict[str, str], state_machine_arn: str) -> dict[str, list[MetricRef]]:
-        """Every metric on the dashboard, by widget title (the dashboard body is built from this)."""
+        """Every metric graph on the dashboard, by widget title: the alarmed custom metrics (the only
+        ones billed) and the free AWS/Lambda and AWS/States metrics."""
         settings, names = self.args.settings, self.args.names
-        mode = "live" if settings.enable_real_trading else "paper"
         symbols, models = settings.symbols, settings.ml_models
-        widgets: dict[str, list[MetricRef]] = {
+        return {
             "Prices stored per period (CollectedPrice samples)": [
                 custom(names, PRICE_COLLECTOR, "CollectedPrice", "SampleCount", label=s, symbol=s) for s in symbols],
-            "Price age at decision, s (PriceAgeSeconds)": [
-                custom(names, ML_PREDICTOR, "PriceAgeSeconds", "Maximum", label=s, symbol=s) for s in symbols],
-            "Source failures": [
-                *(custom(names, PRICE_COLLECTOR, "SourceFailures", "Sum", label=src, source=src)
-                  for src in settings.price_sources),
-                custom(names, PRICE_COLLECTOR, "InsufficientSources", "Sum", label="too few sources"),
-            ],
-            "Source divergence, bps": [
-                custom(names, PRICE_COLLECTOR, "SourceDivergenceBps", "Maximum", label=s, symbol=s) for s in symbols],
-            "Prediction accuracy per model, % direction hits (PredictionAccuracy)": [
-                custom(names, PREDICTION_EVALUATOR, "PredictionAccuracy", "Average", label=m, model=m) for m in models],
-            "Skill vs persistence per model (> 0 beats it)": [
-                custom(names, PREDICTION_EVALUATOR, "ModelSkillVsPersistence", "Average", label=m, model=m)
+            "Net edge t per model (>= 2 earns weight)": [
+                custom(names, PREDICTION_EVALUATOR, "ModelNetEdgeT", "Average", label=m, model=m)
                 for m in models],
-            "Model latency p90, ms": [
-                custom(names, ML_PREDICTOR, "ModelLatency", "p90", label=m, model=m) for m in models],
-            "Trade success rate, %": [custom(names, TRADE_EXECUTOR, "TradeSuccessRate", "Average")],
-            "Trades": [custom(names, TRADE_EXECUTOR, "TradesExecuted", "Sum", label=side, mode=mode, side=side)
-                       for side in ("BUY", "SELL")],
-            f"Portfolio value, USD ({mode})": [
-                custom(names, TRADE_EXECUTOR, "PortfolioValue", "Average", mode=mode)],
-            "Risk score (nearest limit, 0..1) and kill switch": [
-                custom(names, RISK_MANAGER, "RiskScore", "Maximum"),
-                custom(names, RISK_MANAGER, "KillSwitchEngaged", "Maximum"),
+            "Drawdown, % and kill switch": [
+                custom(names, RISK_MANAGER, "DrawdownPct", "Maximum", label="drawdown %"),
+                custom(names, RISK_MANAGER, "KillSwitchEngaged", "Maximum", label="kill switch"),
             ],
-            "Drawdown, %": [custom(names, RISK_MANAGER, "DrawdownPct", "Maximum")],
             "Lambda errors": [MetricRef(LAMBDA_NAMESPACE, "Errors", {"FunctionName": n}, "Sum", role)
                               for role, n in functions.items()],
             "Lambda duration p95, ms": [MetricRef(LAMBDA_NAMESPACE, "Duration", {"FunctionName": n}, "p95", role)
@@ -293,21 +267,11 @@ class Monitoring(pulumi.ComponentResource):
                           outcome.removeprefix("Executions"))
                 for outcome in WORKFLOW_OUTCOMES],
         }
-        if "bedrock" in models:
-            widgets["Bedrock tokens"] = [
-                custom(names, ML_PREDICTOR, "BedrockInputTokens", "Sum", label="input"),
-                custom(names, ML_PREDICTOR, "BedrockOutputTokens", "Sum", label="output"),
-            ]
-        return widgets
 
-    def dashboard_searches(self) -> dict[str, str]:
-        """Breakdowns whose dimension values are open-ended (rules, reasons, failing models)."""
-        names = self.args.names
-        return {
-            "Risk rejections by rule": search(names, "RiskRejections", "rule", RISK_MANAGER),
-            "Model failures by model": search(names, "ModelFailure", "model", ML_PREDICTOR),
-            "Predictions refused by reason": search(names, "PredictionRefused", "reason", ML_PREDICTOR),
-        }
+    def dashboard_log_widgets(self) -> list[LogWidget]:
+        """Graphs and breakdowns of the log measures, queried with Logs Insights when viewed."""
+        models = self.args.settings.ml_models
+        return [widget for widget in LOG_WIDGETS if widget.only_with_model in (None, *models)]
 
     def _annotations(self, title: str) -> list[dict[str, Any]]:
         settings = self.args.settings
@@ -318,7 +282,7 @@ class Monitoring(pulumi.ComponentResource):
             return [{"label": "maxSourceDivergenceBps", "value": settings.max_source_divergence_bps}]
         if title.startswith("Price age"):
             return [{"label": "maxPriceAgeSeconds", "value": settings.max_price_age_seconds}]
-        if title.startswith("Skill vs persistence"):
+        if title.startswith("Net edge t"):
             return [{"label": "minModelSkill", "value": settings.monitoring.min_model_skill}]
         return []
 
@@ -340,8 +304,6 @@ class Monitoring(pulumi.ComponentResource):
             (title, [metric.widget_entry() for metric in metrics])
             for title, metrics in self.dashboard_metrics(functions, state_machine_arn).items()
         ]
-        graphs += [(title, [[{"expression": expression, "id": f"search{i}", "label": ""}]])
-                   for i, (title, expression) in enumerate(self.dashboard_searches().items())]
         for index, (title, entries) in enumerate(graphs):
             properties: dict[str, Any] = {
                 "title": title, "view": "timeSeries", "region": names.region, "period": DASHBOARD_PERIOD_S,
@@ -352,4 +314,10 @@ class Monitoring(pulumi.ComponentResource):
                 properties["annotations"] = {"horizontal": annotations}
             widgets.append({"type": "metric", "x": (index % 3) * width, "y": 5 + (index // 3) * height,
                             "width": width, "height": height, "properties": properties})
+        for index, widget in enumerate(self.dashboard_log_widgets(), start=len(graphs)):
+            log_group = f"/aws/lambda/{functions[widget.service]}"
+            widgets.append({"type": "log", "x": (index % 3) * width, "y": 5 + (index // 3) * height,
+                            "width": width, "height": height, "properties": {
+                                "title": widget.title, "region": names.region, "view": widget.view,
+                                "query": widget.query(log_group)}})
         return {"start": "-PT24H", "periodOverride": "inherit", "widgets": widgets}

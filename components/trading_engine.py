@@ -17,7 +17,7 @@ from btc_trader.stack.environment import (
 )
 from btc_trader.stack.naming import START_TRADING, ResourceNames
 from btc_trader.stack.settings import StackSettings
-from btc_trader.storage_schema import IDEMPOTENCY, TRADES, TRADING_STATE
+from btc_trader.storage_schema import IDEMPOTENCY, LEASE_KEY_PREFIX, PRICES, TRADES, TRADING_STATE
 from btc_trader.workflow import trading_workflow
 from components.iam import service_role
 from components.network import VpcPlacement
@@ -134,6 +134,9 @@ class TradingEngine(pulumi.ComponentResource):
                      "Resource": self.state_table.arn},
                     {"Sid": "KillSwitch", "Effect": "Allow", "Action": ["ssm:GetParameter"],
                      "Resource": self.kill_switch.arn},
+                    # The latest stored price, to check the prediction's against.
+                    {"Sid": "StoredPrices", "Effect": "Allow", "Action": ["dynamodb:Query"],
+                     "Resource": f"arn:aws:dynamodb:{names.region}:{names.account_id}:table/{names.table(PRICES.role)}"},
                 ],
                 description="Turns a prediction into an order intent and applies every risk rule",
             ),
@@ -160,7 +163,8 @@ class TradingEngine(pulumi.ComponentResource):
                 code=args.code, layers=args.layers,
                 environment=trading_environment(settings, names, TRADE_EXECUTOR),
                 statements=executor_statements,
-                reserved_concurrency=1,  # two executions never trade at once
+                # Opt-in: the per-symbol lease already keeps two executions from trading at once.
+                reserved_concurrency=settings.executor_reserved_concurrency,
                 description="Executes approved intents exactly once (paper wallet or exchange)",
             ),
             opts=child,
@@ -177,6 +181,10 @@ class TradingEngine(pulumi.ComponentResource):
                     {"Sid": "InvokeSteps", "Effect": "Allow", "Action": ["lambda:InvokeFunction"],
                      "Resource": [f.arn for f in functions]},
                     {"Sid": "Notify", "Effect": "Allow", "Action": ["sns:Publish"], "Resource": self.topic.arn},
+                    # Ending an execution releases its symbol's lease, and only lease items.
+                    {"Sid": "ReleaseLease", "Effect": "Allow", "Action": ["dynamodb:DeleteItem"],
+                     "Resource": self.state_table.arn,
+                     "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{LEASE_KEY_PREFIX}*"]}}},
                     {"Sid": "EncryptedTopic", "Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
                      "Resource": self.alerts_key.arn},
                     # Log delivery and X-Ray APIs have no resource-level permissions.
@@ -191,8 +199,10 @@ class TradingEngine(pulumi.ComponentResource):
             child,
         )
         definition = pulumi.Output.all(
-            args.predictor_function.arn, self.risk_manager.function.arn, self.executor.function.arn, self.topic.arn
-        ).apply(lambda arns: json.dumps(trading_workflow(*arns)))
+            args.predictor_function.arn, self.risk_manager.function.arn, self.executor.function.arn, self.topic.arn,
+            self.state_table.name,
+        ).apply(lambda a: json.dumps(trading_workflow(*a[:4], state_table=a[4],
+                                                      lambda_timeout_s=settings.lambda_settings.timeout_seconds)))
         self.state_machine = aws.sfn.StateMachine(
             f"{name}-workflow",
             name=names.state_machine,

@@ -11,7 +11,6 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -22,10 +21,12 @@ from btc_trader.contracts import WorkflowInput
 from btc_trader.event_fields import parse_event_time, require_configured
 from btc_trader.runtime_config import PredictorConfig
 from btc_trader.services.prediction import PredictionOutcome, PredictionParams, PredictionService
+from btc_trader.telemetry import Telemetry
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+telemetry = Telemetry(metrics, logger)
 
 # The clients' own read timeouts end a slow model first; this bounds the wait for all of them.
 MODEL_GRACE_S = 1.0
@@ -49,8 +50,7 @@ def _service() -> PredictionService:
             horizon_minutes=config.horizon_minutes,
             bar_seconds=config.bar_minutes * 60,
             configured_weights=config.model_weights,
-            min_skill_samples=config.min_skill_samples,
-            skill_window=config.skill_window,
+            edge=config.edge_params(),
             ttl_days=config.prediction_ttl_days,
             model_timeout_s=timeout,
         ),
@@ -59,32 +59,27 @@ def _service() -> PredictionService:
 
 def _record(outcome: PredictionOutcome, symbol: str) -> None:
     for run in outcome.runs:
-        with single_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=run.latency_ms) as m:
-            m.add_dimension(name="model", value=run.model)
-        name = "ModelSuccess" if run.ok else "ModelFailure"
-        with single_metric(name=name, unit=MetricUnit.Count, value=1) as m:
-            m.add_dimension(name="model", value=run.model)
+        telemetry.record("ModelLatency", run.latency_ms, model=run.model)
+        telemetry.record("ModelSuccess" if run.ok else "ModelFailure", 1, model=run.model)
         if run.input_tokens or run.output_tokens:
-            metrics.add_metric(name="BedrockInputTokens", unit=MetricUnit.Count, value=run.input_tokens)
-            metrics.add_metric(name="BedrockOutputTokens", unit=MetricUnit.Count, value=run.output_tokens)
+            telemetry.record("BedrockInputTokens", run.input_tokens)
+            telemetry.record("BedrockOutputTokens", run.output_tokens)
         if not run.ok:
             logger.warning("model failed", extra={"model": run.model, "reason": run.error})
     result = outcome.result
     if result.price_age_s is not None:
         # Freshness as trading sees it: the age of the latest stored price at decision time.
-        with single_metric(name="PriceAgeSeconds", unit=MetricUnit.Seconds, value=result.price_age_s) as m:
-            m.add_dimension(name="symbol", value=symbol)
+        telemetry.record("PriceAgeSeconds", result.price_age_s, symbol=symbol)
     if result.status == "ok":
-        metrics.add_metric(name="EnsembleConfidence", unit=MetricUnit.NoUnit, value=result.confidence)
+        telemetry.record("EnsembleConfidence", result.confidence)
     else:
-        with single_metric(name="PredictionRefused", unit=MetricUnit.Count, value=1) as m:
-            m.add_dimension(name="reason", value=result.status)
-    metrics.add_metric(name="HistoryItemsRead", unit=MetricUnit.Count, value=outcome.history_items_read)
+        telemetry.record("PredictionRefused", 1, reason=result.status)
+    telemetry.record("HistoryItemsRead", outcome.history_items_read)
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@metrics.log_metrics
 @event_parser(model=WorkflowInput)
 def lambda_handler(event: WorkflowInput, context: LambdaContext) -> dict[str, Any]:
     require_configured([event.symbol], _config().symbols)

@@ -7,7 +7,6 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -17,10 +16,12 @@ from btc_trader.domain.prediction.scoring import PERSISTENCE
 from btc_trader.event_fields import EvaluationEvent, require_configured
 from btc_trader.runtime_config import PredictorConfig
 from btc_trader.services.evaluation import EvaluationService
+from btc_trader.telemetry import Telemetry
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+telemetry = Telemetry(metrics, logger)
 
 LOOKBACK_DAYS = 7  # predictions older than this that never found a realised price are dropped
 
@@ -39,14 +40,14 @@ def _service() -> EvaluationService:
         models=list(config.ml_models),
         tolerance_s=max(120, config.bar_minutes * 60 * 2),
         lookback_s=LOOKBACK_DAYS * 86_400,
-        skill_window=config.skill_window,
+        edge=config.edge_params(),
         ttl_days=config.prediction_ttl_days,
     )
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@metrics.log_metrics
 @event_parser(model=EvaluationEvent)
 def lambda_handler(event: EvaluationEvent, context: LambdaContext) -> dict[str, Any]:
     now = int(event.time.timestamp())
@@ -57,23 +58,22 @@ def lambda_handler(event: EvaluationEvent, context: LambdaContext) -> dict[str, 
         for score in outcome.scores:
             if score.model == PERSISTENCE:
                 continue
-            with single_metric(name="PredictionAccuracy", unit=MetricUnit.Percent,
-                               value=100.0 if score.direction_hit else 0.0) as m:
-                m.add_dimension(name="model", value=score.model)
+            telemetry.record("PredictionAccuracy", 100.0 if score.direction_hit else 0.0, model=score.model)
         for model, skill in outcome.skills.items():
-            # Below the ensemble's own sample minimum a skill is noise, and an alarm on it would be too.
+            # Below the evidence minimum the figure is noise, and an alarm on it would be too. The one
+            # skill metric per model: the significance (Newey-West t) of its net edge after costs.
             if skill.samples < _config().min_skill_samples:
                 continue
-            with single_metric(name="ModelSkillVsPersistence", unit=MetricUnit.NoUnit,
-                               value=skill.vs_persistence) as m:
-                m.add_dimension(name="model", value=model)
-        metrics.add_metric(name="PredictionsScored", unit=MetricUnit.Count, value=outcome.scored)
+            telemetry.record("ModelNetEdgeT", skill.t_stat, model=model)
+        telemetry.record("PredictionsScored", outcome.scored)
         summary.append({
             "symbol": symbol,
             "scored": outcome.scored,
             "waiting_for_price": outcome.waiting_for_price,
             "skills": {
-                m: {"samples": s.samples, "hit_rate": s.hit_rate, "mae_pct": s.mae_pct,
+                m: {"samples": s.samples, "calls": s.calls, "call_hit_rate": s.call_hit_rate,
+                    "break_even_hit_rate": s.break_even_hit_rate, "mean_net_bps": s.mean_net_bps,
+                    "t_stat": s.t_stat, "hit_rate": s.hit_rate, "mae_pct": s.mae_pct,
                     "persistence_mae_pct": s.persistence_mae_pct, "vs_persistence": s.vs_persistence}
                 for m, s in outcome.skills.items()
             },

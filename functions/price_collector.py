@@ -11,7 +11,6 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -27,10 +26,12 @@ from btc_trader.services.price_collection import (
     CollectionOutcome,
     PriceCollectionService,
 )
+from btc_trader.telemetry import Telemetry
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+telemetry = Telemetry(metrics, logger)
 
 
 class CollectionFailedError(RuntimeError):
@@ -78,28 +79,23 @@ def _traced_fetch(source: str, fetch: Any) -> FetchedQuote:
 def _record(outcome: CollectionOutcome) -> None:
     if outcome.status == "already_collected":
         # A re-delivered event: counted so duplicates are visible; it changed nothing.
-        metrics.add_metric(name="DuplicateCollections", unit=MetricUnit.Count, value=1)
+        telemetry.record("DuplicateCollections", 1)
         return
     for source, reason in outcome.sources_rejected.items():
         _count_source_failure(source)
         logger.warning("source rejected", extra={"source": source, "reason": reason})
-    metrics.add_metric(name="PricesCollected", unit=MetricUnit.Count, value=1)
-    with single_metric(name="CollectedPrice", unit=MetricUnit.NoUnit, value=outcome.price) as m:
-        m.add_dimension(name="symbol", value=outcome.symbol)
-    with single_metric(
-        name="SourceDivergenceBps", unit=MetricUnit.NoUnit, value=outcome.divergence_bps
-    ) as m:
-        m.add_dimension(name="symbol", value=outcome.symbol)
+    telemetry.record("PricesCollected", 1)
+    telemetry.record("CollectedPrice", outcome.price, symbol=outcome.symbol)
+    telemetry.record("SourceDivergenceBps", outcome.divergence_bps, symbol=outcome.symbol)
 
 
 def _count_source_failure(source: str) -> None:
-    with single_metric(name="SourceFailures", unit=MetricUnit.Count, value=1) as metric:
-        metric.add_dimension(name="source", value=source)
+    telemetry.record("SourceFailures", 1, source=source)
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@metrics.log_metrics
 @event_parser(model=CollectionEvent)
 def lambda_handler(event: CollectionEvent, context: LambdaContext) -> dict[str, Any]:
     config = _config()
@@ -112,7 +108,7 @@ def lambda_handler(event: CollectionEvent, context: LambdaContext) -> dict[str, 
         try:
             outcome = _service().collect(symbol, at)
         except InsufficientSourcesError as exc:
-            metrics.add_metric(name="InsufficientSources", unit=MetricUnit.Count, value=1)
+            telemetry.record("InsufficientSources", 1)
             for source in exc.rejected:
                 _count_source_failure(source)
             logger.error("not enough valid sources", extra={"symbol": symbol, "rejected": exc.rejected})

@@ -1,19 +1,19 @@
 """trade_executor Lambda (workflow step Execute): executes an approved intent exactly once.
 
 Powertools Idempotency keyed on the workflow execution id guards the handler; the service's
-intent-first audit trail guards the order itself; reserved concurrency 1 keeps two executions
-from trading at once. Live keys come from Secrets Manager through Powertools Parameters.
+intent-first audit trail guards the order itself; the intent must be this execution's stored
+approval on the current trading state, under the symbol's lease (read against the wall clock). Live keys come from Secrets Manager through Powertools Parameters.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from datetime import datetime
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -28,10 +28,12 @@ from btc_trader.contracts import PredictionResult, RiskResult, TradeResult, Work
 from btc_trader.runtime_config import TradingConfig
 from btc_trader.services.trading import ExecutionService
 from btc_trader.services.trading_wiring import trading_params
+from btc_trader.telemetry import Telemetry
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+telemetry = Telemetry(metrics, logger)
 
 SECRET_CACHE_S = 300
 
@@ -39,6 +41,11 @@ SECRET_CACHE_S = 300
 class ExecuteInput(WorkflowInput):
     prediction: PredictionResult
     risk: RiskResult
+
+
+def wall_clock() -> int:
+    """The real time (epoch s): what the lease and, in live mode, the run's clock are held against."""
+    return int(time.time())
 
 
 @cache
@@ -68,7 +75,8 @@ def _idempotency() -> tuple[IdempotencyConfig, Any]:
     def execute(request: dict[str, Any]) -> dict[str, Any]:
         parsed = ExecuteInput.model_validate(request)
         now = int(datetime.fromisoformat(parsed.requested_at.replace("Z", "+00:00")).timestamp())
-        trade = _service().execute(parsed.symbol, parsed.execution_id, parsed.risk, parsed.prediction, now)
+        trade = _service().execute(parsed.symbol, parsed.execution_id, parsed.risk, parsed.prediction, now,
+                                   wall_clock=wall_clock())
         return trade.model_dump(mode="json")
 
     return config, execute
@@ -76,7 +84,7 @@ def _idempotency() -> tuple[IdempotencyConfig, Any]:
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@metrics.log_metrics
 @event_parser(model=ExecuteInput)
 def lambda_handler(event: ExecuteInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(symbol=event.symbol, execution_id=event.execution_id)
@@ -84,12 +92,9 @@ def lambda_handler(event: ExecuteInput, context: LambdaContext) -> dict[str, Any
     config.register_lambda_context(context)
     trade = TradeResult.model_validate(execute(request=event.model_dump(mode="json")))
     success = trade.status in ("FILLED", "PARTIAL")
-    metrics.add_metric(name="TradeSuccessRate", unit=MetricUnit.Percent, value=100.0 if success else 0.0)
-    with single_metric(name="TradesExecuted", unit=MetricUnit.Count, value=1) as m:
-        m.add_dimension(name="mode", value=trade.mode)
-        m.add_dimension(name="side", value=event.risk.action)
-    with single_metric(name="PortfolioValue", unit=MetricUnit.NoUnit, value=trade.wallet.equity_usd) as m:
-        m.add_dimension(name="mode", value=trade.mode)
+    telemetry.record("TradeSuccessRate", 100.0 if success else 0.0)
+    telemetry.record("TradesExecuted", 1, mode=trade.mode, side=event.risk.action)
+    telemetry.record("PortfolioValue", trade.wallet.equity_usd, mode=trade.mode)
     logger.info("trade", extra={"status": trade.status, "trade_id": trade.trade_id, "filled": trade.filled_qty,
                                 "price": trade.avg_price, "wallet": trade.wallet.model_dump()})
     return trade.model_dump(mode="json")

@@ -49,3 +49,14 @@ def metric_values(records: list[dict], name: str) -> list[tuple[dict, float]]:
             for v in value if isinstance(value, list) else [value]:
                 found.append((dims, v))
     return found
+
+
+def measure_values(records: list, name: str) -> list[tuple[dict, float]]:
+    """(dimensions, value) of every log measure `name` (btc_trader.telemetry) among log records
+    (pytest's caplog.records). Which function wrote it is the monitoring proof's business
+    (tests/emitted_metrics.py reads the JSON lines with their `service`)."""
+    from btc_trader.telemetry import CATALOGUE
+
+    dimensions = CATALOGUE[name].dimensions
+    return [({key: getattr(record, key) for key in dimensions}, record.value)
+            for record in records if getattr(record, "measure", None) == name]

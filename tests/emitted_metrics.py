@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
+from unittest import mock
 
 import boto3
 import numpy as np
@@ -45,6 +46,7 @@ from btc_trader.stack.environment import (
 from btc_trader.stack.naming import ResourceNames
 from btc_trader.stack.settings import StackSettings
 from btc_trader.storage_schema import TABLES
+from btc_trader.telemetry import MEASURE_FIELD, VALUE_FIELD
 from tests.aws_fakes import FakeLambdaContext, create_table, emf_records
 from tests.conftest import load_fixture
 
@@ -73,6 +75,28 @@ class Emitted:
     @property
     def service(self) -> str | None:
         return dict(self.dimensions).get("service")
+
+
+@dataclass(frozen=True)
+class Logged:
+    """A log measure a handler wrote (btc_trader.telemetry): who wrote it, its name, its fields."""
+
+    service: str
+    name: str
+    fields: frozenset[str]
+
+
+def logged_in(text: str) -> set[Logged]:
+    """Every log measure in the Powertools JSON lines of `text`."""
+    found = set()
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("{") or f'"{MEASURE_FIELD}"' not in line:
+            continue
+        record = json.loads(line)
+        if MEASURE_FIELD in record and VALUE_FIELD in record:
+            found.add(Logged(record["service"], record[MEASURE_FIELD], frozenset(record)))
+    return found
 
 
 def emitted_in(text: str) -> set[Emitted]:
@@ -129,8 +153,16 @@ class HandlerRun:
 
     def invoke(self, function: Function, event: dict[str, Any]) -> Any:
         # Each call in its function's own environment: Powertools reads some of it per metric.
-        with patched_environ(function.env), contextlib.redirect_stdout(self.output):
-            return function.module.lambda_handler(event, FakeLambdaContext())
+        # Powertools binds its log stream at import: point it at the run's output, as Lambda's
+        # stdout, so the JSON log lines (log measures) are collected beside the EMF.
+        handler = function.module.logger.registered_handler
+        stream = handler.stream
+        handler.stream = self.output
+        try:
+            with patched_environ(function.env), contextlib.redirect_stdout(self.output):
+                return function.module.lambda_handler(event, FakeLambdaContext())
+        finally:
+            handler.stream = stream
 
     # --- the stack's resources ---------------------------------------------------------------
 
@@ -246,12 +278,24 @@ class HandlerRun:
                 self._exchange():
             # An unconvinced prediction is rejected by a rule; then a BUY and a SELL are executed.
             self.invoke(risk_manager, self._state("doubt", at, prediction(2.0, 0.05)))
+            self._release_lease("doubt")
             for i, move in enumerate((2.0, -2.0)):
                 state = self._state(f"trade-{i}", at + i * 60, prediction(move, 0.97))
-                risk = self.invoke(risk_manager, state)
-                assert risk["approved"], f"the {'BUY' if move > 0 else 'SELL'} must be approved: {risk['reasons']}"
-                trade = self.invoke(executor, {**state, "risk": risk})
+                # A live stack's run is held against the wall clock: the run happens "now".
+                with mock.patch.object(risk_manager.module, "wall_clock", lambda t=at + i * 60: t), \
+                        mock.patch.object(executor.module, "wall_clock", lambda t=at + i * 60: t):
+                    risk = self.invoke(risk_manager, state)
+                    assert risk["approved"], f"the {'BUY' if move > 0 else 'SELL'} must be approved: {risk['reasons']}"
+                    trade = self.invoke(executor, {**state, "risk": risk})
                 assert trade["status"] == "FILLED", trade
+                self._release_lease(f"trade-{i}")
+
+    def _release_lease(self, execution_id: str) -> None:
+        """What the state machine does when an execution ends (the handlers run without it here)."""
+        from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
+
+        DynamoDBTradingStore(self.names.table("trades"), self.names.table("trading-state")).release_lease(
+            self.symbol, execution_id)
 
     def _state(self, execution_id: str, at: int, prediction: dict[str, Any]) -> dict[str, Any]:
         return {"symbol": self.symbol, "execution_id": execution_id, "requested_at": iso(at), "prediction": prediction}
@@ -296,6 +340,17 @@ def exchange_info(exchange_id: str) -> dict[str, Any]:
 
 def collect_emissions(settings: StackSettings, names: ResourceNames) -> set[Emitted]:
     """Run every function of the stack through its metric-emitting paths; what did they emit?"""
+    return emitted_in(run_handlers(settings, names))
+
+
+def collect_logged(settings: StackSettings, names: ResourceNames) -> tuple[set[Emitted], set[Logged]]:
+    """The metrics and the log measures of one run of every handler."""
+    output = run_handlers(settings, names)
+    return emitted_in(output), logged_in(output)
+
+
+def run_handlers(settings: StackSettings, names: ResourceNames) -> str:
+    """Everything the handlers printed (logs and EMF) through their metric-emitting paths."""
     run = HandlerRun(settings, names)
     start = 1_700_000_000 // 3600 * 3600
     history_bars = 400
@@ -307,4 +362,4 @@ def collect_emissions(settings: StackSettings, names: ResourceNames) -> set[Emit
         run.predict_and_evaluate(first_prediction)
         run.trade(end)
         run.collect()
-    return emitted_in(run.output.getvalue())
+    return run.output.getvalue()

@@ -11,7 +11,7 @@ prediction-scores  one item per (symbol#model, prediction time) with the model's
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -20,6 +20,7 @@ from btc_trader.adapters.aws_clients import LazyClient
 from btc_trader.adapters.dynamodb_codec import deserialize as _deserialize
 from btc_trader.adapters.dynamodb_codec import serialize as _serialize
 from btc_trader.contracts import PredictionResult
+from btc_trader.domain.prediction.edge import EdgeParams
 from btc_trader.domain.prediction.ensemble import Skill
 from btc_trader.domain.prediction.scoring import PERSISTENCE, Score, rolling_skill
 from btc_trader.storage_schema import PREDICTION_SCORES, PREDICTIONS, TTL_ATTRIBUTE
@@ -89,6 +90,18 @@ class DynamoDBPredictionStore(LazyClient):
         )
         return _deserialize(response["Item"]) if "Item" in response else None
 
+    def predictions(self, symbol: str, start: int, end: int) -> Iterator[dict[str, Any]]:
+        """Every stored prediction of `symbol` with start <= time < end, oldest first (paginated)."""
+        pages = self.client.get_paginator("query").paginate(
+            TableName=self.predictions_table,
+            KeyConditionExpression="#symbol = :symbol AND #ts BETWEEN :start AND :last",
+            ExpressionAttributeNames={"#symbol": _P_HASH, "#ts": _P_RANGE},
+            ExpressionAttributeValues=_serialize({":symbol": symbol, ":start": start, ":last": end - 1}),
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                yield _deserialize(item)
+
     def due_for_scoring(self, symbol: str, now: int, lookback_s: int) -> list[dict[str, Any]]:
         """Unscored predictions whose horizon has passed, oldest first (bounded window)."""
         pages = self.client.get_paginator("query").paginate(
@@ -121,6 +134,9 @@ class DynamoDBPredictionStore(LazyClient):
                     "direction_hit": s.direction_hit,
                     "persistence_abs_pct_error": persistence.abs_pct_error,
                     "persistence_direction_hit": persistence.direction_hit,
+                    # The decision record: what the model called and what happened (see edge).
+                    "predicted_move_pct": s.predicted_move_pct,
+                    "realised_return": s.realised_return,
                     TTL_ATTRIBUTE: expires_at,
                 }),
             )
@@ -135,29 +151,35 @@ class DynamoDBPredictionStore(LazyClient):
             }),
         )
 
-    def skills(self, symbol: str, models: Iterable[str], window: int) -> dict[str, Skill]:
-        """Each model's rolling skill over its newest `window` scores (one bounded query each)."""
+    def skills(self, symbol: str, models: Iterable[str], params: EdgeParams) -> dict[str, Skill]:
+        """Each model's rolling skill over its newest window of scores (one bounded query each)."""
         result = {}
         for model in models:
-            response = self.client.query(
+            # Newest first, lazily: rolling_skill stops reading once it has the window's calls
+            # (and the overlap before them), so only the pages it needs are fetched.
+            pages = self.client.get_paginator("query").paginate(
                 TableName=self.scores_table,
                 KeyConditionExpression="#series = :series",
                 ExpressionAttributeNames={"#series": _S_HASH},
                 ExpressionAttributeValues={":series": {"S": score_series(symbol, model)}},
                 ScanIndexForward=False,
-                Limit=window,
             )
-            pairs = []
-            for raw in response.get("Items", []):
-                item = _deserialize(raw)
-                pairs.append((
-                    Score(model, float(item["abs_pct_error"]), bool(item["direction_hit"])),
-                    Score(PERSISTENCE, float(item["persistence_abs_pct_error"]), bool(item["persistence_direction_hit"])),
-                ))
-            skill = rolling_skill(model, pairs, window)
+            skill = rolling_skill(model, self._pairs(model, pages), params)
             if skill is not None:
                 result[model] = skill
         return result
+
+    @staticmethod
+    def _pairs(model: str, pages: Iterable[dict[str, Any]]) -> Iterator[tuple[Score, Score]]:
+        """(model score, persistence score) per stored item, in the order the pages give them."""
+        for page in pages:
+            for raw in page.get("Items", []):
+                item = _deserialize(raw)
+                yield (
+                    Score(model, float(item["abs_pct_error"]), bool(item["direction_hit"]),
+                          float(item.get("predicted_move_pct", "nan")), float(item.get("realised_return", "nan"))),
+                    Score(PERSISTENCE, float(item["persistence_abs_pct_error"]), bool(item["persistence_direction_hit"])),
+                )
 
     def save_skills(self, symbol: str, skills: Mapping[str, Skill], *, at: int, expires_at: int) -> None:
         """Snapshot every model's skill as of an evaluation (the predictor reads the newest)."""
@@ -168,7 +190,10 @@ class DynamoDBPredictionStore(LazyClient):
                 _S_RANGE: at,
                 "skills": {
                     m: {"samples": s.samples, "hit_rate": s.hit_rate, "mae_pct": s.mae_pct,
-                        "persistence_mae_pct": s.persistence_mae_pct, "persistence_hit_rate": s.persistence_hit_rate}
+                        "persistence_mae_pct": s.persistence_mae_pct, "persistence_hit_rate": s.persistence_hit_rate,
+                        "calls": s.calls, "call_hit_rate": s.call_hit_rate,
+                        "break_even_hit_rate": s.break_even_hit_rate, "mean_net_bps": s.mean_net_bps,
+                        "t_stat": s.t_stat}
                     for m, s in skills.items()
                 },
                 TTL_ATTRIBUTE: expires_at,
@@ -191,7 +216,14 @@ class DynamoDBPredictionStore(LazyClient):
         stored = _deserialize(items[0]).get("skills", {})
         return {
             m: Skill(m, int(v["samples"]), float(v["hit_rate"]), float(v["mae_pct"]), float(v["persistence_mae_pct"]),
-                     None if v.get("persistence_hit_rate") is None else float(v["persistence_hit_rate"]))
+                     _optional(v.get("persistence_hit_rate")), calls=int(v.get("calls", 0)),
+                     call_hit_rate=_optional(v.get("call_hit_rate")),
+                     break_even_hit_rate=_optional(v.get("break_even_hit_rate")),
+                     mean_net_bps=float(v.get("mean_net_bps", 0)), t_stat=float(v.get("t_stat", 0)))
             for m, v in stored.items()
             if models is None or m in models
         }
+
+
+def _optional(value: Any) -> float | None:
+    return None if value is None else float(value)

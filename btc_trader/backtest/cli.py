@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from btc_trader.backtest.data import INTERVALS, Bars, load_bars
-from btc_trader.backtest.engine import metrics, simulate, sma_cross_targets
+from btc_trader.backtest.engine import Fill, metrics, simulate, sma_cross_targets
 
 SMA_DEFAULTS = {"fee_bps": 10.0, "slippage_bps": 5.0, "cash": 10_000.0}
 PROGRESS_AFTER_S = 2.0
@@ -39,30 +39,76 @@ def _epoch(text: str | None, flag: str) -> int | None:
     return int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp())
 
 
-def register(commands: Any) -> None:
-    """Add `backtest` to the main CLI's subcommands."""
-    parser = commands.add_parser("backtest", help="replay a strategy over candles (no AWS)",
-                                 description="backtest [sweep] --data FILE ...: one run, or a ranked sweep over --grid")
-    parser.add_argument("mode", nargs="?", choices=["run", "sweep"], default="run",
-                        help="`sweep` runs every combination of --grid values")
-    parser.add_argument("--data", required=True, help="candle CSV(.gz): timestamp,open,high,low,close,volume")
-    parser.add_argument("--interval", choices=sorted(INTERVALS, key=INTERVALS.get), help="decision interval")
-    parser.add_argument("--from", dest="start", help="first bar, ISO-8601")
-    parser.add_argument("--to", dest="end", help="end (exclusive), ISO-8601")
-    parser.add_argument("--strategy", choices=["live", "sma-cross"], default="sma-cross")
-    parser.add_argument("--stack", default="dev", help="live: the stack whose settings decide")
-    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="live: override a stack key")
-    parser.add_argument("--grid", action="append", metavar="KEY=V1,V2", help="sweep: stack-key values to combine")
+def _add_run_options(parser: argparse.ArgumentParser, sweep: bool = False) -> None:
+    """The options a single run and a sweep share."""
+    # Required, but checked by the handler: argparse would demand it of `backtest` before `sweep`.
+    parser.add_argument("--data", metavar="FILE", help="candle CSV(.gz): timestamp,open,high,low,close,volume (required; get "
+                        "one with `btc-trader data download`)")
+    parser.add_argument("--interval", choices=sorted(INTERVALS, key=INTERVALS.get),
+                        help="decision interval, resampled from the file (default: the file's own bar length)")
+    parser.add_argument("--from", dest="start", help="first bar, ISO-8601 (default: the file's first)")
+    parser.add_argument("--to", dest="end", help="end (exclusive), ISO-8601 (default: after the file's last)")
+    if sweep:
+        parser.add_argument("--strategy", choices=["live"], default="live",
+                            help="sweeps vary stack keys, so only the stack's own decisions")
+    else:
+        parser.add_argument("--strategy", choices=["live", "sma-cross"], default="sma-cross",
+                            help="live: the stack's own decision code; sma-cross: the reference strategy")
+    parser.add_argument("--stack", help="live: the stack whose settings decide (default: dev)")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="live: override a stack key, repeatable (default: none)")
     parser.add_argument("--ignore-skill", action="store_true",
-                        help="live: keep configured model weights even when persistence wins (NOT live behaviour)")
-    parser.add_argument("--fee-bps", type=float, help="default: the stack's feeBps (live), 10 (sma-cross)")
-    parser.add_argument("--slippage-bps", type=float, help="default: the stack's slippageBps (live), 5 (sma-cross)")
-    parser.add_argument("--cash", type=float, help="default: the stack's paperStartingCash (live), 10000")
-    parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
-    parser.add_argument("--report", metavar="PATH.html|PATH.png", help="write the charts (HTML or PNG)")
+                        help="live: keep configured model weights whatever their calls earn (NOT live behaviour)")
+    parser.add_argument("--predictions", metavar="FILE",
+                        help="live: replay recorded Bedrock/Chronos outputs from `btc-trader predictions export` "
+                             "(default: none, those models are left out)")
+    parser.add_argument("--fee-bps", type=float, help="fee per fill, bps of notional (default: the stack's feeBps (live), 10 (sma-cross))")
+    parser.add_argument("--slippage-bps", type=float, help="adverse slippage per fill, bps (default: the stack's slippageBps (live), 5 (sma-cross))")
+    parser.add_argument("--cash", type=float, help="starting USD (default: the stack's paperStartingCash (live), 10000 (sma-cross))")
+
+
+def register(commands: Any) -> None:
+    """Add `backtest` and `backtest sweep` to the main CLI's subcommands."""
+    parser = commands.add_parser(
+        "backtest", help="replay a strategy over candles (no AWS)",
+        description="Replay a strategy over a candle file and report returns, risk and trades.\n\n"
+                    "  btc-trader backtest --data FILE [--strategy live|sma-cross] ...   one run\n"
+                    "  btc-trader backtest sweep --data FILE --grid KEY=V1,V2 ...        ranked runs "
+                    "(`backtest sweep --help`)")
+    _add_run_options(parser)
+    parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    parser.add_argument("--report", metavar="PATH.html|PATH.png",
+                        help="write the charts: HTML (self-contained) or PNG (default: none)")
+    parser.add_argument("--trades", metavar="PATH.csv|PATH.json",
+                        help="export every fill and closed trade, CSV or JSON by extension (default: none)")
     parser.add_argument("--progress", action="store_true", help="show a progress bar even when not on a terminal")
-    parser.add_argument("--workers", type=int, help="sweep: processes (default: every core)")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, mode="run")
+    sweeps = parser.add_subparsers(dest="backtest_command", metavar="sweep")
+    sweep_parser = sweeps.add_parser(
+        "sweep", help="run every combination of --grid stack-key values on every core, ranked by Sharpe",
+        description="Run the live strategy once per combination of --grid values (the cartesian product), "
+                    "in parallel, and rank the runs by Sharpe with the max drawdown beside it.\n\n"
+                    "  btc-trader backtest sweep --data FILE --grid riskThreshold=0.2,0.4 "
+                    "--grid buyThresholdPct=0.1,0.3")
+    _add_run_options(sweep_parser, sweep=True)
+    sweep_parser.add_argument("--grid", action="append", required=True, metavar="KEY=V1,V2",
+                              help="stack-key values to combine, repeatable")
+    sweep_parser.add_argument("--workers", type=int, help="processes (default: every core)")
+    sweep_parser.add_argument("--json", action="store_true", help="print the ranked runs as one JSON object")
+    sweep_parser.set_defaults(handler=sweep, mode="sweep")
+
+
+def _refuse_options_that_do_not_apply(args: argparse.Namespace) -> None:
+    """sma-cross has no stack: a --stack/--set/--ignore-skill given with it would be silently ignored."""
+    if args.strategy == "live":
+        return
+    given = [flag for flag, value in (("--stack", args.stack), ("--set", args.set),
+                                      ("--ignore-skill", args.ignore_skill), ("--predictions", args.predictions))
+             if value]
+    if given:
+        verb = "applies" if len(given) == 1 else "apply"
+        raise BacktestError(f"{', '.join(given)} {verb} only to --strategy live (sma-cross reads no stack "
+                            "settings); drop them or add --strategy live")
 
 
 def _overrides(items: list[str] | None) -> dict[str, str]:
@@ -77,7 +123,7 @@ def _overrides(items: list[str] | None) -> dict[str, str]:
 def _settings(args: argparse.Namespace, extra: dict[str, str] | None = None) -> Any:
     from btc_trader.stack.settings import load_stack_with_overrides
 
-    return load_stack_with_overrides(args.stack, {**_overrides(args.set), **(extra or {})})
+    return load_stack_with_overrides(args.stack or "dev", {**_overrides(args.set), **(extra or {})})
 
 
 def _costs(args: argparse.Namespace, settings: Any) -> tuple[float, float, float]:
@@ -104,11 +150,16 @@ def simulate_strategy(bars: Bars, args: argparse.Namespace, settings: Any, show_
         from btc_trader.backtest.live import run_live
 
         with _progress_bar(len(bars), show_progress) as bar:
-            live = run_live(bars, settings, cash, fee, slip, progress=bar, ignore_skill=args.ignore_skill)
+            live = run_live(bars, settings, cash, fee, slip, progress=bar, ignore_skill=args.ignore_skill,
+                            recorded=_recorded(args, bars, settings))
         result = live.result
-        extra = {"stack": args.stack, "approved": live.approvals,
+        result.fills = [Fill(int(i), side, float(q), float(p), float(f)) for i, side, q, p, f in live.fills]
+        extra = {"stack": args.stack or "dev", "approved_intents": live.approvals,
                  "rejections_by_rule": dict(live.rejections.most_common()),
                  "model_accuracy": live.model_accuracy, "events": live.events,
+                 # Per model: calls, hit rate vs break-even, net bps, Newey-West t; per-day weights in --json.
+                 "walk_forward": live.walk_forward if args.json else {
+                     m: {k: v for k, v in w.items() if k != "weight_per_day"} for m, w in live.walk_forward.items()},
                  "kill_switch_engaged_at": None if live.kill_switch_bar is None else
                  datetime.fromtimestamp(int(bars.timestamps[live.kill_switch_bar]) + bars.bar_seconds, UTC)
                  .strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -117,9 +168,34 @@ def simulate_strategy(bars: Bars, args: argparse.Namespace, settings: Any, show_
         result = simulate(bars, sma_cross_targets(bars.close, bars.gap_before), cash, fee, slip)
     figures = metrics(bars, result, cash)
     elapsed = time.perf_counter() - started
-    report = {"strategy": args.strategy, **{k: _plain(v) for k, v in figures.items()}, **extra,
-              "fee_bps": fee, "slippage_bps": slip, "bars": len(bars), "simulation_seconds": round(elapsed, 6)}
+    period = {"start": _iso(int(bars.timestamps[0])), "end": _iso(int(bars.timestamps[-1]) + bars.bar_seconds),
+              "bars": len(bars), "bar_seconds": bars.bar_seconds}
+    report = {"strategy": args.strategy, "data": Path(args.data).name, "period": period,
+              **{k: _plain(v) for k, v in figures.items()}, **extra,
+              "cash": cash, "fee_bps": fee, "slippage_bps": slip, "bars": len(bars),
+              "simulation_seconds": round(elapsed, 6)}
     return result, report
+
+
+def _iso(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _recorded(args: argparse.Namespace, bars: Bars, settings: Any) -> Any:
+    """The recorded predictions of `--predictions FILE` aligned with the bars, or None."""
+    if not getattr(args, "predictions", None):
+        return None
+    from btc_trader.backtest.recorded import RecordedPredictionsError, load_recorded
+
+    try:
+        recorded = load_recorded(args.predictions, bars, settings.symbols[0], settings.ml_models)
+    except RecordedPredictionsError as exc:
+        raise BacktestError(str(exc)) from None
+    if not any(m == "custom" or m in recorded.predicted_price for m in settings.ml_models):
+        raise BacktestError(f"--predictions {args.predictions}: no recorded prediction of {settings.symbols[0]} by "
+                            f"the stack's models {list(settings.ml_models)} falls on these bars "
+                            f"({recorded.lines} lines, {recorded.unmatched} outside the bars or of another symbol)")
+    return recorded
 
 
 def _plain(value: Any) -> Any:
@@ -154,13 +230,18 @@ def _load(args: argparse.Namespace) -> Bars:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.mode == "sweep":
-        return sweep(args)
-    if args.grid:
-        raise BacktestError("--grid belongs to `btc-trader backtest sweep`")
+    """`btc-trader backtest`: one run, printed as tables (or JSON), with optional charts and export."""
+    if not args.data:
+        raise BacktestError("backtest needs --data FILE (a candle CSV; `btc-trader data download` makes one)")
+    _refuse_options_that_do_not_apply(args)
+    for option, path, suffixes in (("--report", args.report, (".html", ".png")),
+                                   ("--trades", args.trades, (".csv", ".json"))):
+        if path and Path(path).suffix.lower() not in suffixes:
+            raise BacktestError(f"{option} writes {' or '.join(suffixes)}, got {path}")
     settings = _settings(args) if args.strategy == "live" else None
     bars = _load(args)
     result, report = simulate_strategy(bars, args, settings, show_progress=args.progress)
+    written = []
     if args.report:
         from btc_trader.backtest.report import write_png, write_report
 
@@ -168,18 +249,24 @@ def run(args: argparse.Namespace) -> int:
         title = f"btc-trader backtest: {args.strategy} on {Path(args.data).name}"
         if target.suffix.lower() == ".html":
             write_report(target, bars, result, report, title)
-        elif target.suffix.lower() == ".png":
-            write_png(target, bars, result, title)
         else:
-            raise BacktestError(f"--report writes .html or .png, got {args.report}")
+            write_png(target, bars, result, report, title)
+        written.append(f"charts: {target}")
+    if args.trades:
+        from btc_trader.backtest.report import write_trades
+
+        target = write_trades(Path(args.trades), bars, result)
+        written.append(f"trades: {target} ({len(result.fills)} fills, {report['closed_trades']} closed trades)")
     if args.json:
         print(json.dumps(report, default=float))
+        for line in written:
+            print(f"wrote {line}", file=sys.stderr)
         return 0
-    for key, value in report.items():
-        if isinstance(value, dict):
-            value = json.dumps(value, default=float)
-        shown = f"{value:,.4f}" if isinstance(value, float) else value
-        print(f"{key:<28} {shown}")
+    from btc_trader.backtest.report import render_text
+
+    print(render_text(report))
+    for line in written:
+        print(f"wrote {line}")
     return 0
 
 
@@ -197,7 +284,10 @@ def _sweep_one(args: argparse.Namespace, combination: dict[str, str]) -> dict[st
     settings = _settings(args, combination) if args.strategy == "live" else None
     _, report = simulate_strategy(_BARS, args, settings)
     return {**combination, "sharpe": report["sharpe"], "max_drawdown_pct": report["max_drawdown_pct"],
-            "total_return_pct": report["total_return_pct"], "trades": report["trades"]}
+            "total_return_pct": report["total_return_pct"], "closed_trades": report["closed_trades"],
+            "fills": report["fills"],
+            "notes": ([f"sharpe is {report['annualised_caveat']}"] if report["annualised_caveat"] else [])
+            + report.get("notes", [])}
 
 
 def parse_grid(items: list[str] | None) -> list[dict[str, str]]:
@@ -214,8 +304,9 @@ def parse_grid(items: list[str] | None) -> list[dict[str, str]]:
 
 
 def sweep(args: argparse.Namespace) -> int:
-    if args.strategy != "live":
-        raise BacktestError("sweep varies stack keys, so it needs --strategy live")
+    """`btc-trader backtest sweep`: every --grid combination in parallel, ranked by Sharpe."""
+    if not args.data:
+        raise BacktestError("backtest sweep needs --data FILE")
     combinations = parse_grid(args.grid)
     for combination in combinations:  # every combination is a valid stack before any work starts
         _settings(args, combination)
@@ -227,14 +318,21 @@ def sweep(args: argparse.Namespace) -> int:
                                        _epoch(args.end, "--to"))) as pool:
         rows = list(pool.map(_sweep_one, [args] * len(combinations), combinations))
     rows.sort(key=lambda r: (r["sharpe"] is None, -(r["sharpe"] or 0.0)))
+    # The notes (models left out, --ignore-skill is not live behaviour) are the same for every run.
+    notes = list(dict.fromkeys(note for row in rows for note in row.pop("notes")))
     if args.json:
-        print(json.dumps({"runs": rows, "seconds": round(time.perf_counter() - started, 3)}, default=float))
+        print(json.dumps({"runs": rows, "notes": notes, "seconds": round(time.perf_counter() - started, 3)},
+                         default=float))
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
         return 0
     from btc_trader.cli_support import render_table
 
     shown = [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()} for row in rows]
     keys = list(combinations[0])
-    print(render_table(shown, ["sharpe", "max_drawdown_pct", "total_return_pct", "trades", *keys]))
+    print(render_table(shown, ["sharpe", "max_drawdown_pct", "total_return_pct", "closed_trades", "fills", *keys]))
     print(f"\n{len(rows)} runs on {min(workers, len(combinations))} processes in "
           f"{time.perf_counter() - started:.1f} s, ranked by Sharpe")
+    for note in notes:
+        print(f"note: {note}")
     return 0

@@ -2,10 +2,10 @@
 
 What runs is what the Lambdas run. The `custom` model's forecasts come from
 `technical_forecasts` (proven equal to the per-prediction model bar by bar); its ensemble weight
-is the evaluator's skill (1 - MAE/MAE of persistence over the newest `skill_window` scored
-predictions, configured weight until `min_skill_samples`), computed with prefix sums; the risk
-manager's `decide`, the paper wallet's `fill` and the risk state's `after_trade` are the domain
-functions themselves.
+and its probability of a positive net edge are the evaluator's decision record walked forward
+(`rolling_edge`, proven equal to `edge_stats` over each prefix: the configured weight is the
+prior, moved by the calls scored before each decision); the risk manager's `decide`, the paper
+wallet's `fill` and the risk state's `after_trade` are the domain functions themselves.
 
 Where the work goes: forecasts, skills, marks and drawdowns are arrays. The event path — a
 `PredictionResult`, `decide`, a fill — runs only on the decision bars where something can change:
@@ -21,6 +21,7 @@ with the slippage; `after_trade` is stamped at the decision time.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -29,8 +30,10 @@ import numpy as np
 
 from btc_trader.backtest.data import Bars
 from btc_trader.backtest.engine import MAX_GAP_BARS, Result, Trade
+from btc_trader.backtest.recorded import RecordedModels
 from btc_trader.contracts import ModelOutput, PredictionResult
-from btc_trader.domain.prediction.model import STABLE_BAND_PCT
+from btc_trader.domain.prediction.edge import EdgeParams, edge_stats, rolling_edge
+from btc_trader.domain.prediction.model import STABLE_BAND_PCT, direction_of
 from btc_trader.domain.prediction.technical import technical_forecasts
 from btc_trader.domain.risk import RiskLimits, RiskState, decide
 from btc_trader.domain.wallet import DUST_BTC, PaperWallet, WalletError
@@ -58,6 +61,8 @@ class LiveRun:
     fills: list[tuple[int, str, float, float, float]] = field(default_factory=list)  # bar, side, qty, price, fee
     kill_switch_bar: int | None = None
     model_accuracy: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
+    walk_forward: dict[str, dict] = field(default_factory=dict)  # per model: the decision record, weight per day
+    probability: np.ndarray | None = None  # per bar: P(net edge > 0) the ensemble multiplied in
     notes: list[str] = field(default_factory=list)
     events: int = 0
 
@@ -70,6 +75,80 @@ def risk_limits(settings: StackSettings) -> RiskLimits:
         daily_loss_limit_pct=settings.daily_loss_limit_pct, max_drawdown_pct=settings.max_drawdown_pct,
         cooldown_minutes=settings.cooldown_minutes, max_trades_per_day=settings.max_trades_per_day,
         max_price_age_s=settings.max_price_age_seconds, max_divergence_bps=settings.max_source_divergence_bps,
+    )
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    """The ensemble at each decision bar (arrays), as `combine` computes it for one prediction."""
+
+    status: np.ndarray  # 0 ok, 1 no forecast at all, 2 no model with weight (no_model)
+    predicted_price: np.ndarray
+    direction: np.ndarray  # +1 / -1 / 0
+    confidence: np.ndarray
+    share: dict[str, np.ndarray]
+
+
+def _combine(current: np.ndarray, predicted: dict[str, np.ndarray], strength: dict[str, np.ndarray],
+             weights: dict[str, np.ndarray], trust: dict[str, np.ndarray]) -> Ensemble:
+    """`combine`, vectorised over decision bars: weighted vote on direction, agreeing models' price.
+
+    Same arithmetic in the same model order, so one model alone gives its own price exactly.
+    """
+    models = list(predicted)
+    price = np.vstack([predicted[m] for m in models])
+    has = ~np.isnan(price)
+    w = np.vstack([weights[m] for m in models])
+    usable = has & (w > 0)
+    total = np.where(usable, w, 0.0).sum(axis=0)
+    share = np.where(usable, w, 0.0) / np.where(total > 0, total, 1.0)
+    with np.errstate(invalid="ignore"):
+        move = (price / current - 1) * 100
+    vote = np.where(move > STABLE_BAND_PCT, 1, np.where(move < -STABLE_BAND_PCT, -1, 0))
+    votes = np.vstack([np.where(usable & (vote == d), share, 0.0).sum(axis=0) for d in (1, -1, 0)])  # DIRECTIONS
+    top = votes.max(axis=0)
+    tied = (votes == top).sum(axis=0) > 1
+    leader = np.array([1, -1, 0])[votes.argmax(axis=0)]
+    agreeing = usable & (vote == leader)
+    agreement = np.where(tied, 1.0, top)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        price_of_vote = np.where(agreeing, share * np.nan_to_num(price), 0.0).sum(axis=0) / agreement
+    conviction = np.where(agreeing, share * np.vstack([trust[m] for m in models])
+                          * np.vstack([strength[m] for m in models]), 0.0).sum(axis=0)
+    status = np.where(~has.any(axis=0), 1, np.where(usable.any(axis=0), 0, 2)).astype(np.int8)
+    ok = status == 0
+    return Ensemble(
+        status=status,
+        predicted_price=np.where(ok & ~tied, price_of_vote, current),
+        direction=np.where(ok & ~tied, leader, 0).astype(np.int8),
+        confidence=np.where(ok & ~tied, np.minimum(1.0, conviction), 0.0),
+        share={m: share[i] for i, m in enumerate(models)},
+    )
+
+
+def _outputs(predicted: dict[str, np.ndarray], strength: dict[str, np.ndarray], ensemble: Ensemble, j: int,
+             t: int, current: float) -> list[ModelOutput]:
+    """Every model's output at decision j (bar t), as the predictor would list it."""
+    outputs = []
+    for m, price in predicted.items():
+        p = float(price[t])
+        ok = not math.isnan(p)
+        outputs.append(ModelOutput.model_construct(
+            model=m, predicted_price=p if ok else None,
+            direction=direction_of((p / current - 1) * 100) if ok else None,
+            confidence=float(strength[m][t]) if ok else None, weight=round(float(ensemble.share[m][j]), 6), ok=ok,
+            error=None if ok else "no recorded prediction at this bar"))
+    return outputs
+
+
+def edge_params(settings: StackSettings, horizon_bars: int, step_bars: int, cost_bps: float) -> EdgeParams:
+    """The evaluator's decision-quality parameters for these settings (as `PredictorConfig.edge_params`)."""
+    predictor = PredictorConfig.model_fields
+    return EdgeParams(
+        buy_threshold_pct=settings.buy_threshold_pct, sell_threshold_pct=settings.sell_threshold_pct,
+        cost_bps=cost_bps, overlap=max(1, round(horizon_bars / step_bars)),
+        t_required=predictor["skill_t_required"].default, full_evidence_calls=predictor["min_skill_samples"].default,
+        window=predictor["skill_window"].default,
     )
 
 
@@ -111,7 +190,7 @@ def _direction_hits(close: np.ndarray, predicted: np.ndarray, made: np.ndarray, 
 
 
 def prediction_at(bars: Bars, t: int, status: int, predicted: float, confidence: float, direction: int,
-                  weight: float, horizon_minutes: int) -> PredictionResult:
+                  weight: float, horizon_minutes: int, models: list[ModelOutput] | None = None) -> PredictionResult:
     """The `prediction` contract the predictor would return at bar t's close.
 
     Built without re-validation (`model_construct`): the values come from arrays already checked,
@@ -125,17 +204,17 @@ def prediction_at(bars: Bars, t: int, status: int, predicted: float, confidence:
                      as_of=as_of, current_price=None, price_age_s=None, predicted_price=None,
                      horizon_minutes=horizon_minutes, direction="stable", confidence=0.0, models=[],
                      source_divergence_bps=None)
-    output = ModelOutput.model_construct(model="custom", predicted_price=predicted, direction=_DIRECTION[direction],
-                                         confidence=confidence, weight=weight if status == 0 else 0.0, ok=True,
-                                         error=None)
+    outputs = models if models is not None else [ModelOutput.model_construct(
+        model="custom", predicted_price=predicted, direction=_DIRECTION[direction], confidence=confidence,
+        weight=weight if status == 0 else 0.0, ok=True, error=None)]
     if status == 2:
         return build(status="no_model", reason="no model produced a usable forecast (custom: weight 0 "
-                     "(no better than persistence))", as_of=as_of, current_price=price, price_age_s=0,
+                     "(no net edge after costs))", as_of=as_of, current_price=price, price_age_s=0,
                      predicted_price=None, horizon_minutes=horizon_minutes, direction="stable", confidence=0.0,
-                     models=[output], source_divergence_bps=None)
+                     models=outputs, source_divergence_bps=None)
     return build(status="ok", reason=None, as_of=as_of, current_price=price, price_age_s=0, predicted_price=predicted,
                  horizon_minutes=horizon_minutes, direction=_DIRECTION[direction], confidence=min(1.0, confidence),
-                 models=[output], source_divergence_bps=None)
+                 models=outputs, source_divergence_bps=None)
 
 
 def _iso(epoch: int) -> str:
@@ -145,58 +224,97 @@ def _iso(epoch: int) -> str:
 
 
 def run_live(bars: Bars, settings: StackSettings, cash: float, fee_bps: float, slippage_bps: float,
-             progress: Callable[[int], None] | None = None, ignore_skill: bool = False) -> LiveRun:
+             progress: Callable[[int], None] | None = None, ignore_skill: bool = False,
+             edge: EdgeParams | None = None, recorded: RecordedModels | None = None) -> LiveRun:
     """Replay the stack's decisions over `bars` (see the module doc).
 
-    `ignore_skill` keeps the configured weights however the model scores — NOT what the live
-    stack does (it drops a model no better than persistence); for studying the risk rules.
+    `ignore_skill` keeps the configured weights and full trust however the model's calls pay —
+    NOT what the live stack does; for studying the risk rules. `edge` replaces the evaluator's
+    defaults (evidence window, calls to full evidence), e.g. to study the weight rule. `recorded`
+    replays Bedrock's and Chronos' stored outputs beside `custom` (`backtest --predictions`).
     """
     n = len(bars)
     close = bars.close
     bar_minutes = bars.bar_seconds / 60
     horizon = max(1, round(settings.prediction_horizon_minutes / bar_minutes))
     step = max(1, round(settings.trading_interval / bar_minutes))
-    predictor = PredictorConfig.model_fields
-    min_samples = n + 1 if ignore_skill else predictor["min_skill_samples"].default
-    window = predictor["skill_window"].default
+    edge = edge or edge_params(settings, horizon, step, fee_bps + slippage_bps)
     limits = replace(risk_limits(settings), fee_bps=fee_bps)
     notes = []
-    excluded = [m for m in settings.ml_models if m not in OFFLINE_MODELS]
-    if excluded:
-        notes.append(f"models {excluded} need AWS and are excluded (recorded predictions are not supported yet); "
-                     "the ensemble is the custom model alone")
+    forecasts = technical_forecasts(close, horizon)
+    # Each model's forecast per bar: `custom` computed here, the others as recorded (NaN: none).
+    prices = {"custom": forecasts.predicted_price}
+    strengths = {"custom": np.nan_to_num(forecasts.confidence)}
+    if recorded is None:
+        excluded = [m for m in settings.ml_models if m not in OFFLINE_MODELS]
+        if excluded:
+            notes.append(f"models {', '.join(excluded)} need AWS and are excluded (replay them with --predictions FILE from "
+                         "`btc-trader predictions export`); the ensemble is the custom model alone")
+    else:
+        models = [m for m in settings.ml_models if m in OFFLINE_MODELS or m in recorded.predicted_price]
+        missing_models = [m for m in settings.ml_models if m not in models]
+        if not models:
+            raise ValueError(f"the predictions file holds none of the stack's models {list(settings.ml_models)}")
+        prices = {m: prices["custom"] if m == "custom" else recorded.predicted_price[m] for m in models}
+        strengths = {m: strengths["custom"] if m == "custom" else np.nan_to_num(recorded.confidence[m])
+                     for m in models}
+        notes.append(f"replayed {recorded.lines} recorded predictions ({recorded.unmatched} outside these bars or "
+                     f"of another symbol); models {models}"
+                     + (f"; {missing_models} are in mlModels but not in the file, so excluded" if missing_models
+                        else ""))
     if settings.prediction_horizon_minutes % bar_minutes:
         notes.append(f"predictionHorizonMinutes {settings.prediction_horizon_minutes} rounded to {horizon} bars")
-    configured = settings.model_weights.get("custom", 1.0)
     if ignore_skill:
-        notes.append("--ignore-skill: the custom model keeps its configured weight even when persistence beats "
-                     "it; the live stack would refuse those predictions")
+        notes.append("--ignore-skill: every model keeps its configured weight and full trust whatever its calls "
+                     "earned; the live stack would weigh it by its net edge")
 
-    forecasts = technical_forecasts(close, horizon)
     decisions = np.arange(0, n, step)
     # No decision right after a gap longer than MAX_GAP_BARS: its indicators would span missing time.
     decisions = decisions[bars.gap_before[decisions] <= MAX_GAP_BARS]
-    samples_d, skill_d, _, _ = scored_skill(close, forecasts.predicted_price, decisions, horizon, step, window)
+    # Each model's decision record as the evaluator builds it: a prediction made at decision bar j
+    # is scored h bars later, by the first evaluation at or after j + h; the decision at t reads
+    # the scores evaluated before it (made + h <= t - step).
+    records, weights, trusts = {}, {}, {}
+    for m, predicted in prices.items():
+        made = decisions[(decisions + horizon < n) & ~np.isnan(predicted[decisions])]
+        moves = (predicted[made] / close[made] - 1) * 100
+        realised = close[made + horizon] / close[made] - 1
+        known = np.searchsorted(made + horizon, decisions - step, side="right")
+        record = rolling_edge(moves, realised, known, edge)
+        records[m] = (made, moves, realised, record)
+        prior = settings.model_weights.get(m, 1.0)
+        weights[m] = np.full(len(decisions), prior) if ignore_skill else prior * record.factor
+        trusts[m] = np.ones(len(decisions)) if ignore_skill else record.probability
+    ensemble = _combine(close[decisions], {m: p[decisions] for m, p in prices.items()},
+                        {m: c[decisions] for m, c in strengths.items()}, weights, trusts)
     status = np.full(n, -1, dtype=np.int8)
+    status[decisions] = ensemble.status
     weight = np.zeros(n)
+    weight[decisions] = weights.get("custom", 0.0)
     samples = np.zeros(n, dtype=np.int64)
-    measured = samples_d >= min_samples
-    w = np.where(measured, configured * np.maximum(0.0, np.nan_to_num(skill_d, nan=0.0)), configured)
-    missing = np.isnan(forecasts.predicted_price[decisions])
-    status[decisions] = np.where(missing, 1, np.where(w > 0, 0, 2))
-    weight[decisions] = w
-    samples[decisions] = samples_d
+    probability = np.ones(n)
+    if "custom" in records:
+        samples[decisions] = records["custom"][3].steps
+        probability[decisions] = trusts["custom"]
+    # Per bar: the ensemble where it is usable; elsewhere custom's own figures (what a refusal lists).
+    usable = ensemble.status == 0
+    predicted_price = forecasts.predicted_price.copy()
+    predicted_price[decisions] = np.where(usable, ensemble.predicted_price, predicted_price[decisions])
+    direction = forecasts.direction.copy()
+    direction[decisions] = np.where(usable, ensemble.direction, direction[decisions])
+    confidence = np.nan_to_num(forecasts.confidence) * probability
+    confidence[decisions] = np.where(usable, ensemble.confidence, confidence[decisions])
 
-    ok = status[decisions] == 0
-    move = (forecasts.predicted_price[decisions] / close[decisions] - 1) * 100
+    ok = ensemble.status == 0
+    move = (ensemble.predicted_price / close[decisions] - 1) * 100
     action = np.where(move >= limits.buy_threshold_pct, 1, np.where(move <= limits.sell_threshold_pct, -1, 0))
     action = np.where(ok, action, 0)
-    conf = np.where(ok, np.nan_to_num(forecasts.confidence[decisions]), 0.0)
+    conf = np.where(ok, ensemble.confidence, 0.0)
     confident = conf >= limits.risk_threshold
     candidates = decisions[ok & (action != 0) & confident]
 
-    run = LiveRun(Result(np.empty(0), np.empty(0), [], 0.0), decisions, status, forecasts.predicted_price,
-                  forecasts.confidence, forecasts.direction, weight, samples, notes=notes)
+    run = LiveRun(Result(np.empty(0), np.empty(0), [], 0.0), decisions, status, predicted_price,
+                  confidence, direction, weight, samples, notes=notes, probability=probability)
     # The deciding rule of every refusal the arrays already know (the risk manager's first reason).
     quiet = ~(ok & (action != 0) & confident)
     quiet_rule = np.where(~ok, 0, np.where(action == 0, 1, 2))
@@ -207,8 +325,8 @@ def run_live(bars: Bars, settings: StackSettings, cash: float, fee_bps: float, s
     # Scalars per bar as Python floats: the event path reads them one at a time.
     close_at, open_at = close.tolist(), bars.open.tolist()
     decided_at = (bars.timestamps + bars.bar_seconds).tolist()
-    predicted_at, confidence_at = forecasts.predicted_price.tolist(), np.nan_to_num(forecasts.confidence).tolist()
-    direction_at, status_at, weight_at = forecasts.direction.tolist(), status.tolist(), weight.tolist()
+    predicted_at, confidence_at = predicted_price.tolist(), confidence.tolist()
+    direction_at, status_at, weight_at = direction.tolist(), status.tolist(), weight.tolist()
     wallet = PaperWallet.start(cash)
     state = RiskState()
     segment_start, usd_path = 0, []
@@ -258,7 +376,10 @@ def run_live(bars: Bars, settings: StackSettings, cash: float, fee_bps: float, s
             state = state.roll_to(int(bars.timestamps[f]) + bars.bar_seconds, wallet.equity(float(close[f])))
         last_done = t
         prediction = prediction_at(bars, t, status_at[t], predicted_at[t], confidence_at[t], direction_at[t],
-                                   weight_at[t], settings.prediction_horizon_minutes)
+                                   weight_at[t], settings.prediction_horizon_minutes,
+                                   None if len(prices) == 1 else _outputs(prices, strengths, ensemble,
+                                                                          int(np.searchsorted(decisions, t)), t,
+                                                                          close_at[t]))
         now = decided_at[t]
         wallet = wallet.mark(close_at[t])  # as RiskService.check does before deciding
         decision = decide(prediction, wallet, state, limits, now)
@@ -290,20 +411,65 @@ def run_live(bars: Bars, settings: StackSettings, cash: float, fee_bps: float, s
         equity[start:stop] = usd + btc * close[start:stop]
         position[start:stop] = 1 if btc >= DUST_BTC else 0
     run.result = Result(equity, position, _round_trips(run.fills, close), wallet.fees_paid_usd)
-    made = decisions[(decisions + horizon < n) & ~np.isnan(forecasts.predicted_price[decisions])]
-    if len(made):
-        model_hits, persistence_hits = _direction_hits(close, forecasts.predicted_price, made, horizon)
-        _, skill_all, model_err, persist_err = scored_skill(close, forecasts.predicted_price, made, horizon, 0,
-                                                            max(1, len(made)))
-        run.model_accuracy["custom"] = {
+    for m, (made, moves, realised, record) in records.items():
+        if not len(made):
+            continue
+        model_hits, persistence_hits = _direction_hits(close, prices[m], made, horizon)
+        _, _, model_err, persist_err = scored_skill(close, prices[m], made, horizon, 0, max(1, len(made)))
+        run.model_accuracy[m] = {
             "scored": int(len(made)), "directional_accuracy_pct": model_hits,
             "persistence_directional_accuracy_pct": persistence_hits,
             "mae_pct": float(model_err.mean()), "persistence_mae_pct": float(persist_err.mean()),
             "skill_vs_persistence": float(1 - model_err.mean() / persist_err.mean()) if persist_err.mean() > 0 else None,
         }
+        model_weight = np.zeros(n)
+        model_weight[decisions] = weights[m]
+        run.walk_forward[m] = walk_forward(bars, decisions, moves, realised, record, model_weight, edge,
+                                           settings.model_weights.get(m, 1.0))
     if progress:
         progress(n - 1)
     return run
+
+
+def walk_forward(bars: Bars, decisions: np.ndarray, moves: np.ndarray, realised: np.ndarray, record,
+                 weight: np.ndarray, edge: EdgeParams, prior: float) -> dict:
+    """One model's decision record over the whole run, and its weight walked forward per day."""
+    whole = edge_stats(moves, realised, replace(edge, window=max(1, len(moves))))
+    called = np.sign(np.where(np.abs(moves) > STABLE_BAND_PCT, moves, 0.0))
+    gross = called * realised * 10_000
+    direction_calls = int((called != 0).sum())
+    day = (bars.timestamps[decisions] + bars.bar_seconds) // 86_400
+    first = np.flatnonzero(np.diff(np.concatenate(([-1], day))))
+    last = np.concatenate((first[1:], [len(day)])) - 1
+    sums = np.add.reduceat(weight[decisions], first) if len(first) else np.zeros(0)
+    # Columns, not one object per day: a five-year hourly run has ~2,000 days per model.
+    per_day = {
+        "date": np.datetime_as_string(day[first].astype("datetime64[D]")).tolist(),
+        "weight": np.round(sums / (last - first + 1), 4).tolist(),
+        "calls": record.calls[last].tolist(),
+        "t_stat": np.round(record.t_stat[last], 3).tolist(),
+    }
+    directional = gross[called != 0]
+    spread = float(directional.std()) if direction_calls > 1 else 0.0
+    return {
+        "prior_weight": prior,
+        "scored": int(len(moves)),
+        "calls": whole.calls,
+        "hit_rate": whole.hit_rate,
+        "break_even_hit_rate": whole.break_even_hit_rate,
+        "mean_net_bps": whole.mean_net_bps,
+        "t_stat_newey_west": whole.t_stat,
+        "newey_west_lags": replace(edge, window=max(1, len(moves))).lags,
+        "cost_bps_per_leg": edge.cost_bps,
+        # The raw directional measure (sign of every predicted move beyond the stable band x the
+        # realised move, no costs, naive t): what a call is worth before the thresholds and fees.
+        "direction_calls": direction_calls,
+        "direction_gross_bps": float(directional.mean()) if direction_calls else None,
+        "direction_naive_t": (float(directional.mean() / spread * np.sqrt(direction_calls)) if spread > 0
+                              else None),
+        "final_weight": float(weight[decisions[-1]]) if len(decisions) else None,
+        "weight_per_day": per_day,
+    }
 
 
 def _round_trips(fills: list[tuple[int, str, float, float, float]], close: np.ndarray) -> list[Trade]:

@@ -5,6 +5,12 @@ Protections follow freqtrade's: each is a small function of (intent, context) re
 Kill switches (the drawdown one and the operator's manual one) and per-trade sanity rules block
 every trade; loss limits, cooldown and the position cap block new exposure (BUY) but never a SELL
 that reduces it. Pure: the time, the wallet and the state are passed in.
+
+The event is not trusted: with `Evidence` (what the stack itself knows: the latest stored price
+and its time, the configured symbols, the distance between the run's clock and the wall clock)
+the prediction's price must match the stored one, its age is measured from the stored price's
+time against the run's clock, and the wallet is marked to the stored price, so a bogus price can
+neither size an order nor move the equity peak or engage the drawdown kill switch.
 """
 
 from __future__ import annotations
@@ -19,6 +25,27 @@ from btc_trader.domain.wallet import DUST_BTC, PaperWallet
 
 Action = Literal["BUY", "SELL", "HOLD"]
 SECONDS_PER_DAY = 86_400
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A symbol's lease: who holds it and until when (epoch s); `acquired` for the caller."""
+
+    symbol: str
+    holder: str
+    expires_at: int
+    acquired: bool
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the stack knows, to hold the event against (read by the service, passed in)."""
+
+    symbol: str
+    symbols: tuple[str, ...]  # the configured symbols
+    stored_price: float | None  # the newest stored price at or before the run's clock
+    stored_at: int | None  # its time (epoch s)
+    clock_skew_s: float | None = None  # live mode: |wall clock - requested_at|; None in paper mode
 
 
 @dataclass(frozen=True)
@@ -38,6 +65,7 @@ class RiskLimits:
     max_price_age_s: int
     max_divergence_bps: float
     min_order_usd: float = 5.0  # below every major venue's minimum notional
+    min_order_btc: float = 1e-5  # Binance's BTC LOT_SIZE minQty; smaller positions are dust
 
 
 @dataclass(frozen=True)
@@ -50,6 +78,7 @@ class RiskState:
     last_loss_at: int | None = None
     kill_switch: bool = False  # engaged by the drawdown rule; only an operator resets it
     kill_reason: str | None = None
+    last_price: float = 0.0  # the last trusted price: what a decision without one marks equity at
 
     def roll_to(self, now: int, equity: float) -> RiskState:
         """Start a new UTC day's counters when `now` is in a new day."""
@@ -68,6 +97,17 @@ class RiskState:
     def reset_kill_switch(self) -> RiskState:
         """The operator's reset (`btc-trader ... reset-kill-switch`)."""
         return replace(self, kill_switch=False, kill_reason=None)
+
+
+def reset_kill_switch(wallet: PaperWallet, state: RiskState, price: float) -> tuple[PaperWallet, RiskState]:
+    """Re-arm trading: the switch is off and the equity peak is today's marked equity.
+
+    Keeping the old peak would leave the drawdown at or beyond the limit, and the very next
+    run would engage the switch again.
+    """
+    if not (math.isfinite(price) and price > 0):
+        raise ValueError(f"resetting the kill switch needs a positive price to mark equity at, got {price}")
+    return replace(wallet, peak_equity_usd=wallet.equity(price)), replace(state.reset_kill_switch(), last_price=price)
 
 
 @dataclass(frozen=True)
@@ -95,7 +135,8 @@ class Context:
     limits: RiskLimits
     now: int
     manual_kill_switch: bool
-    price: float
+    price: float  # the mark price: the stored price when there is evidence, else the prediction's
+    evidence: Evidence | None = None
 
 
 @dataclass(frozen=True)
@@ -108,8 +149,9 @@ class RiskDecision:
     risk_score: float = 0.0
     drawdown_pct: float = 0.0  # equity below its peak at the decision's price (the kill switch's measure)
 
-    def to_result(self) -> RiskResult:
-        """The workflow's `risk` contract."""
+    def to_result(self, **identity: object) -> RiskResult:
+        """The workflow's `risk` contract; `identity` adds the lease, state version and order ids."""
+        price = self.intent.price
         return RiskResult(
             approved=self.approved,
             action=self.intent.action,
@@ -117,15 +159,37 @@ class RiskDecision:
             notional_usd=round(self.intent.notional_usd, 2),
             reasons=self.reasons,
             risk_score=round(self.risk_score, 4),
+            reference_price=price if math.isfinite(price) and price > 0 else None,
+            **identity,
         )
 
 
-def size_intent(prediction: PredictionResult, wallet: PaperWallet, limits: RiskLimits) -> Intent:
-    """BUY / SELL / HOLD from the predicted move, sized by maxTradeAmount, position cap, balance."""
-    price = float(prediction.current_price or 0)
-    if prediction.status != "ok" or price <= 0 or prediction.predicted_price is None:
-        return Intent("HOLD", 0.0, 0.0, price, 0.0)
-    move = (prediction.predicted_price / price - 1) * 100
+def lease_refusal(lease: Lease) -> RiskDecision:
+    """Another execution holds the symbol's lease: refuse, touching nothing (a result, not an error)."""
+    reason = (f"lease: {lease.symbol} is held by execution {lease.holder} until epoch {lease.expires_at}; "
+              "this run neither decides nor trades")
+    outcome = RuleOutcome("lease", False, reason.split(": ", 1)[1], 1)
+    return RiskDecision(Intent("HOLD", 0.0, 0.0, 0.0, 0.0), [outcome], RiskState(), False, [reason], 1.0)
+
+
+def _finite_positive(value: float | None) -> bool:
+    return value is not None and math.isfinite(value) and value > 0
+
+
+def size_intent(prediction: PredictionResult, wallet: PaperWallet, limits: RiskLimits,
+                mark_price: float | None = None) -> Intent:
+    """BUY / SELL / HOLD from the predicted move, sized by maxTradeAmount, position cap, balance.
+
+    The move is the prediction's own (predicted against its current price); the size is at the
+    mark price (the stored one when the service passes it).
+    """
+    current = prediction.current_price
+    price = float(mark_price if mark_price is not None else (current or 0))
+    if prediction.status != "ok" or not _finite_positive(current) or not _finite_positive(prediction.predicted_price):
+        return Intent("HOLD", 0.0, 0.0, price, math.nan)  # no move to speak of: no "hold" reason either
+    move = (prediction.predicted_price / current - 1) * 100
+    if not _finite_positive(price):  # nothing to size at: the market rules say why
+        return Intent("HOLD", 0.0, 0.0, price, move)
     equity = wallet.equity(price)
     if move >= limits.buy_threshold_pct:
         room = max(0.0, equity * limits.max_position_pct / 100 - wallet.btc * price)
@@ -139,6 +203,58 @@ def size_intent(prediction: PredictionResult, wallet: PaperWallet, limits: RiskL
 
 
 # --- the protections -----------------------------------------------------------------------
+
+
+def inputs_valid(intent: Intent, c: Context) -> RuleOutcome:
+    p = c.prediction
+    numbers = {"current_price": p.current_price, "predicted_price": p.predicted_price}
+    bad = [f"{k}={v}" for k, v in numbers.items() if v is not None and not _finite_positive(v)]
+    if p.price_age_s is not None and not (math.isfinite(p.price_age_s) and p.price_age_s >= 0):
+        bad.append(f"price_age_s={p.price_age_s}")
+    if not math.isfinite(p.confidence):
+        bad.append(f"confidence={p.confidence}")
+    if bad:
+        return RuleOutcome("inputs", False, f"prediction numbers must be finite and positive: {', '.join(bad)}", 1)
+    return RuleOutcome("inputs", True)
+
+
+def symbol_configured(intent: Intent, c: Context) -> RuleOutcome:
+    e = c.evidence
+    if e is not None and e.symbol not in e.symbols:
+        return RuleOutcome("symbol", False, f"{e.symbol} is not a configured symbol {list(e.symbols)}", 1)
+    return RuleOutcome("symbol", True)
+
+
+def market_price(intent: Intent, c: Context) -> RuleOutcome:
+    e, claimed, limit = c.evidence, c.prediction.current_price, c.limits.max_divergence_bps
+    if e is None or (claimed is None and c.prediction.status != "ok"):
+        return RuleOutcome("market_price", True)  # no evidence (backtests), or a refusal without a price
+    if e.stored_price is None:
+        return RuleOutcome("market_price", False, f"no stored price of {e.symbol} to check the prediction against", 1)
+    if not _finite_positive(claimed):
+        return RuleOutcome("market_price", False, f"prediction price {claimed} is not a price", 1)
+    distance = abs(claimed / e.stored_price - 1) * 10_000
+    if distance > limit:
+        return RuleOutcome("market_price", False, f"prediction price {claimed:.2f} is {distance:.0f} bps from the "
+                           f"stored price {e.stored_price:.2f}, limit maxSourceDivergenceBps {limit:g}", 1)
+    return RuleOutcome("market_price", True, utilisation=distance / limit)
+
+
+def direction_consistent(intent: Intent, c: Context) -> RuleOutcome:
+    wanted = {"BUY": "up", "SELL": "down"}.get(intent.action)
+    if wanted and c.prediction.direction != wanted:
+        return RuleOutcome("direction", False, f"a {intent.action} needs an '{wanted}' prediction, the prediction "
+                           f"says '{c.prediction.direction}' with a {intent.move_pct:+.2f}% predicted move", 1)
+    return RuleOutcome("direction", True)
+
+
+def clock(intent: Intent, c: Context) -> RuleOutcome:
+    skew = c.evidence.clock_skew_s if c.evidence else None
+    limit = c.limits.max_price_age_s
+    if skew is not None and skew > limit:
+        return RuleOutcome("clock", False, f"requested_at is {skew:.0f} s from the wall clock, limit "
+                           f"maxPriceAgeSeconds {limit}: live trading acts only on the present", 1)
+    return RuleOutcome("clock", True)
 
 
 def prediction_usable(intent: Intent, c: Context) -> RuleOutcome:
@@ -158,7 +274,12 @@ def confidence(intent: Intent, c: Context) -> RuleOutcome:
 
 def price_freshness(intent: Intent, c: Context) -> RuleOutcome:
     age, limit = c.prediction.price_age_s, c.limits.max_price_age_s
-    if age is None:
+    e = c.evidence
+    if e is not None and e.stored_at is not None:
+        # The stored price's time against the run's clock, never younger than the event claims.
+        stored_age = max(0, c.now - e.stored_at)
+        age = stored_age if age is None or not math.isfinite(age) else max(age, stored_age)
+    if age is None or not math.isfinite(age):
         return RuleOutcome("price_age", False, "price age unknown", 1)
     if age > limit:
         return RuleOutcome("price_age", False, f"price is {age:.0f} s old, limit maxPriceAgeSeconds {limit}", 1)
@@ -242,9 +363,12 @@ def trades_per_day(intent: Intent, c: Context) -> RuleOutcome:
 
 
 RULES: tuple[Callable[[Intent, Context], RuleOutcome], ...] = (
-    prediction_usable, confidence, price_freshness, source_divergence, position_cap, holdings,
-    daily_loss, drawdown_kill_switch, manual_kill_switch, cooldown, trades_per_day,
+    inputs_valid, symbol_configured, market_price, clock, prediction_usable, direction_consistent, confidence,
+    price_freshness, source_divergence, position_cap, holdings, daily_loss, drawdown_kill_switch,
+    manual_kill_switch, cooldown, trades_per_day,
 )
+# What a price must pass before anything is sold on it, even the kill switch's flatten.
+MARKET_RULES = frozenset({"inputs", "symbol", "market_price", "clock", "price_age", "divergence"})
 
 
 def decide(
@@ -254,31 +378,58 @@ def decide(
     limits: RiskLimits,
     now: int,
     manual_kill_switch: bool = False,
+    evidence: Evidence | None = None,
 ) -> RiskDecision:
     """The intent, every rule's outcome, the state to persist and the verdict.
 
-    risk_score is the nearest limit's utilisation: 0 when every limit is far away, 1 when one is
-    reached (documented in the README; emitted as `RiskScore`).
+    `evidence` is what the stack knows to check the prediction against (the service always
+    passes it; backtests replay their own data and pass none). risk_score is the nearest limit's
+    utilisation: 0 when every limit is far away, 1 when one is reached (documented in the README;
+    emitted as `RiskScore`).
     """
-    price = float(prediction.current_price or 0)
-    state = state.roll_to(now, wallet.equity(price) if price > 0 else wallet.usd)
-    intent = size_intent(prediction, wallet, limits)
-    context = Context(prediction, wallet, state, limits, now, manual_kill_switch, price)
+    claimed = prediction.current_price if _finite_positive(prediction.current_price) else None
+    if evidence is not None:
+        price = evidence.stored_price if _finite_positive(evidence.stored_price) else 0.0
+    else:
+        price = claimed or 0.0
+    # A day's first decision marks its starting equity at the last known price, never at 0.
+    known = price or state.last_price or wallet.avg_cost
+    state = state.roll_to(now, wallet.equity(known) if known > 0 else wallet.usd)
+    if price > 0:
+        state = replace(state, last_price=price)
+    intent = size_intent(prediction, wallet, limits, price if evidence is not None else None)
+    context = Context(prediction, wallet, state, limits, now, manual_kill_switch, price, evidence)
     outcomes = [rule(intent, context) for rule in RULES]
+    market_ok = price > 0 and all(o.passed for o in outcomes if o.rule in MARKET_RULES)
     engaged = next((o for o in outcomes if o.rule == "kill_switch" and not o.passed), None)
-    if engaged and not state.kill_switch and price > 0:
+    # Only a trusted price may engage the sticky switch: a bogus one must not stop trading for good.
+    if engaged and not state.kill_switch and market_ok:
         state = replace(state, kill_switch=True, kill_reason=engaged.reason.split(":")[0])
     # "rule: detail", so reasons can be counted by rule and still read as sentences.
     reasons = [f"{o.rule}: {o.reason}" for o in outcomes if not o.passed]
-    if intent.action == "HOLD" and prediction.status == "ok":
+    if intent.action == "HOLD" and prediction.status == "ok" and (
+            limits.sell_threshold_pct < intent.move_pct < limits.buy_threshold_pct):
         reasons.insert(0, f"hold: predicted move {intent.move_pct:+.2f}% within thresholds "
                           f"(+{limits.buy_threshold_pct:g}% / {limits.sell_threshold_pct:g}%)")
     approved = intent.action != "HOLD" and intent.quantity_btc >= DUST_BTC and not reasons
     score = max((o.utilisation for o in outcomes), default=0.0)
     drawdown = wallet.drawdown_pct(price) if price > 0 else 0.0
-    if state.kill_switch and not manual_kill_switch and price > 0 and wallet.btc >= DUST_BTC:
-        return _flatten(wallet, state, outcomes, reasons, price, drawdown)
+    if state.kill_switch and not manual_kill_switch and wallet.btc >= DUST_BTC:
+        if is_dust(wallet.btc, price, limits):
+            reasons.insert(0, f"flatten: the position ({wallet.btc:.8f} BTC) is dust below the market's minimums "
+                              f"({limits.min_order_btc:g} BTC, {limits.min_order_usd:g} USD); nothing to sell")
+        elif not market_ok:
+            reasons.insert(0, "flatten: not on this price; the kill switch's sale waits for a fresh, checked price")
+        else:
+            return _flatten(wallet, state, outcomes, reasons, price, drawdown)
+        return RiskDecision(replace(intent, action="HOLD", quantity_btc=0.0, notional_usd=0.0), outcomes, state,
+                            False, reasons, min(1.0, score), drawdown)
     return RiskDecision(intent, outcomes, state, approved, reasons, min(1.0, score), drawdown)
+
+
+def is_dust(btc: float, price: float, limits: RiskLimits) -> bool:
+    """A position below the market's minimum quantity or notional cannot be sold: it is dust."""
+    return btc < limits.min_order_btc or (price > 0 and btc * price < limits.min_order_usd)
 
 
 def _flatten(wallet: PaperWallet, state: RiskState, outcomes: list[RuleOutcome], reasons: list[str],
@@ -287,7 +438,8 @@ def _flatten(wallet: PaperWallet, state: RiskState, outcomes: list[RuleOutcome],
 
     Blocking every order would leave an open position riding the market down after the limit
     was hit; closing it bounds the drawdown to the limit plus the move until the next fill. The
-    operator's manual kill switch means "touch nothing" and never flattens.
+    operator's manual kill switch means "touch nothing" and never flattens. Only on a price that
+    passed the market rules, and never for dust the market would refuse.
     """
     exit_all = Intent("SELL", wallet.btc, wallet.btc * price, price, 0.0)
     why = [f"flatten: selling the whole position ({wallet.btc:.8f} BTC) because the kill switch is engaged",

@@ -126,8 +126,26 @@ def cmd_invoke(args: argparse.Namespace) -> int:
             event = sample_event(kind, at, state.region, symbol)
         outcome = invoke.invoke(args.function, event, state, replays, models, args.real_models, env_vars,
                                 echo=sys.stderr)
+        _end_of_step(args.function, event, outcome, state)
     print_json(outcome["result"])
     return 0 if outcome["ok"] else 1
+
+
+def _end_of_step(function: str, event: dict, outcome: dict, state) -> None:
+    """Release the symbol's lease where the state machine would: after a CheckRisk that does not
+    lead to Execute, and after Execute however it ended; otherwise a lone invocation would hold
+    the symbol for the lease's expiry and later runs would be refused."""
+    from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
+    from btc_trader.local.emulator import aws_environment
+
+    approved = outcome["ok"] and outcome["result"].get("approved") is True
+    ends = function == "trade-executor" or (function == "risk-manager" and not approved)
+    if ends and "symbol" in event and "execution_id" in event:
+        with aws_environment(state):
+            store = DynamoDBTradingStore(state.names.table("trades"), state.names.table("trading-state"))
+            if store.release_lease(event["symbol"], event["execution_id"]):
+                print(f"released the lease of {event['symbol']} held by {event['execution_id']} "
+                      "(as the workflow does when the execution ends)", file=sys.stderr)
 
 
 _STATE_EVENT = {"risk-manager": "check-risk", "trade-executor": "execute"}
@@ -140,6 +158,9 @@ def cmd_generate_event(args: argparse.Namespace) -> int:
     at = parse_time(args.at) if args.at else datetime.now(UTC)
     symbol = args.symbol or load_stack_file(args.stack).symbols[0]
     print_json(sample_event(args.kind, at, stack_region(args.stack), symbol))
+    # stdout is the event (usually redirected to a file): say on stderr what was generated.
+    print(f"generated a sample {args.kind} event for {symbol} at {at.strftime('%Y-%m-%dT%H:%M:%SZ')} "
+          f"(stack {args.stack}); edit it, then pass it with `local invoke FUNCTION --event FILE`", file=sys.stderr)
     return 0
 
 
@@ -229,6 +250,7 @@ def _running_stack(emulator: Any) -> str:
 
 def cmd_trades(args: argparse.Namespace) -> int:
     from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
+    from btc_trader.domain.positions import close_reason, positions
     from btc_trader.local import emulator
     from btc_trader.stack.settings import load_stack_file
 
@@ -237,8 +259,10 @@ def cmd_trades(args: argparse.Namespace) -> int:
     with emulator.aws_environment(state):
         trades = DynamoDBTradingStore(state.names.table("trades"), state.names.table("trading-state")).recent_trades(
             symbol, args.limit)
+    closed, still_open = positions(trades)
     if args.json:
-        print_json(trades)
+        print_json({"trades": trades, "closed_positions": [p.to_json() for p in closed],
+                    "open_position": still_open.to_json() if still_open else None})
         return 0
     if not trades:
         print(f"no trades of {symbol} in {state.names.table('trades')} yet")
@@ -246,11 +270,37 @@ def cmd_trades(args: argparse.Namespace) -> int:
     rows = []
     for trade in reversed(trades):  # oldest first, like a statement
         created = trade.get("created_at")
-        rows.append({**trade, "time": datetime.fromtimestamp(float(created), UTC).strftime("%Y-%m-%d %H:%M")
-                     if created is not None else None})
-    print(render_table(rows, ["time", "side", "status", "mode", "quantity_btc", "filled_qty", "avg_price", "fee_usd",
-                              "trade_id"]))
+        pnl = trade.get("realised_pnl_usd") if trade.get("side") == "SELL" else None
+        rows.append({**trade, "time": _minute(created), "realised_pnl_usd": None if pnl is None else round(float(pnl), 2),
+                     "why": close_reason(trade) if trade.get("side") == "SELL" else None})
+    print(render_table(rows, ["time", "side", "status", "mode", "filled_qty", "avg_price", "fee_usd",
+                              "realised_pnl_usd", "why", "trade_id"]))
+    print(f"\nclosed positions ({len(closed)}; PnL after fees, from the wallet's average cost)")
+    if closed:
+        print(render_table([_position_row(p) for p in closed],
+                           ["opened", "closed", "bought_btc", "cost_usd", "pnl_usd", "pnl_pct", "held", "closed_by"]))
+        print(f"total realised PnL {sum(p.pnl_usd for p in closed):+,.2f} USD")
+    else:
+        print("  none yet: a position closes when a SELL brings the holding back to zero")
+    if still_open:
+        print(f"open position: {still_open.bought_btc - still_open.sold_btc:.8f} BTC bought for "
+              f"{still_open.cost_usd:,.2f} USD (see `btc-trader local wallet` for its value)")
+    if any(not p.complete for p in closed) or (still_open and not still_open.complete):
+        print(f"note: the oldest position began before the {len(trades)} trades listed; raise --limit to see it whole")
     return 0
+
+
+def _minute(epoch: Any) -> str | None:
+    return datetime.fromtimestamp(float(epoch), UTC).strftime("%Y-%m-%d %H:%M") if epoch is not None else None
+
+
+def _position_row(p: Any) -> dict[str, Any]:
+    held = (p.closed_at - p.opened_at) / 3600 if p.opened_at is not None and p.closed_at is not None else None
+    return {"opened": _minute(p.opened_at), "closed": _minute(p.closed_at), "bought_btc": round(p.bought_btc, 8),
+            "cost_usd": round(p.cost_usd, 2), "pnl_usd": round(p.pnl_usd, 2),
+            "pnl_pct": None if p.pnl_pct is None else round(p.pnl_pct, 3),
+            "held": None if held is None else (f"{held:.1f} h" if held < 48 else f"{held / 24:.1f} d"),
+            "closed_by": p.closed_by}
 
 
 def cmd_wallet(args: argparse.Namespace) -> int:
@@ -292,24 +342,26 @@ def register(commands: Any) -> None:
     functions = ", ".join(sorted(FUNCTIONS))
 
     up = local.add_parser("up", help="start the emulator with every resource of the stack")
-    up.add_argument("--stack", default="dev")
-    up.add_argument("--port", type=int, default=DEFAULT_PORT)
+    up.add_argument("--stack", default="dev", help="the stack whose resources to create")
+    up.add_argument("--port", type=int, default=DEFAULT_PORT, help="the emulator's loopback port")
     up.set_defaults(handler=cmd_up)
     down = local.add_parser("down", help="stop the emulator (what it held is gone)")
-    down.add_argument("--port", type=int, default=DEFAULT_PORT)
+    down.add_argument("--port", type=int, default=DEFAULT_PORT, help="the emulator's port")
     down.set_defaults(handler=cmd_down)
     status = local.add_parser("status", help="what runs where")
-    status.add_argument("--port", type=int)
+    status.add_argument("--port", type=int, help="one emulator's port (default: every recorded one)")
     status.set_defaults(handler=cmd_status)
 
     invoke = local.add_parser("invoke", help="run a function's handler against the emulator")
     invoke.add_argument("function", help=functions)
     invoke.add_argument("--event", help="event JSON file, or - for stdin (default: the function's trigger)")
-    invoke.add_argument("--env-vars", help='JSON file of overrides: {"Parameters": {...}, "risk-manager": {...}}')
-    invoke.add_argument("--stack", help="check that the running emulator holds this stack")
-    invoke.add_argument("--replay", action="append", metavar="NAME=FILE", help="replace the live sources (repeatable)")
+    invoke.add_argument("--env-vars", help='JSON file of environment overrides, SAM format: {"Parameters": {...}, "risk-manager": {...}} '
+                        '(default: the deployed environment)')
+    invoke.add_argument("--stack", help="check that the running emulator holds this stack (default: any)")
+    invoke.add_argument("--replay", action="append", metavar="NAME=FILE", help="replace a live source with a candle file, repeatable (default: the live venues)")
     invoke.add_argument("--at", help="the event's time, ISO-8601 (default: now)")
-    invoke.add_argument("--models", help="ml-predictor/evaluator: override mlModels, e.g. custom")
+    invoke.add_argument("--models", help="ml-predictor/evaluator: override mlModels, e.g. custom (default: the "
+                        "stack's mlModels)")
     invoke.add_argument("--symbol", help="default: the stack's first symbol")
     invoke.add_argument("--real-models", action="store_true",
                         help="send Bedrock/SageMaker calls to AWS with your credentials; storage stays local")
@@ -318,16 +370,16 @@ def register(commands: Any) -> None:
 
     generate = local.add_parser("generate-event", help="print a sample event to edit",
                                 description="; ".join(f"{k}: {what} -> {who}" for k, (what, who) in KINDS.items()))
-    generate.add_argument("kind", choices=list(KINDS))
+    generate.add_argument("kind", choices=list(KINDS), help="the event to print: " + ", ".join(KINDS))
     generate.add_argument("--at", help="the event's time, ISO-8601 (default: now)")
-    generate.add_argument("--stack", default="dev")
-    generate.add_argument("--symbol")
+    generate.add_argument("--stack", default="dev", help="the stack whose region and symbols the event uses")
+    generate.add_argument("--symbol", help="default: the stack's first symbol")
     generate.set_defaults(handler=cmd_generate_event)
 
     start = local.add_parser("start-lambda", help="serve the Lambda Invoke API on 127.0.0.1 (foreground)")
     start.add_argument("--port", type=int, default=3001, help="default 3001, as sam local start-lambda")
     start.add_argument("--emulator-port", type=int, help="the emulator to serve (default: the running one)")
-    start.add_argument("--env-vars", help="JSON file of environment overrides (as for invoke)")
+    start.add_argument("--env-vars", help="JSON file of environment overrides, as for invoke (default: none)")
     start.add_argument("--real-models", action="store_true", help="Bedrock/SageMaker calls go to AWS")
     start.add_argument("--quiet", action="store_true", help="do not echo the handlers' logs")
     start.set_defaults(handler=cmd_start_lambda)
@@ -338,10 +390,12 @@ def register(commands: Any) -> None:
     run.add_argument("--tick-seconds", type=float,
                      help="real seconds between decisions (default: replay as fast as possible; live: the stack's "
                           "tradingInterval)")
-    run.add_argument("--stack", default="dev")
-    run.add_argument("--from", dest="start", help="replay: first decision time, ISO-8601")
+    run.add_argument("--stack", default="dev", help="the stack whose settings and resources run")
+    run.add_argument("--from", dest="start", help="replay: first decision time, ISO-8601 (default: as soon as "
+                     "the models have history)")
     run.add_argument("--models", help="models to run (default: custom; Bedrock/SageMaker need AWS)")
-    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a stack key (repeatable)")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="override a stack key, repeatable (default: none)")
     run.add_argument("--port", type=int, help="the emulator's port (default: the running one, else a temporary one)")
     run.add_argument("--json", action="store_true", help="print only the summary, as JSON")
     run.set_defaults(handler=cmd_run)
@@ -350,21 +404,23 @@ def register(commands: Any) -> None:
     logs.add_argument("function", nargs="?", help=f"one of {functions} (default: all)")
     logs.add_argument("--stack", help="default: the running emulator's")
     logs.add_argument("--tail", type=int, default=50, help="the last N records (0: all)")
-    logs.add_argument("--level", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
+    logs.add_argument("--level", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+                      help="this level and above (default: every level)")
     logs.add_argument("--metrics", action="store_true", help="include the EMF metric lines")
     logs.add_argument("--width", type=int, default=160, help="cut messages at this many characters")
-    logs.add_argument("--json", action="store_true")
+    logs.add_argument("--json", action="store_true", help="print the records as JSON")
     logs.set_defaults(handler=cmd_logs)
 
-    trades = local.add_parser("trades", help="the paper trades stored in the emulator, as a table")
-    trades.add_argument("--symbol")
-    trades.add_argument("--limit", type=int, default=50)
-    trades.add_argument("--port", type=int)
-    trades.add_argument("--json", action="store_true")
+    trades = local.add_parser("trades", help="the trades stored in the emulator, then each closed position's "
+                              "PnL and why it closed (SELL signal or kill-switch flatten)")
+    trades.add_argument("--symbol", help="default: the stack's first symbol")
+    trades.add_argument("--limit", type=int, default=50, help="the newest N trades")
+    trades.add_argument("--port", type=int, help="the emulator's port (default: the running one)")
+    trades.add_argument("--json", action="store_true", help="print the trades and closed positions as JSON")
     trades.set_defaults(handler=cmd_trades)
 
     wallet = local.add_parser("wallet", help="the paper wallet and risk state stored in the emulator")
-    wallet.add_argument("--symbol")
-    wallet.add_argument("--port", type=int)
-    wallet.add_argument("--json", action="store_true")
+    wallet.add_argument("--symbol", help="default: the stack's first symbol")
+    wallet.add_argument("--port", type=int, help="the emulator's port (default: the running one)")
+    wallet.add_argument("--json", action="store_true", help="print the wallet as JSON")
     wallet.set_defaults(handler=cmd_wallet)

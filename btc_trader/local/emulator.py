@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 from btc_trader.local.environ import patched_environ
 from btc_trader.stack.naming import ResourceNames
 from btc_trader.stack.settings import load_stack_file, stack_region
-from btc_trader.storage_schema import TABLES, TableSpec
+from btc_trader.storage_schema import TABLES, TRADING_STATE, TableSpec
 
 DEFAULT_PORT = 4599  # away from LocalStack's 4566 and moto's 5000 (macOS AirPlay takes 5000)
 LOCAL_ACCOUNT = "123456789012"  # moto's account
@@ -344,7 +344,9 @@ def provision(state: EmulatorState) -> dict[str, list[str]]:
             arns[role] = lambda_client.update_function_configuration(**config)["FunctionArn"]
     from btc_trader.stack.environment import ML_PREDICTOR, RISK_MANAGER, TRADE_EXECUTOR
 
-    definition = definition_json(arns[ML_PREDICTOR], arns[RISK_MANAGER], arns[TRADE_EXECUTOR], topic_arn)
+    definition = definition_json(arns[ML_PREDICTOR], arns[RISK_MANAGER], arns[TRADE_EXECUTOR], topic_arn,
+                                 state_table=names.table(TRADING_STATE.role),
+                                 lambda_timeout_s=settings.lambda_settings.timeout_seconds)
     sfn = _client(state, "stepfunctions")
     existing = [m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"] if m["name"] == names.state_machine]
     if existing:

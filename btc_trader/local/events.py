@@ -18,6 +18,7 @@ from btc_trader.contracts import (
     WalletSnapshot,
     WorkflowInput,
 )
+from btc_trader.domain.orders import client_order_id
 from btc_trader.local.invoke import scheduled_event, workflow_input
 
 # kind -> (what it is for, which function takes it)
@@ -25,7 +26,9 @@ KINDS: dict[str, tuple[str, str]] = {
     "schedule": ("EventBridge scheduled event", "price-collector, prediction-evaluator"),
     "workflow-input": ("trading workflow input (Predict's input)", "ml-predictor"),
     "check-risk": ("CheckRisk's input: workflow input + $.prediction", "risk-manager"),
-    "execute": ("Execute's input: + an approved $.risk", "trade-executor"),
+    "execute": ("Execute's input: + an approved $.risk (the executor accepts it only as the stored decision of "
+                "the same execution under its lease: invoke risk-manager with the check-risk event first)",
+                "trade-executor"),
     "notify": ("Notify's input: + $.trade (published to the alerts topic)", "SNS message"),
 }
 
@@ -39,6 +42,12 @@ def _prediction(at: datetime) -> PredictionResult:
                             weight=1.0, ok=True)],
         source_divergence_bps=3.1,
     )
+
+
+def _default_lease_s() -> int:
+    from btc_trader.workflow import lease_seconds, trading_workflow
+
+    return lease_seconds(trading_workflow("predict", "risk", "execute", "topic", state_table="state"))
 
 
 def sample_event(kind: str, at: datetime, region: str, symbol: str) -> dict[str, Any]:
@@ -56,14 +65,17 @@ def sample_event(kind: str, at: datetime, region: str, symbol: str) -> dict[str,
     if kind == "check-risk":
         return state
     quantity = 0.0184
+    order_id = client_order_id(state["execution_id"])
     state["risk"] = RiskResult(approved=True, action="BUY", quantity_btc=quantity,
                                notional_usd=round(quantity * prediction.current_price, 2),
-                               reasons=["approved: up 0.40% at confidence 0.62"], risk_score=0.38).model_dump()
+                               reasons=[], risk_score=0.38, reference_price=prediction.current_price,
+                               state_version=1, lease_expires_at=int(at.timestamp()) + _default_lease_s(),
+                               trade_id=order_id, client_order_id=order_id).model_dump()
     if kind == "execute":
         return state
     fee = round(quantity * prediction.current_price * 0.001, 4)
     state["trade"] = TradeResult(
-        trade_id=state["execution_id"], client_order_id=state["execution_id"], mode="paper", status="FILLED",
+        trade_id=order_id, client_order_id=order_id, mode="paper", status="FILLED",
         filled_qty=quantity, avg_price=prediction.current_price * 1.0005, fee_usd=fee,
         wallet=WalletSnapshot(usd=9_499.5, btc=quantity, equity_usd=9_999.0),
     ).model_dump()

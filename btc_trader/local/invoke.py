@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import boto3
+from aws_lambda_powertools.utilities.parameters import base as parameters_base
 
 from btc_trader.adapters.price_sources import replay_spec
 from btc_trader.local.emulator import LOCAL_ACCOUNT, EmulatorState, aws_environment
@@ -233,10 +234,10 @@ def run_handler(function: str, event: dict[str, Any], env: dict[str, str], regio
             # boto3's default session caches the credentials it resolved first: a new container
             # must resolve them again (another emulator, another function's credentials).
             boto3.DEFAULT_SESSION = None
-            # Powertools Parameters keeps one provider (with its boto3 client) per process: a new
-            # container must not read the kill switch through the previous one's endpoint.
-            from aws_lambda_powertools.utilities.parameters import base as parameters_base
-
+            # Powertools Parameters keeps one provider (and its client, with the endpoint it was
+            # made for) per process: a Lambda container has its own, so a new one here must too.
+            # Without this the risk manager reads the kill switch from a stopped emulator,
+            # finds it unreadable, and (failing safe) never trades.
             parameters_base.DEFAULT_PROVIDERS.clear()
             for value in vars(module).values():
                 if callable(getattr(value, "cache_clear", None)):

@@ -220,7 +220,7 @@ def local_run(
     clock: Callable[[], float] = time.time,
 ) -> RunSummary:
     """Run the collector and the trading workflow `ticks` times; paper trading only."""
-    settings = load_stack_with_overrides(stack, overrides or {})
+    settings = load_stack_with_overrides(stack, overrides or {}).check_workflow_lease()  # it runs the workflow
     if settings.enable_real_trading:
         settings = settings.model_copy(update={"enable_real_trading": False})  # local runs are paper only
     if tick_seconds is not None and tick_seconds < 0:

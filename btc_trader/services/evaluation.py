@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from btc_trader.domain.prediction.edge import EdgeParams
 from btc_trader.domain.prediction.ensemble import Skill
 from btc_trader.domain.prediction.scoring import Score, score_prediction
 
@@ -21,7 +22,9 @@ class ScoreStore(Protocol):
     def save_scores(self, symbol: str, timestamp: int, scores: list[Score], realised_price: float, *,
                     now: int, expires_at: int) -> None: ...
 
-    def skills(self, symbol: str, models: list[str], window: int) -> dict[str, Skill]: ...
+    def skills(self, symbol: str, models: list[str], params: EdgeParams) -> dict[str, Skill]: ...
+
+    def save_skills(self, symbol: str, skills: dict[str, Skill], *, at: int, expires_at: int) -> None: ...
 
 
 @dataclass
@@ -35,13 +38,13 @@ class EvaluationOutcome:
 
 class EvaluationService:
     def __init__(self, prices: RealisedPrices, store: ScoreStore, models: list[str], *, tolerance_s: int,
-                 lookback_s: int, skill_window: int, ttl_days: int):
+                 lookback_s: int, edge: EdgeParams, ttl_days: int):
         self.prices = prices
         self.store = store
         self.models = models
         self.tolerance_s = tolerance_s
         self.lookback_s = lookback_s
-        self.skill_window = skill_window
+        self.edge = edge
         self.ttl_days = ttl_days
 
     def evaluate(self, symbol: str, now: int) -> EvaluationOutcome:
@@ -61,5 +64,9 @@ class EvaluationService:
             )
             outcome.scored += 1
             outcome.scores.extend(scores)
-        outcome.skills = self.store.skills(symbol, self.models, self.skill_window)
+        outcome.skills = self.store.skills(symbol, self.models, self.edge)
+        if outcome.skills:
+            # One snapshot per evaluation: the predictor reads it in one request instead of
+            # re-reading every model's window of calls before each prediction.
+            self.store.save_skills(symbol, outcome.skills, at=now, expires_at=now + self.ttl_days * SECONDS_PER_DAY)
         return outcome

@@ -15,11 +15,13 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from btc_trader.contracts import ModelOutput, PredictionResult
+from btc_trader.domain.prediction.edge import EdgeParams
 from btc_trader.domain.prediction.ensemble import (
     ModelRun,
     NoUsableModelError,
     Skill,
     combine,
+    edge_probabilities,
     model_weights,
 )
 from btc_trader.domain.prediction.model import (
@@ -42,7 +44,7 @@ class PredictionStore(Protocol):
 
     def get_prediction(self, symbol: str, timestamp: int) -> dict[str, Any] | None: ...
 
-    def skills(self, symbol: str, models: list[str], window: int) -> dict[str, Skill]: ...
+    def latest_skills(self, symbol: str, models: list[str]) -> dict[str, Skill]: ...
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,7 @@ class PredictionParams:
     horizon_minutes: int
     bar_seconds: int
     configured_weights: dict[str, float]
-    min_skill_samples: int
-    skill_window: int
+    edge: EdgeParams
     ttl_days: int
     model_timeout_s: float
 
@@ -141,10 +142,10 @@ class PredictionService:
             reason = str(InsufficientHistoryError(len(history), least, f"{p.bar_seconds // 60}-minute bars"))
             return self._refuse(symbol, at, "insufficient_history", reason, execution_id, history, newest)
         runs = run_models(self.predictors, history, p.horizon_minutes, p.model_timeout_s)
-        skills = self.store.skills(symbol, models, p.skill_window)
-        weights = model_weights(models, p.configured_weights, skills, p.min_skill_samples)
+        skills = self.store.latest_skills(symbol, models)  # the evaluator's newest snapshot
+        weights = model_weights(models, p.configured_weights, skills, p.edge)
         try:
-            ensemble = combine(runs, weights, history.last_price)
+            ensemble = combine(runs, weights, history.last_price, edge_probabilities(models, skills, p.edge))
         except NoUsableModelError as exc:
             return self._refuse(symbol, at, "no_model", str(exc), execution_id, history, newest, runs, weights)
         result = PredictionResult(

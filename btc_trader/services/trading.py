@@ -8,12 +8,21 @@ order up on the exchange) and can never place a second order.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from btc_trader.contracts import PredictionResult, RiskResult, TradeResult, WalletSnapshot
 from btc_trader.domain.orders import ExecutionReport, client_order_id
-from btc_trader.domain.risk import RiskDecision, RiskLimits, RiskState, decide
+from btc_trader.domain.risk import (
+    Evidence,
+    Lease,
+    RiskDecision,
+    RiskLimits,
+    RiskState,
+    decide,
+    lease_refusal,
+)
 from btc_trader.domain.wallet import PaperWallet, WalletError
 
 Mode = Literal["paper", "live"]
@@ -32,12 +41,24 @@ class LiveExecutor(Protocol):
 
 class TradingStore(Protocol):
     def load_state(self, symbol: str, starting_cash: float) -> tuple[PaperWallet, RiskState, int]: ...
-    def save_state(self, symbol: str, wallet: PaperWallet, risk: RiskState, version: int) -> int: ...
+    def save_state(self, symbol: str, wallet: PaperWallet, risk: RiskState, version: int,
+                   decision: dict[str, Any] | None = None) -> int: ...
+    def load_decision(self, symbol: str) -> tuple[dict[str, Any] | None, int]: ...
+    def acquire_lease(self, symbol: str, holder: str, now: int, ttl_s: int) -> Lease: ...
+    def lease(self, symbol: str) -> Lease | None: ...
     def get_trade(self, trade_id: str) -> dict[str, Any] | None: ...
     def record_pending(self, trade: dict[str, Any]) -> bool: ...
     def settle(self, trade_id: str, current_status: str, new_status: str, fields: dict[str, Any], symbol: str,
                wallet: PaperWallet, risk: RiskState, version: int) -> int: ...
     def mark(self, trade_id: str, current_status: str, new_status: str, fields: dict[str, Any]) -> None: ...
+
+
+class LatestPrice(Protocol):
+    def price_at(self, symbol: str, at: int, tolerance_s: int) -> tuple[int, float] | None: ...
+
+
+# How far back the risk manager looks for the stored price; the age rule then judges it.
+PRICE_LOOKBACK_S = 86_400
 
 
 @dataclass(frozen=True)
@@ -46,22 +67,94 @@ class TradingParams:
     starting_cash: float
     slippage_bps: float
     mode: Mode
+    symbols: tuple[str, ...] = ()  # the configured symbols; any other is refused
+    lease_seconds: int = 0  # the per-symbol lease's expiry (btc_trader.workflow.lease_seconds)
+
+
+@dataclass(frozen=True)
+class CheckedDecision:
+    """A risk decision with what the executor will re-validate it against."""
+
+    decision: RiskDecision
+    result: RiskResult
 
 
 class RiskService:
-    def __init__(self, store: TradingStore, params: TradingParams):
+    def __init__(self, store: TradingStore, params: TradingParams, prices: LatestPrice):
+        if params.lease_seconds <= 0:
+            raise ValueError(f"the lease needs a positive expiry, got {params.lease_seconds} s")
         self.store = store
         self.params = params
+        self.prices = prices
 
-    def check(self, symbol: str, prediction: PredictionResult, now: int, manual_kill_switch: bool) -> RiskDecision:
-        """Decide, and persist what the decision changed (day counters, kill switch)."""
+    def check(self, symbol: str, execution_id: str, prediction: PredictionResult, now: int, wall_clock: int,
+              manual_kill_switch: bool) -> CheckedDecision:
+        """Take the symbol's lease, decide against what the stack knows, store the decision.
+
+        `now` is the run's clock (requested_at), `wall_clock` the handler's: the lease lives in
+        real time, and in live mode the run's clock must be within maxPriceAgeSeconds of it. A
+        lease held by another execution is a refusal that touches nothing.
+        """
+        ids = {"trade_id": client_order_id(execution_id), "client_order_id": client_order_id(execution_id)}
+        lease = self.store.acquire_lease(symbol, execution_id, wall_clock, self.params.lease_seconds)
+        if not lease.acquired:
+            decision = lease_refusal(lease)
+            return CheckedDecision(decision, decision.to_result(**ids))
+        stored = self.prices.price_at(symbol, now, PRICE_LOOKBACK_S)
+        evidence = Evidence(
+            symbol=symbol, symbols=self.params.symbols,
+            stored_price=stored[1] if stored else None, stored_at=stored[0] if stored else None,
+            clock_skew_s=abs(wall_clock - now) if self.params.mode == "live" else None,
+        )
         loaded, state, version = self.store.load_state(symbol, self.params.starting_cash)
-        # Equity is marked to the latest price first, so a new peak counts before drawdown does.
-        wallet = loaded.mark(prediction.current_price) if prediction.current_price else loaded
-        decision = decide(prediction, wallet, state, self.params.limits, now, manual_kill_switch)
-        if decision.state != state or wallet != loaded:
-            self.store.save_state(symbol, wallet, decision.state, version)
-        return decision
+        # Equity is marked to the stored price first (never the event's), so a new peak counts
+        # before drawdown does.
+        wallet = loaded.mark(evidence.stored_price) if evidence.stored_price else loaded
+        decision = decide(prediction, wallet, state, self.params.limits, now, manual_kill_switch, evidence)
+        identity = {**ids, "lease_expires_at": lease.expires_at}
+        result = decision.to_result(**identity)
+        record = None
+        if result.approved:
+            record = {"execution_id": execution_id, "approved": True, "action": result.action,
+                      "quantity_btc": result.quantity_btc, "notional_usd": result.notional_usd,
+                      "reference_price": result.reference_price, "decided_at": now}
+        if record is not None or decision.state != state or wallet != loaded:
+            version = self.store.save_state(symbol, wallet, decision.state, version, record)
+        return CheckedDecision(decision, result.model_copy(update={"state_version": version}))
+
+
+def verify_intent(store: TradingStore, symbol: str, execution_id: str, risk: RiskResult,
+                  prediction: PredictionResult, wall_clock: int) -> None:
+    """Refuse (NotApprovedError, every reason) an intent that is not this execution's stored,
+    approved decision on the current state under a live lease; called before anything is written."""
+    if not risk.approved or risk.action == "HOLD":
+        raise NotApprovedError(f"intent {risk.action} was not approved: {'; '.join(risk.reasons) or 'no reason'}")
+    problems = []
+    if prediction.status != "ok":
+        problems.append(f"the prediction is a refusal ({prediction.status}: {prediction.reason})")
+    decision, version = store.load_decision(symbol)
+    if decision is None or decision.get("execution_id") != execution_id:
+        holder = decision.get("execution_id") if decision else None
+        problems.append(f"no stored approval of execution {execution_id} for {symbol}"
+                        + (f" (the stored one is {holder}'s)" if holder else ""))
+    else:
+        for key in ("action", "quantity_btc", "notional_usd", "reference_price"):
+            mine, stored = getattr(risk, key), decision.get(key)
+            same = (mine == stored if isinstance(mine, str) or mine is None or stored is None
+                    else math.isclose(float(mine), float(stored), rel_tol=1e-12, abs_tol=1e-12))
+            if not same:
+                problems.append(f"{key} {mine} differs from the stored decision's {stored}")
+    if risk.state_version != version:
+        problems.append(f"the trading state of {symbol} changed since the decision "
+                        f"(version {risk.state_version}, now {version})")
+    lease = store.lease(symbol)
+    if lease is None or lease.holder != execution_id:
+        problems.append(f"execution {execution_id} does not hold the lease of {symbol}"
+                        + (f" ({lease.holder} does)" if lease else ""))
+    elif lease.expires_at <= wall_clock:
+        problems.append(f"the lease of {symbol} expired at epoch {lease.expires_at} (now {wall_clock})")
+    if problems:
+        raise NotApprovedError(f"refusing the {risk.action} intent of {execution_id}: " + "; ".join(problems))
 
 
 class ExecutionService:
@@ -73,17 +166,21 @@ class ExecutionService:
         self.live = live
 
     def execute(self, symbol: str, execution_id: str, risk: RiskResult, prediction: PredictionResult,
-                now: int) -> TradeResult:
+                now: int, wall_clock: int | None = None) -> TradeResult:
         """Execute an approved intent exactly once."""
         if not risk.approved or risk.action == "HOLD":
             raise NotApprovedError(f"intent {risk.action} was not approved: {'; '.join(risk.reasons) or 'no reason'}")
         trade_id = client_order_id(execution_id)
         existing = self.store.get_trade(trade_id)
         if existing is None:
+            # Before PENDING is written: only this execution's stored decision, under its lease.
+            verify_intent(self.store, symbol, execution_id, risk, prediction, now if wall_clock is None else wall_clock)
             trade = {
                 "trade_id": trade_id, "client_order_id": trade_id, "execution_id": execution_id,
                 "symbol": symbol, "side": risk.action, "mode": self.params.mode,
-                "quantity_btc": risk.quantity_btc, "reference_price": prediction.current_price, "created_at": now,
+                "quantity_btc": risk.quantity_btc, "reference_price": risk.reference_price, "created_at": now,
+                # Why it was sent (a signal or the kill switch's flatten): `local trades` reports it.
+                "risk_reasons": list(risk.reasons),
             }
             if not self.store.record_pending(trade):  # a concurrent duplicate got there first
                 existing = self.store.get_trade(trade_id)

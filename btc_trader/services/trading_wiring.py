@@ -27,4 +27,6 @@ def trading_params(config: TradingConfig) -> TradingParams:
         starting_cash=config.starting_cash,
         slippage_bps=config.slippage_bps,
         mode=config.mode,
+        symbols=config.symbols,
+        lease_seconds=config.lease_seconds,
     )

@@ -83,6 +83,11 @@ def predictor_config(settings: StackSettings, names: ResourceNames) -> Predictor
         sagemaker_endpoint=settings.huggingface.endpoint_name if "huggingface" in models else None,
         sagemaker_timeout_seconds=settings.huggingface.timeout_seconds,
         prediction_ttl_days=settings.price_retention_days,
+        buy_threshold_pct=settings.buy_threshold_pct,
+        sell_threshold_pct=settings.sell_threshold_pct,
+        fee_bps=settings.fee_bps,
+        slippage_bps=settings.slippage_bps,
+        trading_interval_minutes=settings.trading_interval,
     )
 
 
@@ -122,6 +127,9 @@ def trading_config(settings: StackSettings, names: ResourceNames) -> TradingConf
         exchange_id=settings.exchange.id,
         exchange_sandbox=settings.exchange.sandbox,
         exchange_secret_name=settings.exchange.secret_name if live else None,
+        prices_table=names.table(PRICES.role),
+        symbols=settings.symbols,
+        lease_seconds=settings.lease_seconds,
     )
 
 

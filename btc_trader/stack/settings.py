@@ -232,6 +232,9 @@ class StackSettings(_Section):
     cooldown_minutes: int = Field(60, alias="cooldownMinutes", ge=0, le=10_080)
     max_trades_per_day: int = Field(10, alias="maxTradesPerDay", ge=1, le=1_000)
     max_price_age_seconds: int = Field(600, alias="maxPriceAgeSeconds", ge=10, le=86_400)
+    # Opt-in: the per-symbol lease serialises trades; reserved concurrency needs spare account
+    # concurrency, which a new account does not have.
+    executor_reserved_concurrency: int | None = Field(None, alias="executorReservedConcurrency", ge=1, le=1000)
     model_weights: dict[ModelName, float] = Field(
         {"bedrock": 1.0, "huggingface": 1.0, "custom": 1.0}, alias="modelWeights"
     )
@@ -407,6 +410,29 @@ class StackSettings(_Section):
             raise SettingsError(problems)
         return self
 
+    def check_workflow_lease(self) -> StackSettings:
+        """A stack that runs the trading workflow (deployed, or on the local emulator) needs its
+        per-symbol lease shorter than two trading intervals. Backtests replay the decisions
+        without the workflow, so they may study any cadence."""
+        if self.lease_seconds >= 2 * self.trading_interval * 60:
+            raise SettingsError([
+                f"{NAMESPACE}:tradingInterval must be longer than half the per-symbol lease "
+                f"({self.lease_seconds} s: the trading workflow's worst case from CheckRisk to the release, "
+                f"with lambda.timeoutSeconds {self.lambda_settings.timeout_seconds}), got {self.trading_interval} min: "
+                "the lease must be shorter than two trading intervals; raise tradingInterval or lower "
+                "lambda.timeoutSeconds"
+            ])
+        return self
+
+    @property
+    def lease_seconds(self) -> int:
+        """The per-symbol lease's expiry, derived from the trading workflow's definition."""
+        from btc_trader.workflow import lease_seconds, trading_workflow
+
+        timeout = self.lambda_settings.timeout_seconds
+        return lease_seconds(trading_workflow("predict", "risk", "execute", "topic", state_table="state",
+                                              lambda_timeout_s=timeout))
+
     @property
     def models_enabled(self) -> frozenset[str]:
         return frozenset(self.ml_models)
@@ -569,7 +595,8 @@ def read_stack_file(stack: str, root: Path | None = None) -> dict[str, Any]:
 def load_stack_file(stack: str = "dev", root: Path | None = None) -> StackSettings:
     """Settings of a stack read straight from its YAML (local runs, CLI, tests)."""
     config = read_stack_file(stack, root)
-    return parse_settings(_strip_namespace(config, str(stack_file(stack, root))), stack, resolve_region(config, stack))
+    return parse_settings(_strip_namespace(config, str(stack_file(stack, root))), stack,
+                          resolve_region(config, stack)).check_workflow_lease()
 
 
 def load_stack_with_overrides(stack: str, overrides: Mapping[str, str], root: Path | None = None) -> StackSettings:
@@ -597,7 +624,7 @@ def settings_from_pulumi_config(config: Mapping[str, Any], stack: str) -> StackS
         for key, value in config.items()
         if key.startswith(f"{NAMESPACE}:")
     }
-    return parse_settings(raw, stack, resolve_region(config, stack))
+    return parse_settings(raw, stack, resolve_region(config, stack)).check_workflow_lease()
 
 
 def _decode_config_value(text: Any) -> Any:
@@ -768,8 +795,9 @@ KEY_DOCS: dict[str, str] = {
     "maxDrawdownPct": "Drawdown from peak equity that engages the kill switch (%).",
     "cooldownMinutes": "Pause after a losing trade.",
     "maxTradesPerDay": "Most trades per UTC day.",
-    "maxPriceAgeSeconds": "Refuse to trade on a price older than this.",
-    "modelWeights": "Ensemble weights before enough predictions are scored.",
+    "maxPriceAgeSeconds": "Refuse to trade on a price older than this; in live mode also the furthest a run's clock may be from the wall clock.",
+    "executorReservedConcurrency": "Opt-in reserved concurrency of the trade executor (null: none; the per-symbol lease already serialises trades).",
+    "modelWeights": "Prior ensemble weights; each model's scored calls move it towards what its net edge supports.",
     "exchange": "`id` (ccxt exchange id), `sandbox` (testnet), `secretName` (Secrets Manager secret with the API keys).",
     "bedrock": "`modelId` (inference-profile id), `maxTokens`, `timeoutSeconds`.",
     "huggingface": "`endpointName`, `deployEndpoint` (create a serverless Chronos-Bolt endpoint), `modelId`, `timeoutSeconds`.",

@@ -7,6 +7,7 @@ from moto import mock_aws
 
 from btc_trader.adapters.dynamodb_predictions import DynamoDBPredictionStore
 from btc_trader.contracts import PredictionResult
+from btc_trader.domain.prediction.edge import EdgeParams
 from btc_trader.domain.prediction.ensemble import ModelRun
 from btc_trader.domain.prediction.model import InsufficientHistoryError, ModelForecast, PriceHistory
 from btc_trader.domain.prediction.result import ensemble_result, insufficient_history_result
@@ -70,7 +71,7 @@ def test_rolling_skill_from_stored_scores_and_skill_snapshots(store):
         store.save_result("BTC-USD", at, result_at(at), execution_id=None, expires_at=at + 86_400)
         scores = score_stored_prediction(store.get_prediction("BTC-USD", at)["result"], price)
         store.save_scores("BTC-USD", at, scores, price, now=at + 3600, expires_at=at + 86_400)
-    skills = store.skills("BTC-USD", ["custom", "bedrock"], window=3)
+    skills = store.skills("BTC-USD", ["custom", "bedrock"], EdgeParams(0.5, -0.5, cost_bps=15, window=3))
     assert set(skills) == {"custom"}, "a model with no scores has no skill yet"
     newest = realised[-3:]
     custom = skills["custom"]
@@ -78,10 +79,14 @@ def test_rolling_skill_from_stored_scores_and_skill_snapshots(store):
     assert custom.mae_pct == pytest.approx(sum(abs(101 - p) / p * 100 for p in newest) / 3)
     assert custom.persistence_mae_pct == pytest.approx(sum(abs(100 - p) / p * 100 for p in newest) / 3)
     assert custom.hit_rate == pytest.approx(2 / 3)
+    # Every prediction is a +1 % call; the step before the window was long too, so no cost inside it.
+    assert (custom.calls, custom.call_hit_rate) == (3, pytest.approx(2 / 3))
+    assert custom.mean_net_bps == pytest.approx((-100 + 120 + 90) / 3)
 
     assert store.latest_skills("BTC-USD") == {}
     store.save_skills("BTC-USD", {"custom": custom}, at=T0 + 5 * 3600, expires_at=T0 + 9 * 86_400)
-    older = store.skills("BTC-USD", ["custom"], window=5)["custom"]
+    older = store.skills("BTC-USD", ["custom"], EdgeParams(0.5, -0.5, cost_bps=15, window=5))["custom"]
+    assert older.mean_net_bps == pytest.approx((60 + 80 - 100 + 120 + 90 - 15) / 5), "the first entry pays its leg"
     store.save_skills("BTC-USD", {"custom": older}, at=T0 + 4 * 3600, expires_at=T0 + 9 * 86_400)
     assert store.latest_skills("BTC-USD") == {"custom": custom}, "the newest snapshot wins"
     assert store.latest_skills("BTC-USD", ["bedrock"]) == {}

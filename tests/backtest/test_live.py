@@ -11,10 +11,10 @@ import pytest
 
 from btc_trader.backtest.data import Bars, load_bars
 from btc_trader.backtest.engine import metrics
-from btc_trader.backtest.live import prediction_at, risk_limits, run_live
+from btc_trader.backtest.live import edge_params, prediction_at, risk_limits, run_live
 from btc_trader.cli import main
 from btc_trader.contracts import PredictionResult
-from btc_trader.domain.prediction.ensemble import ModelRun, model_weights
+from btc_trader.domain.prediction.ensemble import ModelRun, edge_probabilities, model_weights
 from btc_trader.domain.prediction.model import PriceHistory
 from btc_trader.domain.prediction.result import ensemble_result
 from btc_trader.domain.prediction.scoring import PERSISTENCE, rolling_skill, score_prediction
@@ -81,22 +81,27 @@ def test_decisions_equal_the_live_loop_bar_by_bar(seed, ignore_skill):
 
 
 def test_predictions_equal_the_predictor_and_evaluator():
-    """Forecast, skill weight and ensemble at sampled bars, rebuilt with the live domain functions."""
+    """Forecast, evidence weight and ensemble at sampled bars, rebuilt with the live domain functions."""
     bars = random_walk(1_500, 5)
     settings = load_stack_with_overrides("dev", {"priceCollectionInterval": "1", "tradingInterval": "1",
                                                  "maxPriceAgeSeconds": "600"})
-    run = run_live(bars, settings, 10_000, 10, 5)
     horizon = settings.prediction_horizon_minutes  # 1-minute bars
+    # Evidence complete after 15 calls, so the walk sees the prior fade and the weight reach 0.
+    params = replace(edge_params(settings, horizon, 1, 15), full_evidence_calls=15, window=60)
+    run = run_live(bars, settings, 10_000, 10, 5, edge=params)
     model = TechnicalModel()
     scores = {}  # prediction bar -> (model score, persistence score), as the evaluator stores them
-    checked = 0
-    for t in range(BARS_NEEDED, len(bars)):
+    checked, statuses = 0, set()
+    for t in range(BARS_NEEDED - 1, len(bars)):  # bar 50 closes the 51st bar: the first forecast
         history = PriceHistory(bars.timestamps[: t + 1] + 60, bars.close[: t + 1], 60, "BTC-USD")
         forecast = model.predict(history.tail(BARS_NEEDED), horizon)
         scored = [scores[j] for j in sorted(scores, reverse=True) if j + horizon <= t - 1]
-        skill = rolling_skill("custom", scored, 200)
-        weights = model_weights(["custom"], {"custom": 1.0}, {"custom": skill} if skill else {}, 20)
-        result = ensemble_result([ModelRun("custom", forecast)], weights, history, int(history.last_time), horizon)
+        skill = rolling_skill("custom", scored, params)
+        skills = {"custom": skill} if skill else {}
+        weights = model_weights(["custom"], {"custom": 1.0}, skills, params)
+        result = ensemble_result([ModelRun("custom", forecast)], weights, history, int(history.last_time), horizon,
+                                 probabilities=edge_probabilities(["custom"], skills, params))
+        statuses.add(result.status)
         if t % 37 == 0:
             checked += 1
             expected_status = {"ok": 0, "no_model": 2}[result.status]
@@ -115,7 +120,7 @@ def test_predictions_equal_the_predictor_and_evaluator():
                                                         float(bars.close[t + horizon]))
             assert persistence.model == PERSISTENCE
             scores[t] = (model_score, persistence)
-    assert checked > 30
+    assert checked > 30 and statuses == {"ok", "no_model"}, statuses
 
 
 def test_no_look_ahead():
@@ -177,10 +182,11 @@ def test_cli_live_json_and_reports(tmp_path, capsys):
                                                                                          for k, v in LOOSE.items()), [])]
     assert main([*args, "--json", "--report", str(tmp_path / "r.png")]) == 0
     report = json.loads(capsys.readouterr().out)
-    for key in ("total_return_pct", "sharpe", "max_drawdown_pct", "trades", "rejections_by_rule", "model_accuracy",
+    for key in ("total_return_pct", "sharpe", "max_drawdown_pct", "closed_trades", "fills", "rejections_by_rule",
+                "model_accuracy",
                 "bars", "simulation_seconds", "buy_and_hold_pct", "profit_factor", "exposure_pct"):
         assert key in report
-    assert report["bars"] == 3_000 and report["approved"] >= 1
+    assert report["bars"] == 3_000 and report["approved_intents"] >= 1
     assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main([*args, "--report", str(tmp_path / "r.html")]) == 0
     assert "<svg" in (tmp_path / "r.html").read_text()
@@ -188,12 +194,15 @@ def test_cli_live_json_and_reports(tmp_path, capsys):
     assert ".html or .png" in capsys.readouterr().err
     assert main(["backtest", "--data", str(csv), "--strategy", "live", "--set", "riskTreshold=0.3"]) == 2
     assert "riskTreshold" in capsys.readouterr().err
-    assert main(["backtest", "--data", str(csv), "--grid", "riskThreshold=0.1,0.2"]) == 2
-    assert "belongs to `btc-trader backtest sweep`" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["backtest", "--data", str(csv), "--grid", "riskThreshold=0.1,0.2"])
+    assert exit_.value.code == 2 and "belongs to `btc-trader backtest sweep`" in capsys.readouterr().err
 
     assert main(["backtest", "sweep", "--data", str(csv), "--strategy", "live", "--ignore-skill", "--workers", "2",
                  "--grid", "riskThreshold=0.2,0.5", "--grid", "buyThresholdPct=0.1,0.3", "--json"]) == 0
-    runs = json.loads(capsys.readouterr().out)["runs"]
+    captured = capsys.readouterr()
+    runs = json.loads(captured.out)["runs"]
+    assert "--ignore-skill" in captured.err  # the sweep keeps the warning that this is not live behaviour
     assert len(runs) == 4 and {(r["riskThreshold"], r["buyThresholdPct"]) for r in runs} == {
         ("0.2", "0.1"), ("0.2", "0.3"), ("0.5", "0.1"), ("0.5", "0.3")}
     sharpes = [r["sharpe"] for r in runs if r["sharpe"] is not None]

@@ -1,6 +1,7 @@
 """The backtest engine against an independent plain-Python reference, and its conventions."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -85,7 +86,8 @@ def test_metrics_on_a_hand_computable_series():
     bars = bars_from([100.0] * 10)
     result = simulate(bars, np.zeros(10, dtype=np.int8), 1_000, 10, 5)
     figures = metrics(bars, result, 1_000)
-    assert figures["total_return_pct"] == 0 and figures["trades"] == 0 and figures["max_drawdown_pct"] == 0
+    assert figures["total_return_pct"] == 0 and figures["closed_trades"] == 0 and figures["max_drawdown_pct"] == 0
+    assert figures["fills"] == 0 and figures["best_trade_usd"] is None
     assert figures["sharpe"] is None and figures["buy_and_hold_pct"] == 0
 
 
@@ -109,7 +111,9 @@ def test_cli_json_and_resampling(shared_file, capsys):
     assert main(["backtest", "--data", str(shared_file(HOURLY)), "--strategy", "sma-cross", "--fee-bps", "10",
                  "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["bars"] == 50_366 and report["trades"] > 100 and report["simulation_seconds"] < 60
+    assert report["bars"] == 50_366 and report["closed_trades"] > 100 and report["simulation_seconds"] < 60
+    assert report["fills"] == 2 * report["closed_trades"] + report["open_trades"]
+    assert report["annualised_caveat"] is None  # almost six years: annualising is fair
     assert main(["backtest", "--data", str(shared_file("btcusd_1m_coinbase_2023-03-01_2023-03-21.csv.gz")),
                  "--interval", "1h", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["bars"] == 500  # 504 hours, 4 lost whole in the 277-minute hole
@@ -129,10 +133,21 @@ def test_html_report_is_self_contained(tmp_path, capsys):
         f"{1_700_000_000 + 3600 * i},{c},{c * 1.01},{c * 0.99},{c},1\n" for i, c in enumerate(closes)))
     report = tmp_path / "report.html"
     assert main(["backtest", "--data", str(path), "--report", str(report), "--json"]) == 0
-    trades = json.loads(capsys.readouterr().out)["trades"]
+    figures = json.loads(capsys.readouterr().out)
     text = report.read_text()
-    assert text.count("<svg") == 3 and "<script" not in text and "http" not in text.replace(
-        'xmlns="http://www.w3.org/2000/svg"', "")
-    assert text.count('fill="#1a7f37"') == trades
+    # One inline matplotlib figure (three charts), no script, nothing fetched when viewed.
+    assert text.count("<svg") == 1 and "<script" not in text
+    assert not re.search(r"(src|href)=\"https?:", text) and "<link" not in text
+    # Time axis, grid, buy and hold, and a legend entry per fill side with its count.
+    assert "time (UTC)" in text and "buy and hold" in text
+    export = tmp_path / "trades.json"
+    assert main(["backtest", "--data", str(path), "--trades", str(export)]) == 0
+    rows = json.loads(export.read_text())
+    buys = sum(f["side"] == "BUY" for f in rows["fills"])
+    sells = sum(f["side"] == "SELL" for f in rows["fills"])
+    assert f"buy ({buys})" in text and f"sell ({sells})" in text and sells >= 1
+    assert len(rows["fills"]) == figures["fills"] and len(rows["closed_trades"]) == figures["closed_trades"]
+    # Metrics are tables of words and numbers, never a Python dict or None.
+    assert "{" not in text.split("</svg>", 1)[1].split("<body>")[-1] and ">None<" not in text
     assert main(["backtest", "--data", str(path), "--report", str(tmp_path / "r.pdf")]) == 2
     assert ".html or .png" in capsys.readouterr().err

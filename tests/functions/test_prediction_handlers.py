@@ -12,7 +12,13 @@ from btc_trader.stack.environment import function_environments
 from btc_trader.stack.naming import ResourceNames
 from btc_trader.stack.settings import load_stack_file
 from btc_trader.storage_schema import TABLES
-from tests.aws_fakes import FakeLambdaContext, create_table, emf_records, metric_values
+from tests.aws_fakes import (
+    FakeLambdaContext,
+    create_table,
+    emf_records,
+    measure_values,
+    metric_values,
+)
 
 NAMES = ResourceNames("dev", "123456789012", "us-east-1")
 START = 1_700_000_000 // 300 * 300
@@ -46,7 +52,7 @@ def iso(epoch):
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def test_predictor_returns_the_contract_and_meters(handlers, capsys):
+def test_predictor_returns_the_contract_and_meters(handlers, capsys, caplog):
     predictor, _ = handlers
     at = START + 600 * 60
     result = predictor.lambda_handler(
@@ -54,23 +60,23 @@ def test_predictor_returns_the_contract_and_meters(handlers, capsys):
     parsed = PredictionResult.model_validate(result)
     assert parsed.status == "ok" and parsed.horizon_minutes == 60
     assert [m["model"] for m in result["models"]] == ["custom"]
-    records = emf_records(capsys.readouterr().out)
-    assert metric_values(records, "ModelSuccess")[0][0]["model"] == "custom"
-    assert metric_values(records, "ModelLatency")[0][1] >= 0
-    assert metric_values(records, "EnsembleConfidence")[0][1] == pytest.approx(parsed.confidence)
-    assert 0 < metric_values(records, "HistoryItemsRead")[0][1] < 500
-    ((dims, age),) = metric_values(records, "PriceAgeSeconds")
+    assert not emf_records(capsys.readouterr().out)  # every predictor measure is a log line: no billed series
+    assert measure_values(caplog.records, "ModelSuccess")[0][0]["model"] == "custom"
+    assert measure_values(caplog.records, "ModelLatency")[0][1] >= 0
+    assert measure_values(caplog.records, "EnsembleConfidence")[0][1] == pytest.approx(parsed.confidence)
+    assert 0 < measure_values(caplog.records, "HistoryItemsRead")[0][1] < 500
+    ((dims, age),) = measure_values(caplog.records, "PriceAgeSeconds")
     assert dims["symbol"] == "BTC-USD" and age == parsed.price_age_s
 
 
-def test_predictor_refuses_without_history(handlers, capsys, monkeypatch):
+def test_predictor_refuses_without_history(handlers, capsys, caplog, monkeypatch):
     predictor, _ = handlers
     monkeypatch.setenv("BTC_TRADER_SYMBOLS", '["BTC-USD","ETH-USD"]')  # configured, never collected
     predictor._config.cache_clear()
     result = predictor.lambda_handler(
         {"symbol": "ETH-USD", "execution_id": "e", "requested_at": iso(START + 600 * 60)}, FakeLambdaContext())
     assert result["status"] == "insufficient_history"
-    assert metric_values(emf_records(capsys.readouterr().out), "PredictionRefused")[0][0]["reason"] == "insufficient_history"
+    assert measure_values(caplog.records, "PredictionRefused")[0][0]["reason"] == "insufficient_history"
 
 
 def test_bad_workflow_input_is_refused(handlers):
@@ -79,7 +85,7 @@ def test_bad_workflow_input_is_refused(handlers):
         predictor.lambda_handler({"symbol": "BTC-USD", "requested_at": iso(START)}, FakeLambdaContext())
 
 
-def test_evaluator_scores_and_emits_accuracy(handlers, capsys):
+def test_evaluator_scores_and_emits_accuracy(handlers, capsys, caplog):
     predictor, evaluator = handlers
     for hour in range(8):
         at = START + (300 + 60 * hour) * 60
@@ -90,14 +96,15 @@ def test_evaluator_scores_and_emits_accuracy(handlers, capsys):
     (entry,) = summary["results"]
     assert entry["scored"] == 8 and entry["skills"]["custom"]["samples"] == 8
     records = emf_records(capsys.readouterr().out)
-    accuracy = metric_values(records, "PredictionAccuracy")
+    accuracy = measure_values(caplog.records, "PredictionAccuracy")
     assert len(accuracy) == 8 and {d["model"] for d, _ in accuracy} == {"custom"}
     assert all(v in (0.0, 100.0) for _, v in accuracy)
-    assert metric_values(records, "ModelSkillVsPersistence")[0][0]["model"] == "custom"
+    assert metric_values(records, "ModelNetEdgeT")[0][0]["model"] == "custom"
     again = evaluator.lambda_handler({"time": iso(START + (300 + 60 * 8) * 60)}, FakeLambdaContext())
     assert again["results"][0]["scored"] == 0, "a prediction is scored once"
-    scores = boto3.client("dynamodb").scan(TableName=NAMES.table("prediction-scores"))["Count"]
-    assert scores == 8
+    items = boto3.client("dynamodb").scan(TableName=NAMES.table("prediction-scores"))["Items"]
+    series = sorted(item["series"]["S"] for item in items)
+    assert series == ["BTC-USD#custom"] * 8 + ["BTC-USD#skill"], "8 scores and one skill snapshot per evaluation time"
 
 
 def test_predictor_and_evaluator_refuse_bad_events(handlers):

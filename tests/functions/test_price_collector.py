@@ -11,7 +11,13 @@ from btc_trader.stack.environment import function_environments
 from btc_trader.stack.naming import ResourceNames
 from btc_trader.stack.settings import load_stack_file
 from btc_trader.storage_schema import PRICES
-from tests.aws_fakes import FakeLambdaContext, create_table, emf_records, metric_values
+from tests.aws_fakes import (
+    FakeLambdaContext,
+    create_table,
+    emf_records,
+    measure_values,
+    metric_values,
+)
 from tests.conftest import load_fixture
 
 EVENT = {
@@ -55,7 +61,7 @@ def venues(kraken_ok: bool = True, coinbase_price: str = "67190.10"):
 
 
 @responses.activate
-def test_collects_stores_and_meters(handler, capsys):
+def test_collects_stores_and_meters(handler, capsys, caplog):
     venues()
     result = handler.lambda_handler(EVENT, FakeLambdaContext())
     (entry,) = result["results"]
@@ -69,16 +75,16 @@ def test_collects_stores_and_meters(handler, capsys):
     )["Item"]
     assert item["kind"]["S"] == "collected"
     records = emf_records(capsys.readouterr().out)
-    assert [v for _, v in metric_values(records, "PricesCollected")] == [1.0]
-    assert metric_values(records, "SourceFailures") == [({"source": "binance", "service": "price-collector"}, 1.0)]
+    assert [v for _, v in measure_values(caplog.records, "PricesCollected")] == [1.0]
+    assert measure_values(caplog.records, "SourceFailures") == [({"source": "binance"}, 1.0)]
     (dims, price), = metric_values(records, "CollectedPrice")
     assert dims == {"symbol": "BTC-USD", "service": "price-collector"} and price == pytest.approx(entry["price"])
-    assert metric_values(records, "SourceDivergenceBps")[0][1] >= 0
+    assert measure_values(caplog.records, "SourceDivergenceBps")[0][1] >= 0
     assert all(r["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "BtcTrader/dev" for r in records)
 
 
 @responses.activate
-def test_redelivered_event_is_a_noop(handler, capsys):
+def test_redelivered_event_is_a_noop(handler, capsys, caplog):
     venues()
     first = handler.lambda_handler(EVENT, FakeLambdaContext())
     calls = len(responses.calls)
@@ -86,19 +92,19 @@ def test_redelivered_event_is_a_noop(handler, capsys):
     assert again["results"][0]["status"] == "already_collected"
     assert again["results"][0]["price"] == first["results"][0]["price"]
     assert len(responses.calls) == calls
-    assert metric_values(emf_records(capsys.readouterr().out), "DuplicateCollections")
+    assert measure_values(caplog.records, "DuplicateCollections")
 
 
 @responses.activate
-def test_too_few_sources_fails_the_run_and_stores_nothing(handler, monkeypatch, capsys):
+def test_too_few_sources_fails_the_run_and_stores_nothing(handler, monkeypatch, capsys, caplog):
     monkeypatch.setenv("BTC_TRADER_MIN_SOURCES", "3")
     venues(kraken_ok=False)
     with pytest.raises(handler.CollectionFailedError, match="2 valid price source"):
         handler.lambda_handler(EVENT, FakeLambdaContext())
     assert boto3.client("dynamodb").scan(TableName=NAMES.table("prices"))["Count"] == 0
-    records = emf_records(capsys.readouterr().out)
-    assert [v for _, v in metric_values(records, "InsufficientSources")] == [1.0]
-    assert {d["source"] for d, _ in metric_values(records, "SourceFailures")} == {"binance", "kraken"}
+    assert not emf_records(capsys.readouterr().out)  # a failed collection stores no price: no CollectedPrice
+    assert [v for _, v in measure_values(caplog.records, "InsufficientSources")] == [1.0]
+    assert {d["source"] for d, _ in measure_values(caplog.records, "SourceFailures")} == {"binance", "kraken"}
 
 
 @responses.activate

@@ -231,6 +231,25 @@ def test_permissions_only_for_what_the_stack_uses(program):
     assert ("ecr:BatchGetImage" in actions) == settings.huggingface.deploy_endpoint
 
 
+def test_risk_manager_reads_stored_prices_and_the_workflow_releases_only_leases(program):
+    """The risk manager checks its event against the prices table; the state machine's only
+    write to the trading state is deleting a lease (issue #15)."""
+    prices = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/btc-trader-{program.stack}-prices"
+    state = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/btc-trader-{program.stack}-trading-state"
+    by_role = {}
+    for where, statement in allows(program):
+        for action in as_list(statement["Action"]):
+            for resource in as_list(statement["Resource"]):
+                by_role.setdefault((where.split(".")[0], resource), set()).add(action)
+    risk = {a for (where, r), actions in by_role.items() if "risk" in where and r == prices for a in actions}
+    assert risk == {"dynamodb:Query"}
+    workflow_state = [(s, where) for where, s in allows(program) if "workflow" in where
+                      and state in as_list(s["Resource"])]
+    ((statement, _),) = workflow_state
+    assert statement["Action"] == ["dynamodb:DeleteItem"]
+    assert statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == ["lease#*"]
+
+
 def test_each_function_has_its_own_role_and_policy(program):
     mocks = program.mocks
     functions = mocks.of_type("aws:lambda/function:Function")

@@ -2,18 +2,21 @@
 
 import io
 import tarfile
+import time
+from pathlib import Path
 
 import pulumi
 import pytest
 
+from btc_trader.chronos_endpoint import image_uri, inference_archive
 from btc_trader.stack.environment import function_environments
 from btc_trader.stack.naming import ResourceNames
 from btc_trader.stack.settings import load_stack_file
 from components.ml_prediction import (
+    INFERENCE_CODE,
     MlPrediction,
     MlPredictionArgs,
     bedrock_resources,
-    inference_archive,
 )
 from components.stack_config import load_settings
 from tests.infra.harness import ACCOUNT, REGION, policy_statements, run_program
@@ -64,8 +67,13 @@ def test_prod_grants_every_model_and_deploys_a_serverless_endpoint():
     variant = mocks.one("aws:sagemaker/endpointConfiguration:EndpointConfiguration").inputs["productionVariants"][0]
     assert variant["serverlessConfig"] == {"maxConcurrency": 2, "memorySizeInMb": 4096}
     model = mocks.one("aws:sagemaker/model:Model").inputs
-    assert "huggingface-pytorch-inference" in model["primaryContainer"]["image"]
-    assert model["primaryContainer"]["environment"]["HF_MODEL_ID"] == "amazon/chronos-bolt-small"
+    assert model["primaryContainer"]["image"] == image_uri(REGION)
+    assert model["primaryContainer"]["image"].endswith(
+        "huggingface-pytorch-inference:2.6.0-transformers4.51.3-cpu-py312-ubuntu22.04")
+    environment = model["primaryContainer"]["environment"]
+    assert environment["CHRONOS_MODEL_ID"] == "amazon/chronos-bolt-small"
+    # HF_MODEL_ID would make the toolkit serve a hub download and never import inference.py.
+    assert "HF_MODEL_ID" not in environment and "HF_TASK" not in environment
     assert model["primaryContainer"]["modelDataUrl"].endswith("/model.tar.gz")
 
 
@@ -113,9 +121,40 @@ def test_bedrock_resources_for_profiles_and_plain_models():
         "arn:aws:bedrock:eu-west-1::foundation-model/amazon.nova-lite-v1:0"]
 
 
-def test_inference_archive_is_repeatable_and_holds_the_script():
-    first, second = inference_archive(), inference_archive()
+def _endpoint_names(mocks):
+    model = mocks.one("aws:sagemaker/model:Model").inputs
+    config = mocks.one("aws:sagemaker/endpointConfiguration:EndpointConfiguration").inputs
+    artifact = mocks.one("aws:s3/bucketObjectv2:BucketObjectv2").inputs
+    return model["name"], config["name"], artifact["key"], config["productionVariants"][0]["modelName"]
+
+
+def test_two_deploys_of_unchanged_code_keep_the_model_name(monkeypatch):
+    first = _endpoint_names(prediction("prod"))
+    uploaded = Path(prediction("prod").one("aws:s3/bucketObjectv2:BucketObjectv2").inputs["source"].path).read_bytes()
+    # An hour later (a gzip header would carry the clock): same archive bytes, same names.
+    later = time.time() + 3600
+    monkeypatch.setattr(time, "time", lambda: later)
+    second = _endpoint_names(prediction("prod"))
     assert first == second
-    with tarfile.open(fileobj=io.BytesIO(first)) as archive:
-        names = archive.getnames()
-    assert names == ["code/inference.py", "code/requirements.txt"]
+    assert Path(prediction("prod").one("aws:s3/bucketObjectv2:BucketObjectv2").inputs["source"].path).read_bytes() == uploaded
+    model_name, config_name, key, variant_model = first
+    assert model_name == config_name == variant_model and model_name.startswith("btc-trader-prod-chronos-")
+    assert len(model_name) <= 63 and key == f"chronos/{model_name.rsplit('-', 1)[1]}/model.tar.gz"
+
+
+def test_another_model_id_gets_another_model_name():
+    default = _endpoint_names(prediction("prod"))[0]
+    other = _endpoint_names(prediction("prod", {"btc-trader:huggingface": {
+        "endpointName": "btc-trader-prod-chronos-bolt", "deployEndpoint": True,
+        "modelId": "amazon/chronos-bolt-base"}}))[0]
+    assert other != default
+
+
+def test_the_uploaded_archive_is_the_reproducible_one_with_the_script():
+    artifact = prediction("prod").one("aws:s3/bucketObjectv2:BucketObjectv2").inputs
+    uploaded = Path(artifact["source"].path).read_bytes()
+    assert uploaded == inference_archive(INFERENCE_CODE)
+    with tarfile.open(fileobj=io.BytesIO(uploaded)) as archive:
+        assert archive.getnames() == ["code/inference.py", "code/requirements.txt"]
+        script = archive.extractfile("code/inference.py").read()
+    assert script == (INFERENCE_CODE / "inference.py").read_bytes()

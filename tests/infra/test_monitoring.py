@@ -17,13 +17,15 @@ import pytest
 
 from btc_trader.stack.naming import ResourceNames
 from btc_trader.stack.settings import load_stack_file, load_stack_with_overrides
+from btc_trader.telemetry import CATALOGUE, MEASURE_FIELD, VALUE_FIELD, metric_measures
 from components.monitoring import LAMBDA_NAMESPACE, STATES_NAMESPACE, WORKFLOW_OUTCOMES
-from tests.emitted_metrics import Emitted, collect_emissions
+from tests.emitted_metrics import Emitted, Logged, collect_logged
 from tests.infra.harness import ACCOUNT, REGION, RecordingMocks
 from tests.infra.program_runs import outputs_of, run_main
 
 LAMBDA_METRICS = {"Errors", "Invocations", "Duration", "Throttles", "ConcurrentExecutions"}
-SEARCH = re.compile(r"""SEARCH\('\{([^}]*)\} MetricName="(\w+)" service="([\w-]+)"', '\w+', \d+\)""")
+LOG_QUERY = re.compile(
+    r"""SOURCE '/aws/lambda/([\w-]+)' \| filter measure in \[([^\]]+)\] \| stats \w+\(value(?:, \d+)?\) as \w+ by (.+)""")
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 
@@ -33,6 +35,7 @@ class Stack:
     name: str
     mocks: RecordingMocks
     emitted: set[Emitted]
+    logged: set[Logged]
 
     @property
     def functions(self) -> set[str]:
@@ -53,8 +56,8 @@ class Stack:
 @pytest.fixture(scope="module", params=["dev", "prod"])
 def stack(request) -> Stack:
     name = request.param
-    emitted = collect_emissions(load_stack_file(name), ResourceNames(name, ACCOUNT, REGION))
-    return Stack(name, run_main(name), emitted)
+    emitted, logged = collect_logged(load_stack_file(name), ResourceNames(name, ACCOUNT, REGION))
+    return Stack(name, run_main(name), emitted, logged)
 
 
 def metric_problem(stack: Stack, namespace: str, name: str, dimensions: dict[str, str]) -> str | None:
@@ -78,16 +81,23 @@ def metric_problem(stack: Stack, namespace: str, name: str, dimensions: dict[str
     return f"{namespace} {name} {dimensions} is emitted by no handler (emitted with: {same_name or 'never'})"
 
 
-def search_problem(stack: Stack, expression: str) -> str | None:
-    match = SEARCH.fullmatch(expression)
+def log_widget_problem(stack: Stack, query: str) -> str | None:
+    """Why a Logs Insights widget would show nothing, or None when a handler logs what it reads."""
+    match = LOG_QUERY.fullmatch(query)
     if not match:
-        return f"unrecognised expression {expression!r}"
-    namespace, *keys = match.group(1).split(",")
-    name, service = match.group(2), match.group(3)
-    if any(e.namespace == namespace and e.name == name and {k for k, _ in e.dimensions} == set(keys)
-           and e.service == service for e in stack.emitted):
-        return None
-    return f"SEARCH {namespace} {name} by {keys} of {service}: no handler emits it"
+        return f"unrecognised query {query!r}"
+    function, measures, by = match.group(1), [m.strip().strip('"') for m in match.group(2).split(",")], match.group(3)
+    if function not in stack.functions:
+        return f"{query}: no function {function!r} in the stack"
+    service = function.removeprefix(f"btc-trader-{stack.name}-")
+    fields = {f.strip() for f in by.split(",") if not f.strip().startswith("bin(")}
+    for measure in measures:
+        logged = [entry for entry in stack.logged if (entry.service, entry.name) == (service, measure)]
+        if not logged:
+            return f"{query}: {service} never logs {measure}"
+        if not all(fields <= entry.fields for entry in logged):
+            return f"{query}: {measure} is logged without {sorted(fields)}"
+    return None
 
 
 def widget_entries(body: dict[str, Any]) -> list[list[Any]]:
@@ -95,11 +105,8 @@ def widget_entries(body: dict[str, Any]) -> list[list[Any]]:
 
 
 def dashboard_problems(stack: Stack, body: dict[str, Any]) -> list[str]:
-    problems = []
+    problems = [log_widget_problem(stack, w["properties"]["query"]) for w in body["widgets"] if w["type"] == "log"]
     for entry in widget_entries(body):
-        if isinstance(entry[0], dict):
-            problems.append(search_problem(stack, entry[0]["expression"]))
-            continue
         namespace, name, *rest = entry
         pairs = [item for item in rest if not isinstance(item, dict)]
         assert "." not in pairs, "no shorthand: every entry names its metric in full"
@@ -128,32 +135,53 @@ def test_every_alarm_watches_an_emitted_metric(stack):
 
 def test_the_check_catches_a_metric_nobody_emits(stack):
     body = stack.dashboard
-    entry = next(e for e in widget_entries(body) if e[1] == "RiskScore")
+    entry = next(e for e in widget_entries(body) if e[1] == "DrawdownPct")
     entry[entry.index("service") + 1] = "trade-executor"  # the right name, the wrong emitter
     body["widgets"].append({"type": "metric", "properties": {"metrics": [
-        [f"BtcTrader/{stack.name}", "TradeSuccessRate", "service", "trade-executor", "mode", "paper", {}],
+        [f"BtcTrader/{stack.name}", "PortfolioValue", "service", "trade-executor", "mode", "paper", {}],
         [LAMBDA_NAMESPACE, "Errors", "FunctionName", "btc-trader-other-price-collector", {}],
-        [{"expression": search_expression(stack.name, "RiskRejections", "reason"), "id": "x"}],
     ]}})
+    risk_log = f"/aws/lambda/btc-trader-{stack.name}-risk-manager"
+    for query in (f"SOURCE '{risk_log}' | filter measure in [\"RiskRejections\"] | stats sum(value) as n by reason",
+                  f"SOURCE '{risk_log}' | filter measure in [\"TradesExecuted\"] | stats sum(value) as n by side"):
+        body["widgets"].append({"type": "log", "properties": {"query": query}})
     problems = dashboard_problems(stack, body)
-    assert len(problems) == 4, problems
+    assert len(problems) == 5, problems
 
 
-def search_expression(stack_name: str, metric: str, dimension: str) -> str:
-    return (f"SEARCH('{{BtcTrader/{stack_name},{dimension},service}} MetricName=\"{metric}\" "
-            "service=\"risk-manager\"', 'Sum', 300)")
+def test_only_alarmed_measures_are_billed_metrics(stack):
+    """A custom metric costs a month's fee per series; every one must be watched by an alarm."""
+    watched = {metric for alarm in stack.alarms().values() for _, metric, _ in alarm_metrics(alarm)}
+    emitted_custom = {e.name for e in stack.emitted if e.namespace == f"BtcTrader/{stack.name}"}
+    assert emitted_custom <= watched, emitted_custom - watched
+    assert {m.name for m in metric_measures()} <= watched
+
+
+def test_every_log_measure_has_a_dashboard_widget_or_a_reason(stack):
+    shown = {m.strip().strip('"') for w in stack.dashboard["widgets"] if w["type"] == "log"
+             for m in LOG_QUERY.fullmatch(w["properties"]["query"]).group(2).split(",")}
+    logged = {entry.name for entry in stack.logged}
+    assert logged, "the handlers logged no measure: the harness is broken"
+    assert all(CATALOGUE[name].sink == "log" for name in logged)
+    unshown = logged - shown
+    # Throughput counters stay in the logs for ad-hoc queries (`btc-trader local logs`, Logs Insights).
+    assert unshown <= {"PricesCollected", "DuplicateCollections", "ModelSuccess", "HistoryItemsRead",
+                       "PredictionsScored"}, unshown
+    for entry in stack.logged:
+        assert {MEASURE_FIELD, VALUE_FIELD, *CATALOGUE[entry.name].dimensions} <= entry.fields
 
 
 def test_dashboard_shows_what_the_issue_names(stack):
     settings = load_stack_file(stack.name)
     shown = {(e[0], e[1], tuple(e[2:-1])) for e in widget_entries(stack.dashboard) if isinstance(e[0], str)}
-    names = {name for _, name, _ in shown}
+    logged_widgets = " ".join(w["properties"]["query"] for w in stack.dashboard["widgets"] if w["type"] == "log")
+    names = {name for _, name, _ in shown} | set(re.findall(r'"(\w+)"', logged_widgets))
     assert {"PredictionAccuracy", "TradeSuccessRate", "PortfolioValue", "RiskScore", "PriceAgeSeconds",
             "CollectedPrice", "SourceFailures", "SourceDivergenceBps", "BedrockInputTokens", "BedrockOutputTokens",
             "DrawdownPct", "KillSwitchEngaged", "Errors", "Duration", "Throttles", "ExecutionsFailed",
-            "ExecutionsSucceeded"} <= names
-    accuracy_models = {dims[1] for _, name, dims in shown if name == "PredictionAccuracy"}
-    assert accuracy_models == set(settings.ml_models)
+            "ExecutionsSucceeded", "RiskRejections", "ModelFailure", "PredictionRefused"} <= names
+    skill_models = {dims[1] for _, name, dims in shown if name == "ModelNetEdgeT"}
+    assert skill_models == set(settings.ml_models)
     functions = {dims[1] for _, name, dims in shown if name == "Errors"}
     assert functions == stack.functions and len(functions) == 5
     alarm_widget = next(w for w in stack.dashboard["widgets"] if w["type"] == "alarm")

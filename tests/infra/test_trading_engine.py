@@ -39,11 +39,16 @@ def test_state_machine_definition_logging_tracing():
     definition = json.loads(machine["definition"])
     fn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:btc-trader-dev-"
     topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:topic/btc-trader-dev-alerts"
-    assert definition == trading_workflow(fn + "ml-predictor", fn + "risk-manager", fn + "trade-executor", topic)
+    assert definition == trading_workflow(fn + "ml-predictor", fn + "risk-manager", fn + "trade-executor", topic,
+                                          state_table="btc-trader-dev-trading-state", lambda_timeout_s=60)
     assert machine["tracingConfiguration"] == {"enabled": True}
     assert machine["loggingConfiguration"]["level"] == "ERROR"
     invoke = policy(mocks, "workflow")["InvokeSteps"]
     assert sorted(invoke["Resource"]) == sorted(fn + r for r in ("ml-predictor", "risk-manager", "trade-executor"))
+
+
+def executor_function(mocks):
+    return [f for f in mocks.of_type("aws:lambda/function:Function") if "trade-executor" in f.inputs["name"]][0]
 
 
 def test_schedule_per_symbol_and_executor_concurrency():
@@ -51,8 +56,26 @@ def test_schedule_per_symbol_and_executor_concurrency():
     targets = mocks.of_type("aws:cloudwatch/eventTarget:EventTarget")
     assert sorted(json.loads(t.inputs["input"])["symbol"] for t in targets) == ["BTC-USD", "ETH-USD"]
     assert mocks.one("aws:cloudwatch/eventRule:EventRule").inputs["scheduleExpression"] == "rate(15 minutes)"
-    executor = [f for f in mocks.of_type("aws:lambda/function:Function") if "trade-executor" in f.inputs["name"]][0]
-    assert executor.inputs["reservedConcurrentExecutions"] == 1
+    # The lease serialises trades: reserved concurrency is opt-in on every stack.
+    assert executor_function(mocks).inputs.get("reservedConcurrentExecutions") is None
+    assert executor_function(engine("prod")).inputs.get("reservedConcurrentExecutions") is None
+    opted = engine("dev", {"btc-trader:executorReservedConcurrency": 2})
+    assert executor_function(opted).inputs["reservedConcurrentExecutions"] == 2
+
+
+def test_the_workflow_may_delete_only_lease_items_and_the_risk_manager_reads_prices():
+    mocks = engine("prod")
+    release = policy(mocks, "workflow")["ReleaseLease"]
+    assert release["Action"] == ["dynamodb:DeleteItem"]
+    assert release["Resource"] == f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/btc-trader-prod-trading-state"
+    assert release["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["lease#*"]}}
+    prices = policy(mocks, "risk")["StoredPrices"]
+    assert prices["Action"] == ["dynamodb:Query"]
+    assert prices["Resource"] == f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/btc-trader-prod-prices"
+    env = [f for f in mocks.of_type("aws:lambda/function:Function") if "risk-manager" in f.inputs["name"]][0]
+    variables = env.inputs["environment"]["variables"]
+    assert variables["BTC_TRADER_PRICES_TABLE"] == "btc-trader-prod-prices"
+    assert int(variables["BTC_TRADER_LEASE_SECONDS"]) < 2 * 5 * 60  # prod trades every 5 minutes
 
 
 def test_dev_is_paper_with_no_secret_access():
@@ -93,3 +116,8 @@ def test_alert_email_subscription_only_when_configured():
     assert not engine("dev").of_type("aws:sns/topicSubscription:TopicSubscription")
     sub = engine("dev", {"btc-trader:alertEmail": "ops@example.com"}).one("aws:sns/topicSubscription:TopicSubscription")
     assert sub.inputs["protocol"] == "email" and sub.inputs["endpoint"] == "ops@example.com"
+
+
+def test_a_deployment_whose_lease_outlasts_two_trading_intervals_is_refused():
+    with pytest.raises(Exception, match="tradingInterval must be longer than half the per-symbol lease"):
+        engine("prod", {"btc-trader:tradingInterval": 2})

@@ -170,6 +170,7 @@ def test_generate_workflow_input(capsys):
 
 
 def test_reset_kill_switch_against_the_emulator(running_emulator, home, capsys):
+    import time
     from dataclasses import replace
 
     from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
@@ -178,11 +179,25 @@ def test_reset_kill_switch_against_the_emulator(running_emulator, home, capsys):
     with aws_environment(running_emulator):
         store = DynamoDBTradingStore(running_emulator.names.table("trades"), running_emulator.names.table("trading-state"))
         wallet, risk, version = store.load_state("BTC-USD", 10_000)
+        original = (wallet, risk)
+        # 0.1 BTC bought at 25,000 with a peak of 12,000; the market is now at 20,000.
+        wallet = replace(wallet, usd=7_000, btc=0.1, avg_cost=25_000, peak_equity_usd=12_000)
         store.save_state("BTC-USD", wallet, replace(risk, kill_switch=True, kill_reason="drawdown 11%"), version)
+        dynamodb(running_emulator).put_item(TableName=running_emulator.names.table("prices"), Item={
+            "symbol": {"S": "BTC-USD"}, "timestamp": {"N": str(int(time.time()) - 30)}, "price": {"N": "20000"}})
+    # `--stack prod` without `--aws` names a stack no local emulator holds: refused, nothing touched.
+    assert main(["trading", "reset-kill-switch", "--stack", "prod"]) == 2
+    assert "no local emulator holds stack 'prod'" in capsys.readouterr().err
     assert main(["trading", "reset-kill-switch"]) == 0
-    assert "reset (it was engaged: drawdown 11%)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "reset (it was engaged: drawdown 11%)" in out and "equity peak set to 9000.00 USD" in out
+    with aws_environment(running_emulator):
+        wallet, risk, _ = store.load_state("BTC-USD", 10_000)
+    assert not risk.kill_switch and wallet.peak_equity_usd == 9_000 and wallet.drawdown_pct(20_000) == 0
     assert main(["trading", "reset-kill-switch"]) == 0
     assert "not engaged" in capsys.readouterr().out
+    with aws_environment(running_emulator):  # the session's emulator goes on as it was
+        store.save_state("BTC-USD", *original, store.load_state("BTC-USD", 10_000)[2])
 
 
 def test_local_run_bad_input(home, tmp_path, capsys):
@@ -195,3 +210,43 @@ def test_local_run_bad_input(home, tmp_path, capsys):
     assert "ticks from" in capsys.readouterr().err
     assert main(["local", "run", "--replay", str(short), "--set", "riskThreshold"]) == 2
     assert "key=value" in capsys.readouterr().err
+
+
+def test_lone_invocations_release_the_lease_where_the_workflow_would(running_emulator, home, tmp_path, capsys):
+    """CheckRisk without Execute, and Execute however it ends, release the symbol's lease."""
+    import time
+
+    from aws_lambda_powertools.utilities.parameters import base
+
+    # Handlers run in this process: an SSM client another test made (not for the emulator) must go.
+    base.DEFAULT_PROVIDERS.clear()
+    state = running_emulator
+    now = int(time.time()) // 60 * 60
+    dynamodb(state).put_item(TableName=state.names.table("prices"), Item={
+        "symbol": {"S": "BTC-USD"}, "timestamp": {"N": str(now - 30)}, "price": {"N": "20000"}})
+    assert main(["local", "generate-event", "check-risk", "--at", f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(now))}"]) == 0
+    event = json.loads(capsys.readouterr().out)
+    lease_key = {"symbol": {"S": "lease#BTC-USD"}}
+
+    def lease():
+        return dynamodb(state).get_item(TableName=state.names.table("trading-state"), Key=lease_key).get("Item")
+
+    def invoke_with(function, body):
+        path = tmp_path / f"{function}.json"
+        path.write_text(json.dumps(body))
+        code = main(["local", "invoke", function, "--event", str(path)])
+        captured = capsys.readouterr()
+        return code, json.loads(captured.out), captured.err
+
+    hold = {**event, "prediction": {**event["prediction"], "current_price": 20_000.0, "predicted_price": 20_010.0}}
+    code, risk, err = invoke_with("risk-manager", hold)
+    assert code == 0 and not risk["approved"] and lease() is None, (risk, lease(), err[-2000:])
+    assert f"released the lease of BTC-USD held by {event['execution_id']}" in err
+    buy = {**event, "prediction": {**event["prediction"], "current_price": 20_000.0, "predicted_price": 20_300.0,
+                                   "confidence": 0.9, "price_age_s": 30}}
+    code, risk, _ = invoke_with("risk-manager", buy)
+    assert code == 0 and risk["approved"], risk["reasons"]
+    assert lease()["holder"]["S"] == event["execution_id"], "approved: Execute comes next, the lease stays"
+    code, refused, err = invoke_with("trade-executor", {**buy, "risk": {**risk, "quantity_btc": 1.0}})
+    assert code == 1 and "quantity_btc 1.0 differs from the stored decision's" in refused["errorMessage"]
+    assert lease() is None and "released the lease" in err

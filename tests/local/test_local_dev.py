@@ -61,7 +61,7 @@ def test_emulator_holds_what_the_pulumi_program_creates(running_emulator, pulumi
     deployed_definition = json.loads(machine.inputs["definition"])
     # The mocks' topic ARN has another shape than a real one; everything else is identical.
     for definition in (local_definition, deployed_definition):
-        for name in ("Notify", "Alert"):
+        for name in ("Notify", "AlertWithOrder", "AlertBeforeOrder"):
             definition["States"][name]["Parameters"]["TopicArn"] = "topic"
     assert local_definition == deployed_definition
     assert machine.inputs["name"] == state.names.state_machine
@@ -87,7 +87,7 @@ def test_up_invoke_generate_run_inspect_in_sequence(running_emulator, home, shar
     wallet = json.loads(capsys.readouterr().out)
     assert wallet["symbol"] == "BTC-USD" and wallet["last_price"] > 0
     assert main(["local", "trades", "--json"]) == 0
-    trades = json.loads(capsys.readouterr().out)
+    trades = json.loads(capsys.readouterr().out)["trades"]
     assert all(t["mode"] == "paper" for t in trades)
     assert main(["local", "logs", "--tail", "0", "--json"]) == 0
     logs = json.loads(capsys.readouterr().out)
@@ -109,7 +109,7 @@ def test_env_vars_file_changes_a_functions_behaviour(running_emulator, home, tmp
                                                                      "BTC_TRADER_BUY_THRESHOLD_PCT": "0.3"}}))
     assert main(["local", "invoke", "risk-manager", "--event", str(event), "--env-vars", str(overrides)]) == 0
     decision = json.loads(capsys.readouterr().out)
-    assert not any(r.startswith(("confidence:", "hold:")) for r in decision["reasons"]), decision
+    assert not any(r.startswith(("confidence:", "hold:")) for r in decision["reasons"]), decision["reasons"]
     overrides.write_text(json.dumps({"risk-manager": {"BTC_TRADER_RISK_TRESHOLD": "0.5"}}))
     assert main(["local", "invoke", "risk-manager", "--event", str(event), "--env-vars", str(overrides)]) == 2
     assert "risk-manager has no variable BTC_TRADER_RISK_TRESHOLD" in capsys.readouterr().err

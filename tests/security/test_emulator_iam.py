@@ -134,11 +134,17 @@ def test_each_handler_runs_on_exactly_its_own_policy(aws_with_enforcement, role_
     prediction = invoke_as(credentials_for("ml-predictor", role_policies["ml-predictor"]), "ml-predictor",
                            sample_event("workflow-input", AT, REGION, "BTC-USD"), envs["ml-predictor"])
     assert prediction["status"] in {"ok", "insufficient_history"}
+    # A BUY on the price just collected, so the risk manager (reading the prices table and taking
+    # the lease) approves and the executor re-validates it (reading the stored decision and lease).
+    check_risk = sample_event("check-risk", AT, REGION, "BTC-USD")
+    price = collected["results"][0]["price"]
+    check_risk["prediction"] |= {"current_price": price, "predicted_price": price * 1.01, "price_age_s": 0,
+                                 "confidence": 0.9, "direction": "up"}
     risk = invoke_as(credentials_for("risk-manager", role_policies["risk-manager"]), "risk-manager",
-                     sample_event("check-risk", AT, REGION, "BTC-USD"), envs["risk-manager"])
-    assert "approved" in risk and not any("unreadable" in r for r in risk["reasons"])
+                     check_risk, envs["risk-manager"])
+    assert risk["approved"], risk["reasons"]
     trade = invoke_as(credentials_for("trade-executor", role_policies["trade-executor"]), "trade-executor",
-                      sample_event("execute", AT, REGION, "BTC-USD"), envs["trade-executor"])
+                      {**check_risk, "risk": risk}, envs["trade-executor"])
     assert trade["status"] == "FILLED" and trade["mode"] == "paper"
     scored = invoke_as(credentials_for("prediction-evaluator", role_policies["prediction-evaluator"]),
                        "prediction-evaluator", sample_event("schedule", AT, REGION, "BTC-USD"),

@@ -12,6 +12,7 @@ from btc_trader.adapters.dynamodb_history import DynamoDBPriceHistory
 from btc_trader.adapters.dynamodb_predictions import DynamoDBPredictionStore
 from btc_trader.adapters.dynamodb_prices import DynamoDBPriceRepository
 from btc_trader.domain.candles import Candle
+from btc_trader.domain.prediction.edge import EdgeParams
 from btc_trader.domain.prediction.model import ForecastError, ModelForecast
 from btc_trader.domain.prediction.technical import TechnicalModel
 from btc_trader.services.evaluation import EvaluationService
@@ -19,8 +20,11 @@ from btc_trader.services.prediction import PredictionParams, PredictionService, 
 from btc_trader.storage_schema import PREDICTION_SCORES, PREDICTIONS, PRICES
 from tests.aws_fakes import create_table
 
+# Hourly predictions of a 60-minute horizon (no overlap); evidence complete after 5 calls.
+EDGE = EdgeParams(buy_threshold_pct=0.1, sell_threshold_pct=-0.1, cost_bps=15, overlap=1, full_evidence_calls=5,
+                  window=50)
 PARAMS = PredictionParams(horizon_minutes=60, bar_seconds=300, configured_weights={"custom": 1.0, "contrarian": 1.0},
-                          min_skill_samples=5, skill_window=50, ttl_days=30, model_timeout_s=5)
+                          edge=EDGE, ttl_days=30, model_timeout_s=5)
 
 
 class Contrarian:
@@ -70,7 +74,7 @@ def services(predictors, params=PARAMS):
     history = DynamoDBPriceHistory("prices")
     prediction = PredictionService(history, store, predictors, params)
     evaluation = EvaluationService(history, store, [p.name for p in predictors], tolerance_s=600,
-                                   lookback_s=7 * 86_400, skill_window=params.skill_window, ttl_days=30)
+                                   lookback_s=7 * 86_400, edge=params.edge, ttl_days=30)
     return prediction, evaluation, store
 
 
@@ -144,10 +148,11 @@ def test_evaluator_scores_and_weights_move(aws):
     weights, final = run_days(candles, [TechnicalModel(), Contrarian()], hours=30)
     first, last = weights[0], weights[-1]
     assert first == pytest.approx({"custom": 0.5, "contrarian": 0.5}), "configured weights at first"
-    assert last != first, "measured skill replaces the configured weights"
+    assert last != first, "the decision record replaces the configured weights"
     skills = final.skills
-    assert skills["custom"].samples >= 20
-    assert skills["contrarian"].vs_persistence <= 0 and "contrarian" not in last, "worse than persistence: weight 0"
+    assert skills["custom"].samples >= 20 and skills["custom"].calls >= 5
+    assert skills["custom"].t_stat >= 2 and skills["custom"].mean_net_bps > 0
+    assert skills["contrarian"].mean_net_bps < 0 and "contrarian" not in last, "losing after costs: weight 0"
 
 
 @pytest.mark.realdata
@@ -166,7 +171,8 @@ def test_evaluator_on_real_hourly_data(aws, shared_file):
     candles = read_candles(shared_file("btcusd_1h_bitstamp_2018-05-15_2023-01-25.csv.gz"))[:130]
     DynamoDBPriceRepository("prices").save_candles("BTC-USD", candles, source="test", bar_seconds=3600)
     params = PredictionParams(horizon_minutes=60, bar_seconds=3600, configured_weights={"custom": 1.0},
-                              min_skill_samples=20, skill_window=40, ttl_days=30, model_timeout_s=5)
+                              edge=EdgeParams(0.2, -0.2, 15, full_evidence_calls=20, window=40), ttl_days=30,
+                              model_timeout_s=5)
     prediction, evaluation, _ = services([TechnicalModel()], params)
     first = candles[0].timestamp + 3600
     for bar in range(60, 120):
@@ -174,7 +180,7 @@ def test_evaluator_on_real_hourly_data(aws, shared_file):
         prediction.predict("BTC-USD", at)
         evaluation.evaluate("BTC-USD", at)
     skill = evaluation.evaluate("BTC-USD", first + 121 * 3600).skills["custom"]
-    assert skill.samples == 40
+    assert skill.samples == 60 and skill.calls <= 40  # fewer than 40 calls: every scored step is read
     assert 0.2 < skill.hit_rate < 0.9 and skill.persistence_mae_pct > 0
     # An hourly horizon on hourly bars: the persistence error equals the mean absolute hourly move.
     moves = [abs(b.close / a.close - 1) * 100 for a, b in zip(candles[80:120], candles[81:121], strict=False)]

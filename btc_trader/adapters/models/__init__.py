@@ -13,12 +13,12 @@ CONNECT_TIMEOUT_S = 3
 MODEL_CALL_ATTEMPTS = 2  # the first call and one retry (total, unlike `max_attempts`)
 
 
-def model_client_config(read_timeout_s: float) -> Config:
+def model_client_config(read_timeout_s: float, attempts: int = MODEL_CALL_ATTEMPTS) -> Config:
     """botocore config for a model endpoint: bounded connect/read time, standard retries."""
     return Config(
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=read_timeout_s,
-        retries={"mode": "standard", "total_max_attempts": MODEL_CALL_ATTEMPTS},
+        retries={"mode": "standard", "total_max_attempts": attempts},
     )
 
 

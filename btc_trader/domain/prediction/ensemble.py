@@ -1,13 +1,12 @@
-"""Combining the models: weights earned by measured skill, a weighted vote on direction.
+"""Combining the models: weights earned by a decision record, a weighted vote on direction.
 
-Weights. A model's skill is 1 - MAE(model) / MAE(persistence) over the scoring window, where
-persistence is the naive "price stays the same" forecast. Once a model has `min_samples`
-scored predictions its weight is configured weight x max(0, skill): a model that does no
-better than persistence over the window loses its weight automatically, and a model's own
-confidence is never trusted on its own. Before that its configured weight applies. When some
-models are measured and others are not yet, an unmeasured model is put on the measured
-models' scale (configured x their mean skill factor): otherwise a newcomer at full configured
-weight would outvote peers whose weights are skill fractions like 0.05.
+Weights. The configured weight (`modelWeights`) is the prior; as a model's scored calls
+accumulate its weight moves to what its net edge supports and reaches 0 when acting on its calls
+has not paid, net of fees and slippage, with the required significance (the rule and the
+statistics are in `edge`). MAE against persistence is kept on `Skill` as a diagnostic only: it
+rewards calibrated magnitudes, not a tradable direction. A model's own confidence is never
+trusted on its own: the ensemble's confidence multiplies it by the probability, given the
+evidence, that acting on the model's call has a positive net edge.
 
 Failed models get weight 0 and stay in the output with their error; when no model is usable
 `combine` raises NoUsableModelError (and `ensemble_result` returns an explicit `no_model`).
@@ -18,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from btc_trader.domain.prediction.edge import EdgeParams, edge_probability, evidence_factor
 from btc_trader.domain.prediction.model import DIRECTIONS, Direction, ModelForecast
 
 
@@ -47,6 +47,11 @@ class Skill:
     mae_pct: float
     persistence_mae_pct: float
     persistence_hit_rate: float | None = None
+    calls: int = 0  # scored predictions whose move passed the buy/sell thresholds
+    call_hit_rate: float | None = None
+    break_even_hit_rate: float | None = None
+    mean_net_bps: float = 0.0  # per call, net of fees and slippage
+    t_stat: float = 0.0  # Newey-West t of the net edge
 
     @property
     def vs_persistence(self) -> float:
@@ -62,16 +67,20 @@ class NoUsableModelError(RuntimeError):
 
 
 def model_weights(
-    models: Sequence[str], configured: Mapping[str, float], skills: Mapping[str, Skill], min_samples: int
+    models: Sequence[str], configured: Mapping[str, float], skills: Mapping[str, Skill], params: EdgeParams
 ) -> dict[str, float]:
-    """Each model's raw weight: configured x measured skill factor (see the module doc)."""
-    if min_samples < 1:
-        raise ValueError(f"min_samples must be at least 1, got {min_samples}")
-    factors = {
-        m: max(0.0, skills[m].vs_persistence) for m in models if m in skills and skills[m].samples >= min_samples
-    }
-    newcomer_factor = sum(factors.values()) / len(factors) if factors else 1.0
-    return {m: configured.get(m, 1.0) * factors.get(m, newcomer_factor) for m in models}
+    """Each model's raw weight: configured prior x evidence factor (see `edge`)."""
+    weights = {}
+    for m in models:
+        skill = skills.get(m)
+        factor = evidence_factor(skill.calls, skill.t_stat, skill.mean_net_bps, params) if skill else 1.0
+        weights[m] = configured.get(m, 1.0) * factor
+    return weights
+
+
+def edge_probabilities(models: Sequence[str], skills: Mapping[str, Skill], params: EdgeParams) -> dict[str, float]:
+    """Each model's probability, given its calls, that acting on its call has a positive net edge."""
+    return {m: edge_probability(skills[m].calls, skills[m].t_stat, params) if m in skills else 1.0 for m in models}
 
 
 @dataclass(frozen=True)
@@ -83,17 +92,19 @@ class EnsembleForecast:
     weights: dict[str, float]  # normalised over the models that produced a forecast
 
 
-def combine(runs: Sequence[ModelRun], weights: Mapping[str, float], current_price: float) -> EnsembleForecast:
+def combine(runs: Sequence[ModelRun], weights: Mapping[str, float], current_price: float,
+            probabilities: Mapping[str, float] | None = None) -> EnsembleForecast:
     """Weighted vote on direction; confidence = agreement x the agreeing models' conviction.
 
-    confidence = sum(share_i * confidence_i over models agreeing with the vote): models that
-    disagree pull it down (agreement < 1), as do unconvinced ones. The predicted price is the
+    confidence = sum(share_i * p_i * confidence_i over models agreeing with the vote), p_i the
+    probability of a positive net edge (`edge_probabilities`; 1 when not given): models that
+    disagree pull it down (agreement < 1), as do unconvinced or unproven ones. The predicted price is the
     weighted mean of the agreeing models' prices, so price and direction always tell the same
     story; a tied vote is "stable" at the current price.
     """
     usable = [r for r in runs if r.ok and weights.get(r.model, 0) > 0]
     if not usable:
-        reasons = "; ".join(f"{r.model}: {r.error or 'weight 0 (no better than persistence)'}" for r in runs)
+        reasons = "; ".join(f"{r.model}: {r.error or 'weight 0 (no net edge after costs)'}" for r in runs)
         raise NoUsableModelError(f"no model produced a usable forecast ({reasons or 'no models enabled'})")
     total = sum(weights[r.model] for r in usable)
     share = {r.model: weights[r.model] / total for r in usable}
@@ -108,5 +119,6 @@ def combine(runs: Sequence[ModelRun], weights: Mapping[str, float], current_pric
     agreeing = [r for r in usable if r.forecast.direction == direction]
     agreement = votes[direction]
     predicted = sum(share[r.model] * r.forecast.predicted_price for r in agreeing) / agreement
-    confidence = sum(share[r.model] * r.forecast.confidence for r in agreeing)
+    p = probabilities or {}
+    confidence = sum(share[r.model] * p.get(r.model, 1.0) * r.forecast.confidence for r in agreeing)
     return EnsembleForecast(predicted, direction, min(1.0, confidence), agreement, share)

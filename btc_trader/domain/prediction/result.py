@@ -38,12 +38,13 @@ def ensemble_result(
     at: int,
     horizon_minutes: int,
     source_divergence_bps: float | None = None,
+    probabilities: Mapping[str, float] | None = None,
 ) -> PredictionResult:
     """The ensemble of `runs` as of `at` (epoch s); `no_model` when no model was usable."""
     current = history.last_price
     age = max(0, at - history.price_time)
     try:
-        ensemble = combine(runs, weights, current)
+        ensemble = combine(runs, weights, current, probabilities)
     except NoUsableModelError as exc:
         return PredictionResult(
             status="no_model", reason=str(exc), as_of=iso(history.price_time), current_price=current,

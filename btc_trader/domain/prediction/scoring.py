@@ -2,7 +2,9 @@
 
 Every scored prediction also scores persistence (the naive "price stays where it was"
 forecast) on the same sample, so a model's error is always compared with the baseline's
-error over exactly the same moments.
+error over exactly the same moments (a diagnostic). The weight follows the decision record:
+each score keeps the predicted and the realised move, from which `edge` computes what acting
+on the model's calls would have earned net of costs.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from btc_trader.domain.prediction.edge import EdgeParams, edge_stats
 from btc_trader.domain.prediction.ensemble import Skill
 from btc_trader.domain.prediction.model import direction_of
 
@@ -23,6 +28,8 @@ class Score:
     model: str
     abs_pct_error: float
     direction_hit: bool
+    predicted_move_pct: float = float("nan")  # NaN: stored before moves were kept (not a call)
+    realised_return: float = float("nan")  # fractional move from the base price to the realised one
 
 
 def _positive(value: float, name: str) -> float:
@@ -40,7 +47,8 @@ def score(model: str, predicted_price: float, base_price: float, realised_price:
     error = abs(predicted - realised) / realised * 100
     predicted_direction = direction_of((predicted / base - 1) * 100)
     realised_direction = direction_of((realised / base - 1) * 100)
-    return Score(model, error, predicted_direction == realised_direction)
+    return Score(model, error, predicted_direction == realised_direction, (predicted / base - 1) * 100,
+                 realised / base - 1)
 
 
 def score_prediction(
@@ -60,23 +68,38 @@ def score_stored_prediction(result: Mapping[str, Any], realised_price: float) ->
     return score_prediction(model_prices, result["current_price"], realised_price)
 
 
-def rolling_skill(model: str, pairs: Iterable[tuple[Score, Score]], window: int) -> Skill | None:
-    """Skill over the newest `window` (model score, persistence score) pairs, newest first."""
-    if window < 1:
-        raise ValueError(f"window must be at least 1, got {window}")
-    recent = []
+def rolling_skill(model: str, pairs: Iterable[tuple[Score, Score]], params: EdgeParams) -> Skill | None:
+    """Skill over (model score, persistence score) pairs, newest first, back to the window-th newest call.
+
+    Reads `overlap` more pairs than the window: the positions before it set the first steps'
+    trading costs, exactly as the backtester's walk-forward does. MAE diagnostics cover the same steps.
+    """
+    recent, calls, extra = [], 0, 0
     for pair in pairs:
         recent.append(pair)
-        if len(recent) == window:
-            break
+        if calls >= params.window:
+            extra += 1
+            if extra >= params.overlap:
+                break
+        elif params.is_call(pair[0].predicted_move_pct):
+            calls += 1
     if not recent:
         return None
-    n = len(recent)
+    chronological = recent[::-1]
+    edge = edge_stats(np.array([s.predicted_move_pct for s, _ in chronological], dtype=float),
+                      np.array([s.realised_return for s, _ in chronological], dtype=float), params)
+    window = chronological[-edge.steps:] if edge.steps else chronological
+    n = len(window)
     return Skill(
         model=model,
         samples=n,
-        hit_rate=sum(s.direction_hit for s, _ in recent) / n,
-        mae_pct=sum(s.abs_pct_error for s, _ in recent) / n,
-        persistence_mae_pct=sum(p.abs_pct_error for _, p in recent) / n,
-        persistence_hit_rate=sum(p.direction_hit for _, p in recent) / n,
+        hit_rate=sum(s.direction_hit for s, _ in window) / n,
+        mae_pct=sum(s.abs_pct_error for s, _ in window) / n,
+        persistence_mae_pct=sum(p.abs_pct_error for _, p in window) / n,
+        persistence_hit_rate=sum(p.direction_hit for _, p in window) / n,
+        calls=edge.calls,
+        call_hit_rate=edge.hit_rate,
+        break_even_hit_rate=edge.break_even_hit_rate,
+        mean_net_bps=edge.mean_net_bps,
+        t_stat=edge.t_stat,
     )

@@ -5,8 +5,12 @@ request  {"inputs": [{"target": [...]}, ...], "parameters": {"prediction_length"
           "quantile_levels": [0.1, 0.5, 0.9]}}
 response {"predictions": [{"mean": [...], "0.1": [...], "0.5": [...], "0.9": [...]}, ...]}
 
-The Hugging Face inference toolkit calls model_fn / input_fn / predict_fn / output_fn. The model
-(`HF_MODEL_ID`, default amazon/chronos-bolt-small) is loaded once per container.
+The Hugging Face inference toolkit (2.6.0 in the 2.6.0-transformers4.51.3 CPU image) imports this
+module from the archive's code/ directory and calls model_fn / input_fn / predict_fn / output_fn;
+at start-up it has already installed code/requirements.txt (chronos-forecasting). The weights
+come from the model directory when the archive carries them (config.json beside code/), else
+from the Hugging Face Hub (`CHRONOS_MODEL_ID`, default amazon/chronos-bolt-small), downloaded once
+per container. Not HF_MODEL_ID: that variable makes the toolkit bypass this script.
 """
 
 from __future__ import annotations
@@ -66,22 +70,33 @@ def format_response(quantiles: list[float], values: Any, means: Any) -> dict[str
     return {"predictions": predictions}
 
 
+DEFAULT_MODEL_ID = "amazon/chronos-bolt-small"
+
+
+def model_source(model_dir: str, environ: Any = os.environ) -> str:
+    """Weights shipped in the model directory win; otherwise the configured hub repository."""
+    if os.path.isfile(os.path.join(model_dir, "config.json")):
+        return model_dir
+    return environ.get("CHRONOS_MODEL_ID") or DEFAULT_MODEL_ID
+
+
 def model_fn(model_dir: str) -> Any:
     """Load the Chronos-Bolt pipeline once per container (CPU is enough for Bolt)."""
     import torch
     from chronos import BaseChronosPipeline
 
-    model_id = os.environ.get("HF_MODEL_ID", "amazon/chronos-bolt-small")
-    return BaseChronosPipeline.from_pretrained(model_id, device_map="cpu", torch_dtype=torch.float32)
+    return BaseChronosPipeline.from_pretrained(model_source(model_dir), device_map="cpu", torch_dtype=torch.float32)
 
 
 def input_fn(request_body: Any, content_type: str = "application/json") -> Any:
+    """The request body, JSON only, validated against the contract."""
     if content_type and "json" not in content_type:
         raise RequestError(f"content type must be application/json, got {content_type}")
     return parse_request(request_body)
 
 
 def predict_fn(data: Any, pipeline: Any) -> dict[str, Any]:
+    """Quantiles and mean over the horizon for every series of the request."""
     import torch
 
     series, length, quantiles = data
@@ -91,4 +106,5 @@ def predict_fn(data: Any, pipeline: Any) -> dict[str, Any]:
 
 
 def output_fn(prediction: dict[str, Any], accept: str = "application/json") -> str:
+    """The response body as JSON."""
     return json.dumps(prediction)

@@ -57,3 +57,48 @@ def test_error_status(stubbed):
     with pytest.raises(ForecastError, match="ModelError: Received server error") as raised:
         predictor.predict(HISTORY, 60)
     assert raised.value.code == "modelerror"
+
+
+@pytest.fixture
+def silent_endpoint():
+    """A local HTTP endpoint that reads each request and never answers (a cold container)."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    requests, stop, held = [], threading.Event(), []
+
+    def accept():
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            held.append(conn)
+            requests.append(conn.recv(65536))
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}", requests
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def test_a_cold_endpoint_is_a_named_refusal_after_one_call_not_a_retry(silent_endpoint):
+    url, requests = silent_endpoint
+    predictor = SageMakerChronosPredictor("btc-trader-prod-chronos-bolt", timeout_s=0.5)
+    client = predictor._client()
+    assert client.meta.config.read_timeout == 0.5
+    assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 1}
+    predictor.client = boto3.client("sagemaker-runtime", region_name="us-east-1", endpoint_url=url,
+                                    config=client.meta.config)
+    with pytest.raises(ForecastError, match=r"no answer within 0.5 s \(huggingface.timeoutSeconds\)") as raised:
+        predictor.predict(HISTORY, 60)
+    assert raised.value.code == "endpoint_timeout" and "scaled to zero" in str(raised.value)
+    assert len(requests) == 1 and b"/endpoints/btc-trader-prod-chronos-bolt/invocations" in requests[0]

@@ -1,12 +1,16 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from btc_trader.contracts import PredictionResult
+from btc_trader.domain.prediction.edge import EdgeParams
 from btc_trader.domain.prediction.ensemble import (
     ModelRun,
     NoUsableModelError,
     Skill,
     combine,
+    edge_probabilities,
     model_weights,
 )
 from btc_trader.domain.prediction.model import InsufficientHistoryError, ModelForecast, PriceHistory
@@ -55,28 +59,38 @@ def test_failed_models_are_excluded_and_none_is_explicit():
         combine([ModelRun("b", error="ThrottlingException")], {"b": 1}, 100.0)
 
 
-def test_configured_weights_until_enough_samples_then_skill():
-    configured = {"a": 2.0, "b": 1.0}
-    young = {"a": skill("a", 0.5, samples=19), "b": skill("b", 2.0, samples=19)}
-    assert model_weights(["a", "b"], configured, young, min_samples=20) == configured
-    mature = {"a": skill("a", 0.5, samples=20), "b": skill("b", 0.9, samples=20)}
-    assert model_weights(["a", "b"], configured, mature, min_samples=20) == pytest.approx({"a": 1.0, "b": 0.1})
+EDGE = EdgeParams(buy_threshold_pct=0.5, sell_threshold_pct=-0.5, cost_bps=15, full_evidence_calls=100)
 
 
-def test_a_model_worse_than_persistence_loses_its_weight():
-    skills = {"good": skill("good", 0.5), "bad": skill("bad", 1.5)}
-    weights = model_weights(["good", "bad"], {"good": 1, "bad": 1}, skills, min_samples=20)
-    assert weights == {"good": 0.5, "bad": 0.0}
-    result = combine([run("good", 101, 0.5), run("bad", 98, 0.99)], weights, 100.0)
+def record(model, calls, t_stat, mean_net_bps):
+    return Skill(model, calls * 3, 0.5, 1.0, 1.0, calls=calls, t_stat=t_stat, mean_net_bps=mean_net_bps)
+
+
+def test_the_configured_weight_is_the_prior_and_evidence_moves_it():
+    configured = {"a": 2.0, "b": 1.0, "new": 1.5}
+    assert model_weights(["a", "b", "new"], configured, {}, EDGE) == configured, "no calls: the prior"
+    halfway = {"a": record("a", 50, 3.0, 8.0), "b": record("b", 50, 0.5, 2.0)}
+    assert model_weights(["a", "b", "new"], configured, halfway, EDGE) == pytest.approx(
+        {"a": 2.0, "b": 0.5, "new": 1.5}), "half the evidence: halfway from the prior to what it supports"
+    full = {"a": record("a", 400, 2.5, 6.0), "b": record("b", 400, 1.9, 3.0)}
+    assert model_weights(["a", "b"], configured, full, EDGE) == {"a": 2.0, "b": 0.0}, "not significant: weight 0"
+    assert model_weights(["a"], configured, {"a": record("a", 400, 2.5, -1.0)}, EDGE) == {"a": 0.0}
+
+
+def test_a_model_without_net_edge_loses_its_vote_and_unproven_ones_lose_confidence():
+    skills = {"good": record("good", 300, 4.0, 9.0), "bad": record("bad", 300, -3.0, -12.0)}
+    weights = model_weights(["good", "bad"], {"good": 1, "bad": 1}, skills, EDGE)
+    assert weights == {"good": 1.0, "bad": 0.0}
+    probabilities = edge_probabilities(["good", "bad", "new"], skills | {"new": record("new", 50, 0.0, 0.0)}, EDGE)
+    assert probabilities["good"] == pytest.approx(0.99997, abs=1e-5)
+    assert probabilities["new"] == pytest.approx(0.5 * 1 + 0.5 * 0.5), "half the evidence, t = 0: Phi(0) = 0.5"
+    result = combine([run("good", 101, 0.5), run("bad", 98, 0.99)], weights, 100.0, probabilities)
     assert result.weights == {"good": 1.0} and result.direction == "up"
+    assert result.confidence == pytest.approx(0.5 * probabilities["good"])
+    unproven = combine([run("new", 101, 0.9)], {"new": 1.0}, 100.0, probabilities)
+    assert unproven.confidence == pytest.approx(0.9 * 0.75), "confidence = P(net edge > 0) x the call's strength"
     assert skill("flat", 0.0, persistence=0.0).vs_persistence == 1.0
     assert skill("flat", 0.1, persistence=0.0).vs_persistence == 0.0
-
-
-def test_a_newcomer_is_put_on_the_measured_models_scale():
-    skills = {"a": skill("a", 0.9), "b": skill("b", 0.7), "new": skill("new", 0.1, samples=3)}
-    weights = model_weights(["a", "b", "new"], {"a": 1, "b": 1, "new": 2}, skills, min_samples=20)
-    assert weights == pytest.approx({"a": 0.1, "b": 0.3, "new": 2 * 0.2})
 
 
 def test_split_vote_is_stable_at_the_current_price():
@@ -130,13 +144,19 @@ def test_a_stored_prediction_scores_its_ok_models_only():
         score_stored_prediction(refused, 100.0)
 
 
-def test_rolling_skill_uses_the_newest_window():
-    good = (score("m", 101, 100, 101), score(PERSISTENCE, 100, 100, 101))
-    bad = (score("m", 99, 100, 101), score(PERSISTENCE, 100, 100, 101))
-    recent = rolling_skill("m", [good, good, bad, bad, bad], window=2)
-    assert recent.samples == 2 and recent.hit_rate == 1.0 and recent.vs_persistence == pytest.approx(1.0)
-    assert recent.persistence_hit_rate == 0.0
-    whole = rolling_skill("m", iter([good, good, bad, bad, bad]), window=50)
-    assert whole.samples == 5 and whole.hit_rate == pytest.approx(0.4)
-    assert whole.mae_pct == pytest.approx((0 + 0 + 3 * 2 / 101 * 100) / 5)
-    assert rolling_skill("m", [], 5) is None
+def test_rolling_skill_reads_back_to_the_window_th_newest_call():
+    call_up = (score("m", 101, 100, 101), score(PERSISTENCE, 100, 100, 101))  # +1 % called, +1 % happened
+    call_wrong = (score("m", 99, 100, 101), score(PERSISTENCE, 100, 100, 101))  # -1 % called, +1 % happened
+    quiet = (score("m", 100.1, 100, 101), score(PERSISTENCE, 100, 100, 101))  # +0.1 %: below the threshold
+    params = EdgeParams(0.5, -0.5, cost_bps=15, window=2)
+    newest_first = [call_up, quiet, call_up, call_wrong, call_wrong, call_wrong]
+    recent = rolling_skill("m", newest_first, params)
+    assert (recent.samples, recent.calls, recent.call_hit_rate) == (3, 2, 1.0)
+    # chronological: wrong (-1), up (+1), quiet (0), up (+1): costs 15 + 2 x 15 (flip) + 15 (exit) + 15 (entry)
+    assert recent.mean_net_bps == pytest.approx((100 + 100 - 30 - 15 - 15) / 2)
+    assert recent.mae_pct == pytest.approx((0 + 0.9 / 101 * 100 + 0) / 3) and recent.persistence_hit_rate == 0.0
+    whole = rolling_skill("m", iter(newest_first), replace(params, window=50))
+    assert (whole.samples, whole.calls, whole.call_hit_rate) == (6, 5, pytest.approx(0.4))
+    # chronological: -1 -1 -1 +1 0 +1 pays 15 + 30 + 15 + 15 over 5 calls; every move was 100 bps
+    assert whole.break_even_hit_rate == pytest.approx(0.5 + (15 + 30 + 15 + 15) / 5 / (2 * 100))
+    assert rolling_skill("m", [], params) is None

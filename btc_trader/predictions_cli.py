@@ -1,0 +1,64 @@
+"""`btc-trader predictions export`: every model's stored output, to a file the backtester replays."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from btc_trader.cli_support import CliError, parse_time
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write the stack's stored predictions of one symbol as JSON Lines (see backtest.recorded)."""
+    import boto3
+
+    from btc_trader.adapters.dynamodb_predictions import DynamoDBPredictionStore
+    from btc_trader.backtest.recorded import write_export
+    from btc_trader.local import emulator
+    from btc_trader.stack.naming import ResourceNames
+    from btc_trader.stack.settings import load_stack_file, stack_region
+    from btc_trader.storage_schema import PREDICTION_SCORES, PREDICTIONS
+
+    settings = load_stack_file(args.stack)
+    symbol = args.symbol or settings.symbols[0]
+    start = int(parse_time(args.start, "--from").timestamp()) if args.start else 0
+    end = int(parse_time(args.end, "--to").timestamp()) if args.end else int(time.time()) + 1
+    if end <= start:
+        raise CliError(f"--to must be after --from, got {args.start} .. {args.end}")
+    if args.aws:
+        region = stack_region(args.stack)
+        account = boto3.client("sts", region_name=region).get_caller_identity()["Account"]
+        from btc_trader.local.environ import patched_environ
+
+        names, environment = ResourceNames(args.stack, account, region), patched_environ({"AWS_DEFAULT_REGION": region})
+    else:
+        state = emulator.find_running(args.port)
+        if state.stack != args.stack:
+            raise CliError(f"the running emulator holds stack {state.stack}, not {args.stack} (pass --stack "
+                           f"{state.stack}, or --aws for the deployed stack)")
+        names, environment = state.names, emulator.aws_environment(state)
+    with environment:
+        store = DynamoDBPredictionStore(names.table(PREDICTIONS.role), names.table(PREDICTION_SCORES.role))
+        written = write_export(Path(args.out), store.predictions(symbol, start, end))
+    where = "AWS" if args.aws else "the emulator"
+    print(f"wrote {written} predictions of {symbol} from {names.table(PREDICTIONS.role)} ({where}) to {args.out}",
+          file=sys.stderr if args.out == "/dev/stdout" else sys.stdout)
+    return 0
+
+
+def register(commands: Any) -> None:
+    """Add `predictions export` to the `btc-trader` command."""
+    predictions = commands.add_parser("predictions", help="stored predictions").add_subparsers(
+        dest="predictions_command", required=True)
+    export = predictions.add_parser("export", help="write every model's stored outputs for `backtest --predictions`")
+    export.add_argument("--stack", default="dev", help="the stack whose predictions to export")
+    export.add_argument("--aws", action="store_true", help="the deployed stack (your AWS credentials), not the emulator")
+    export.add_argument("--port", type=int, help="the emulator's port (default: the running one)")
+    export.add_argument("--symbol", help="default: the stack's first symbol")
+    export.add_argument("--from", dest="start", help="first prediction time, ISO-8601 (default: all)")
+    export.add_argument("--to", dest="end", help="end (exclusive), ISO-8601 (default: now)")
+    export.add_argument("--out", required=True, help="JSON Lines file to write")
+    export.set_defaults(handler=cmd_export)
