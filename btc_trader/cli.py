@@ -254,10 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     exchange = commands.add_parser("exchange", help="the stack's exchange account").add_subparsers(
         dest="exchange_command", required=True)
     check = exchange.add_parser("check", help="keys valid, trading permitted, withdrawals off, balances, limits")
-    check.add_argument("--stack", default="dev")
+    check.add_argument("--stack", default="dev", help="the stack whose exchange keys to check")
     check.add_argument("--symbol", help="default: the stack's first symbol")
     check.add_argument("--aws", action="store_true", help="read the keys from the deployed stack's Secrets Manager")
-    check.add_argument("--port", type=int)
+    check.add_argument("--port", type=int, help="the emulator's port (default: the running one)")
     check.set_defaults(handler=cmd_exchange_check)
 
     from btc_trader.backtest.cli import register as register_backtest

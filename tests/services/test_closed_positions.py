@@ -7,27 +7,35 @@ from moto import mock_aws
 
 from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
 from btc_trader.domain.positions import FLATTEN, SIGNAL, positions
-from btc_trader.services.trading import ExecutionService, RiskService, TradingParams
-from btc_trader.storage_schema import TRADES, TRADING_STATE
+from btc_trader.services.trading import ExecutionService
+from btc_trader.storage_schema import PRICES, TRADES, TRADING_STATE
 from tests.aws_fakes import create_table
-from tests.services.test_trading_service import LIMITS, NOW, prediction
+from tests.services.test_trading_service import LIMITS, NOW, PAPER, Risk, prediction, store_price
 
 # Large trades and a tight drawdown limit, so a 6% fall engages the kill switch with a position open.
-PARAMS = TradingParams(replace(LIMITS, max_trade_usd=5_000, max_drawdown_pct=2, cooldown_minutes=0,
-                               daily_loss_limit_pct=50), starting_cash=10_000, slippage_bps=5, mode="paper")
+PARAMS = replace(PAPER, limits=replace(LIMITS, max_trade_usd=5_000, max_drawdown_pct=2, cooldown_minutes=0,
+                                       daily_loss_limit_pct=50))
 
 
 def step(store, n, move_pct, price):
+    """One workflow execution an hour apart: the venues' price stored, CheckRisk, Execute, release."""
     now = NOW + n * 3_600
-    risk = RiskService(store, PARAMS).check("BTC-USD", prediction(move_pct, price), now, False).to_result()
+    store_price(price, at=now - 10)
+    execution_id = f"exec-{n}"
+    risk = Risk(store, PARAMS).check("BTC-USD", prediction(move_pct, price), now, False, execution_id,
+                                     wall_clock=now).result
     assert risk.approved, risk.reasons
-    return ExecutionService(store, PARAMS).execute("BTC-USD", f"exec-{n}", risk, prediction(move_pct, price), now)
+    trade = ExecutionService(store, PARAMS).execute("BTC-USD", execution_id, risk, prediction(move_pct, price), now,
+                                                    wall_clock=now)
+    store.release_lease("BTC-USD", execution_id)
+    return trade
 
 
 def test_a_signal_sell_and_a_kill_switch_flatten_are_told_apart():
     with mock_aws():
         create_table(TRADES, "trades")
         create_table(TRADING_STATE, "state")
+        create_table(PRICES, "prices")
         store = DynamoDBTradingStore("trades", "state")
         step(store, 1, 1.0, 20_000)  # BUY
         step(store, 2, -1.0, 19_950)  # SELL signal: sized by maxTradeAmount, it sells the whole position
