@@ -100,10 +100,14 @@ def read_event(source: str) -> dict[str, Any]:
         text = sys.stdin.read() if source == "-" else Path(source).read_text()
     except OSError as exc:
         raise CliError(f"--event: cannot read {source} ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise CliError(f"--event {source}: not UTF-8 text (byte {exc.start}); save it as UTF-8 JSON") from None
     try:
         event = json.loads(text)
     except json.JSONDecodeError as exc:
         raise CliError(f"--event {source}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise CliError(f"--event {source}: JSON nested too deeply to be an event") from None
     if not isinstance(event, dict):
         raise CliError(f"--event {source}: the event must be a JSON object")
     return event

@@ -210,6 +210,8 @@ def run_lock(state: EmulatorState, what: str = "local run") -> Iterator[None]:
 
 def start(stack: str = "dev", port: int = DEFAULT_PORT) -> tuple[EmulatorState, bool]:
     """Start (or find) the emulator for `stack` on `port`; returns (state, started_now)."""
+    if not 1 <= port <= 65535:  # checked before anything starts: nothing to clean up
+        raise EmulatorError(f"port must be from 1 to 65535, got {port}; choose another with --port")
     existing = read_state(port)
     if existing and is_running(existing):
         if existing.stack != stack:
@@ -249,7 +251,11 @@ def start(stack: str = "dev", port: int = DEFAULT_PORT) -> tuple[EmulatorState, 
             raise EmulatorError(f"the emulator did not start on port {port}: {tail.strip() or 'no output'}")
         time.sleep(0.1)
     _state_file(port).write_text(json.dumps(asdict(state), indent=2))
-    provision(state)
+    try:
+        provision(state)
+    except BaseException:  # a half-provisioned emulator is not left running or recorded
+        stop(port)
+        raise
     return state, True
 
 

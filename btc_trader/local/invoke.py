@@ -139,8 +139,8 @@ def load_env_vars(path: str, names: Any) -> dict[str, dict[str, str]]:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise InvokeError(f"--env-vars: cannot read {path} ({exc.strerror})") from None
-    except ValueError as exc:
-        raise InvokeError(f"--env-vars {path}: malformed JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # also not UTF-8, or nested past the parser's limit
+        raise InvokeError(f"--env-vars {path}: malformed JSON ({exc or type(exc).__name__})") from None
     if not isinstance(data, dict):
         raise InvokeError(f"--env-vars {path}: expected an object like "
                           '{"Parameters": {"LOG_LEVEL": "DEBUG"}, "risk-manager": {...}}')
