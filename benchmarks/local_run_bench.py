@@ -62,8 +62,9 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(f"local run ({summary.market}): {summary.ticks} decisions in {wall:.1f} s = "
           f"{summary.ticks / wall:.2f} decisions/s (wall, load average {load:.1f} on {os.cpu_count()} cores)")
-    print(f"  CPU per decision: runner {client / summary.ticks * 1000:.0f} ms, emulator {server / summary.ticks * 1000:.0f} ms"
-          f" -> at most {summary.ticks / (client + server):.1f} decisions/s on one idle core")
+    # The handlers' warm worker processes (when the run uses them) are not in this process's usage.
+    print(f"  CPU per decision: runner process {client / summary.ticks * 1000:.0f} ms (handler workers not "
+          f"included), emulator {server / summary.ticks * 1000:.0f} ms")
     print(f"  executions {dict(summary.executions)}, trades {dict(summary.trades)}")
 
 
