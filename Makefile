@@ -4,7 +4,6 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data
-AT     ?= 2023-03-11T12:00:00Z
 
 .PHONY: venv build test lint demo clean bench chronos-proof
 
@@ -36,37 +35,25 @@ lint: venv
 
 # The main job: the local AWS emulator with every resource of the dev stack, then the whole system —
 # collector, predictor, risk manager and paper execution in the stack's real Step Functions workflow —
-# on replayed real candles of the USDC de-peg week, one line per decision with its reasons.
-# First the collector alone on four venues of 2023-03-11, the de-pegged BTC/USDC venue rejected
-# as an outlier. Without ../shared/data it says so: the run then backfills recent exchange klines and
-# trades live prices, or, offline, runs on a clearly labelled SYNTHETIC series.
-VENUES = coinbase=btcusd_1m_coinbase kraken=btcusd_1m_kraken binanceus=btcusd_1m_binanceus \
-         binanceus-usdc=btcusdc_1m_binanceus
-WINDOW = _2023-03-01_2023-03-21.csv.gz
-REPLAY = $(DATA)/btcusd_1m_coinbase$(WINDOW)
-FROM  ?= 2023-03-10T06:00:00Z
-TICKS ?= 48
+# on replayed real candles of the USDC de-peg week (without ../shared/data: the labelled SYNTHETIC
+# series, the same everywhere). First the collector on four venues, the de-pegged BTC/USDC venue
+# rejected as an outlier; then decisions under the stack's own settings, each refusal with its rule;
+# when the stack's models refuse (they should, without an edge) the demo says why and runs the same
+# window under the clearly labelled DEMONSTRATION profile, which fills BUYs and SELLs.
 PORT  ?= 4599
 
 demo: venv
 	$(BIN)/btc-trader local up --stack dev --port $(PORT)
-	@if [ -f "$(REPLAY)" ]; then \
-	  replays="$(foreach v,$(VENUES),--replay $(firstword $(subst =, ,$(v)))=$(DATA)/$(lastword $(subst =, ,$(v)))$(WINDOW))"; \
-	  echo "btc-trader local invoke price-collector --at $(AT) $$replays"; \
-	  $(BIN)/btc-trader local invoke price-collector --stack dev --at $(AT) $$replays 2>/dev/null || exit 1; \
-	  echo "btc-trader local run --replay $(REPLAY) --from $(FROM) --ticks $(TICKS)"; \
-	  $(BIN)/btc-trader local run --replay $(REPLAY) --from $(FROM) --ticks $(TICKS); \
-	else \
-	  echo "real candles not found in $(DATA): live exchange prices if reachable, else SYNTHETIC ones"; \
-	  $(BIN)/btc-trader local run --ticks 6 --tick-seconds 5; \
-	fi
-	$(BIN)/btc-trader local trades
-	$(BIN)/btc-trader local wallet
-	@echo "the emulator keeps running: try 'btc-trader local logs', 'local status'; stop it with: $(BIN)/btc-trader local down --port $(PORT)"
+	$(BIN)/btc-trader local demo --data $(DATA) --port $(PORT)
+	$(BIN)/btc-trader local trades --port $(PORT)
+	$(BIN)/btc-trader local wallet --port $(PORT)
+	@echo "the emulator keeps running: try 'btc-trader local logs', 'local status', or watch trades again with the"
+	@echo "README's recipe (Developing locally); stop it with: $(BIN)/btc-trader local down --port $(PORT)"
 
 bench: build
 	$(BIN)/python benchmarks/prediction_bench.py --data $(DATA) --out benchmarks/results/prediction.json
 	$(BIN)/python benchmarks/backtest_bench.py --data $(DATA) --out benchmarks/results/backtest.json
+	$(BIN)/python benchmarks/local_run_bench.py --data $(DATA)
 	$(BIN)/python benchmarks/cold_start_bench.py --stack dev
 	$(BIN)/python benchmarks/readme_figures.py   # the README's figures from what was just measured
 

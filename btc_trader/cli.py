@@ -13,10 +13,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from btc_trader.cli_support import CliError, parse_time
+from btc_trader.cli_support import (
+    EXIT_USAGE,
+    CliError,
+    check_arguments,
+    describe_error,
+    parse_time,
+)
 from btc_trader.domain.candles import CandleError
-
-EXIT_USAGE = 2
 
 
 def cmd_reset_kill_switch(args: argparse.Namespace) -> int:
@@ -313,6 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        check_arguments(args)  # before anything starts: nothing to clean up after a refusal
         return args.handler(args)
     except BrokenPipeError:  # `btc-trader ... | head`: the reader has what it wanted
         sys.stderr.close()  # nothing more can be written; keep Python from complaining at exit
@@ -322,13 +327,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         known = _known_errors()
         if isinstance(exc, known):
-            print(f"error: {exc}", file=sys.stderr)
+            print("error: " + "; ".join(line for line in str(exc).splitlines() if line.strip()), file=sys.stderr)
             return EXIT_USAGE
         from botocore.exceptions import BotoCoreError, ClientError
 
         if isinstance(exc, BotoCoreError | ClientError):
             print(f"error: AWS: {exc} (check your AWS profile or credentials and the stack's region)",
                   file=sys.stderr)
+            return EXIT_USAGE
+        described = describe_error(exc)
+        if described:
+            print(f"error: {described}", file=sys.stderr)
             return EXIT_USAGE
         print(f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)", file=sys.stderr)
         return 1

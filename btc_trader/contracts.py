@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from btc_trader.event_fields import EventSymbol, EventTimeText
+
 Direction = Literal["up", "down", "stable"]
 Action = Literal["BUY", "SELL", "HOLD"]
 TradeMode = Literal["paper", "live"]
@@ -23,9 +25,11 @@ class _Contract(BaseModel):
 
 
 class WorkflowInput(_Contract):
-    symbol: str = Field(pattern=r"^[A-Z0-9]+-[A-Z0-9]+$")
-    execution_id: str = Field(min_length=1)
-    requested_at: str = Field(min_length=1)  # ISO-8601, from $$.State.EnteredTime
+    symbol: EventSymbol
+    # Step Functions execution names are at most 80 characters.
+    execution_id: str = Field(min_length=1, max_length=80, pattern=r"^[^\x00-\x1f\x7f]+$")
+    # ISO-8601 with a zone, from $$.State.EnteredTime; normalised to UTC ending in Z.
+    requested_at: EventTimeText
 
 
 class ModelOutput(_Contract):

@@ -7,7 +7,6 @@ Wiring only. Input: the workflow input `{symbol, execution_id, requested_at}`; o
 from __future__ import annotations
 
 import os
-from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -19,6 +18,7 @@ from btc_trader.adapters.dynamodb_history import DynamoDBPriceHistory
 from btc_trader.adapters.dynamodb_predictions import DynamoDBPredictionStore
 from btc_trader.adapters.models.registry import build_predictors
 from btc_trader.contracts import WorkflowInput
+from btc_trader.event_fields import parse_event_time, require_configured
 from btc_trader.runtime_config import PredictorConfig
 from btc_trader.services.prediction import PredictionOutcome, PredictionParams, PredictionService
 from btc_trader.telemetry import Telemetry
@@ -82,8 +82,8 @@ def _record(outcome: PredictionOutcome, symbol: str) -> None:
 @metrics.log_metrics
 @event_parser(model=WorkflowInput)
 def lambda_handler(event: WorkflowInput, context: LambdaContext) -> dict[str, Any]:
-    requested = datetime.fromisoformat(event.requested_at.replace("Z", "+00:00"))
-    at = int(requested.timestamp()) // 60 * 60
+    require_configured([event.symbol], _config().symbols)
+    at = int(parse_event_time(event.requested_at).timestamp()) // 60 * 60
     logger.append_keys(symbol=event.symbol, execution_id=event.execution_id)
     outcome = _service().predict(event.symbol, at, event.execution_id)
     _record(outcome, event.symbol)

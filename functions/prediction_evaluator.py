@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict
 
 from btc_trader.adapters.dynamodb_history import DynamoDBPriceHistory
 from btc_trader.adapters.dynamodb_predictions import DynamoDBPredictionStore
 from btc_trader.domain.prediction.scoring import PERSISTENCE
+from btc_trader.event_fields import EvaluationEvent, require_configured
 from btc_trader.runtime_config import PredictorConfig
 from btc_trader.services.evaluation import EvaluationService
 from btc_trader.telemetry import Telemetry
@@ -25,14 +24,6 @@ metrics = Metrics()
 telemetry = Telemetry(metrics, logger)
 
 LOOKBACK_DAYS = 7  # predictions older than this that never found a realised price are dropped
-
-
-class EvaluationEvent(BaseModel):
-    """A scheduled event (its `time` is the clock), optionally limited to some symbols."""
-
-    model_config = ConfigDict(extra="ignore")
-    time: datetime
-    symbols: list[str] | None = None
 
 
 @cache
@@ -60,7 +51,7 @@ def _service() -> EvaluationService:
 @event_parser(model=EvaluationEvent)
 def lambda_handler(event: EvaluationEvent, context: LambdaContext) -> dict[str, Any]:
     now = int(event.time.timestamp())
-    symbols = event.symbols or list(_config().symbols)
+    symbols = require_configured(event.symbols, _config().symbols)
     summary = []
     for symbol in symbols:
         outcome = _service().evaluate(symbol, now)

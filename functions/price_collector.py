@@ -7,20 +7,19 @@ call it, meter and log what it did. The event's `time` is the clock of the run.
 from __future__ import annotations
 
 import os
-from datetime import datetime
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from btc_trader.adapters.dynamodb_prices import DynamoDBPriceRepository
 from btc_trader.adapters.price_sources import FetchedQuote, build_session, build_sources
 from btc_trader.adapters.s3_raw_payloads import S3RawPayloadStore
 from btc_trader.adapters.timestream_prices import TimestreamPriceWriter
 from btc_trader.domain.prices import InsufficientSourcesError
+from btc_trader.event_fields import CollectionEvent, require_configured
 from btc_trader.runtime_config import CollectorConfig
 from btc_trader.services.price_collection import (
     CollectionLimits,
@@ -33,23 +32,6 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 telemetry = Telemetry(metrics, logger)
-
-
-class CollectionEvent(BaseModel):
-    """An EventBridge scheduled event, or a manual `{"time": ..., "symbols": [...]}`."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    time: datetime
-    detail_type: str | None = Field(None, alias="detail-type")
-    symbols: list[str] | None = None
-
-    @field_validator("time")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("time must carry a timezone (e.g. 2023-03-11T12:00:00Z)")
-        return value
 
 
 class CollectionFailedError(RuntimeError):
@@ -81,6 +63,7 @@ def _service() -> PriceCollectionService:
             max_divergence_bps=config.max_source_divergence_bps,
             max_staleness_s=config.max_source_staleness_seconds,
             ttl_days=config.price_ttl_days,
+            interval_s=config.collection_interval_minutes * 60,
         ),
         timestream=timestream,
         fetch_hook=_traced_fetch,
@@ -117,7 +100,7 @@ def _count_source_failure(source: str) -> None:
 def lambda_handler(event: CollectionEvent, context: LambdaContext) -> dict[str, Any]:
     config = _config()
     at = int(event.time.timestamp())
-    symbols = event.symbols or list(config.symbols)
+    symbols = require_configured(event.symbols, config.symbols)
     logger.append_keys(symbols=symbols, sources=list(config.price_sources))
     results: list[dict[str, Any]] = []
     failures: list[str] = []

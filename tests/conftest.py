@@ -7,12 +7,18 @@ import os
 import tempfile
 from pathlib import Path
 
-import hypothesis  # noqa: F401  (imported up front; see the note below)
+import hypothesis  # imported up front; see the note below
 import pytest
 
 # CPython 3.11.7 can raise "SystemError: AST constructor recursion depth mismatch" when a module
 # is first compiled late in a session that ran Pulumi's mock runtime; hypothesis' pytest plugin
 # otherwise imports hypothesis only in the terminal summary, after the infra tests.
+
+# Property-based tests never fail on wall-clock time (2 shared cores); in CI they are derandomised
+# so a red build is reproducible, locally they keep exploring new examples.
+hypothesis.settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
+hypothesis.settings.register_profile("dev", deadline=None)
+hypothesis.settings.load_profile("ci" if os.environ.get("CI", "").lower() == "true" else "dev")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

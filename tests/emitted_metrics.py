@@ -210,7 +210,9 @@ class HandlerRun:
         models = self.settings.ml_models
         horizon = self.settings.prediction_horizon_minutes
         # Few scored predictions are enough to show the skill metric; the knob is not a dimension.
-        predictor_env = {**self.envs[ML_PREDICTOR], "BTC_TRADER_MIN_SKILL_SAMPLES": str(SCORED_PREDICTIONS - 1)}
+        predictor_env = {**self.envs[ML_PREDICTOR], "BTC_TRADER_MIN_SKILL_SAMPLES": str(SCORED_PREDICTIONS - 1),
+                         # NOHISTORY-USD: configured (the predictor refuses unconfigured symbols), never collected.
+                         "BTC_TRADER_SYMBOLS": json.dumps([*self.settings.symbols, "NOHISTORY-USD"])}
         times = [first + i * self.settings.trading_interval * 60 for i in range(SCORED_PREDICTIONS)]
         with cold_start(ML_PREDICTOR, predictor_env) as predictor, \
                 self._stubbed_models(predictor, len(times)):  # Bedrock: one more call, throttled

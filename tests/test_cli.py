@@ -102,7 +102,7 @@ def test_an_abbreviated_option_still_works():
 def test_generators_say_what_they_wrote(capsys):
     import json
 
-    assert main(["local", "generate-event", "check-risk", "--at", "2023-03-11T12:00:00Z"]) == 0
+    assert main(["local", "generate-event", "workflow-input", "--at", "2023-03-11T12:00:00Z"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["symbol"] == "BTC-USD"  # stdout stays the event alone
-    assert captured.err.startswith("generated a sample check-risk event for BTC-USD at 2023-03-11T12:00:00Z")
+    assert captured.err.startswith("generated a sample workflow-input event for BTC-USD at 2023-03-11T12:00:00Z")

@@ -1,4 +1,8 @@
-"""Bars for backtests: the `../shared/data` candle format, validated, resampled, gaps marked."""
+"""Bars for backtests: the `../shared/data` candle format, validated, resampled, gaps marked.
+
+Files are read by `btc_trader.adapters.candle_files.read_candles`, the reader the replay and
+backfill paths use, so a file the backtest accepts is a file they accept, and the reverse.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from btc_trader.domain.candles import CandleError
+from btc_trader.adapters.candle_files import read_candles
+from btc_trader.domain.candles import CANDLE_COLUMNS, CandleError
 
 INTERVALS = {"1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14_400, "1d": 86_400}
-COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
+COLUMNS = list(CANDLE_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -33,38 +37,11 @@ class Bars:
 
 def load_bars(path: str | Path, interval: str | None = None, start: int | None = None,
               end: int | None = None) -> Bars:
-    """Read, validate (sorted, unique, positive) and resample a candle file."""
+    """Read and validate a candle file (the one reader, `read_candles`), then window and resample it."""
+    candles = read_candles(path)
     path = Path(path)
-    if not path.is_file():
-        raise CandleError(f"{path}: file not found")
-    try:
-        frame = pd.read_csv(path)
-    except (ValueError, OSError) as exc:
-        raise CandleError(f"{path}: cannot read CSV ({exc})") from None
-    if list(frame.columns[:6]) != COLUMNS:
-        raise CandleError(f"{path}: expected columns {','.join(COLUMNS)}, got {','.join(map(str, frame.columns))}")
-    column = frame["timestamp"]
-    # ISO-8601 as in ../shared/data, or epoch seconds (as `read_candles` also accepts).
-    if pd.api.types.is_numeric_dtype(column):
-        times = pd.to_datetime(column, unit="s", utc=True, errors="coerce")
-    else:
-        times = pd.to_datetime(column, utc=True, errors="coerce", format="ISO8601")
-    if times.isna().any():
-        row = int(times.isna().to_numpy().argmax()) + 2
-        raise CandleError(f"{path}:{row}: unreadable timestamp {frame['timestamp'].iloc[row - 2]!r}")
-    seconds = (times - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy().astype(np.int64)
-    values = frame[COLUMNS[1:]].to_numpy(dtype=float)
-    steps = np.diff(seconds)
-    if (steps < 0).any():
-        row = int(np.argmax(steps < 0)) + 3
-        raise CandleError(f"{path}:{row}: rows are not sorted by time")
-    if (steps == 0).any():
-        row = int(np.argmax(steps == 0)) + 3
-        raise CandleError(f"{path}:{row}: duplicate bar at {frame['timestamp'].iloc[row - 2]}")
-    bad = ~np.isfinite(values[:, :4]).all(axis=1) | (values[:, :4] <= 0).any(axis=1)
-    if bad.any():
-        row = int(np.argmax(bad)) + 2
-        raise CandleError(f"{path}:{row}: prices must be finite and positive, got {values[row - 2, :4].tolist()}")
+    seconds = np.fromiter((c.timestamp for c in candles), dtype=np.int64, count=len(candles))
+    values = np.array([(c.open, c.high, c.low, c.close, c.volume) for c in candles], dtype=float)
     mask = np.ones(len(seconds), dtype=bool)
     if start is not None:
         mask &= seconds >= start

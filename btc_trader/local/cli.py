@@ -11,6 +11,7 @@ logs / trades / wallet   what the local functions stored, as tables
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from datetime import UTC, datetime
@@ -21,24 +22,16 @@ from btc_trader.cli_support import CliError, parse_overrides, parse_time, print_
 
 
 def _with_emulator(args: argparse.Namespace):
-    """The running emulator (checked against --stack), or a temporary one for this command."""
+    """The emulator resolved as for every command (checked against --stack), or a temporary one."""
     import contextlib
 
     from btc_trader.local import emulator
     from btc_trader.local.run import emulator_for
 
-    port = getattr(args, "port", None)
-    try:
-        state = emulator.find_running(port)
-    except emulator.EmulatorError:
-        if port:
-            raise
-        return emulator_for(getattr(args, "stack", None) or "dev", None,
-                            lambda line: print(line, file=sys.stderr))
     stack = getattr(args, "stack", None)
-    if stack and stack != state.stack:
-        raise CliError(f"the running emulator holds stack {state.stack!r}, not {stack!r}; "
-                       f"restart it with `btc-trader local down && btc-trader local up --stack {stack}`")
+    state = emulator.find_running_or_none(getattr(args, "port", None), stack)
+    if state is None:
+        return emulator_for(stack or "dev", None, lambda line: print(line, file=sys.stderr))
     return contextlib.nullcontext(state)
 
 
@@ -58,9 +51,26 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_down(args: argparse.Namespace) -> int:
     from btc_trader.local import emulator
 
-    state = emulator.stop(args.port)
-    print(f"local emulator on port {args.port} stopped" if state else f"no local emulator recorded on port {args.port}")
+    if args.port is None:
+        dead = [s for s in emulator.recorded_states() if not emulator.is_running(s)]
+        if not emulator.running_states() and dead:
+            for state in dead:  # nothing runs: clean up what dead emulators left behind
+                emulator.stop(state.port)
+                print(f"cleaned up the dead emulator recorded on port {state.port} (stack {state.stack})")
+            return 0
+        port = emulator.find_running().port  # the one running, or an error naming them all
+    else:
+        port = args.port
+    state = emulator.stop(port)
+    print(f"local emulator on port {port} stopped; its logs moved to {_archive_dir()}" if state
+          else f"no local emulator recorded on port {port}")
     return 0
+
+
+def _archive_dir() -> str:
+    from btc_trader.local.logs import archive_dir
+
+    return str(archive_dir())
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -90,10 +100,14 @@ def read_event(source: str) -> dict[str, Any]:
         text = sys.stdin.read() if source == "-" else Path(source).read_text()
     except OSError as exc:
         raise CliError(f"--event: cannot read {source} ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise CliError(f"--event {source}: not UTF-8 text (byte {exc.start}); save it as UTF-8 JSON") from None
     try:
         event = json.loads(text)
     except json.JSONDecodeError as exc:
         raise CliError(f"--event {source}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise CliError(f"--event {source}: JSON nested too deeply to be an event") from None
     if not isinstance(event, dict):
         raise CliError(f"--event {source}: the event must be a JSON object")
     return event
@@ -101,8 +115,8 @@ def read_event(source: str) -> dict[str, Any]:
 
 def cmd_invoke(args: argparse.Namespace) -> int:
     from btc_trader.local import invoke
+    from btc_trader.local.emulator import check_symbol
     from btc_trader.local.events import sample_event
-    from btc_trader.stack.settings import load_stack_file
 
     if args.function not in invoke.FUNCTIONS:
         raise CliError(f"unknown function {args.function!r}; known: {', '.join(sorted(invoke.FUNCTIONS))}")
@@ -113,7 +127,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         env_vars = invoke.load_env_vars(args.env_vars, state.names) if args.env_vars else None
         if event is None:
             at = parse_time(args.at) if args.at else datetime.now(UTC)
-            symbol = args.symbol or load_stack_file(state.stack).symbols[0]
+            symbol = check_symbol(state, args.symbol)
             kind = invoke.TRIGGERS[args.function]
             if kind == "workflow-state":
                 raise CliError(f"{args.function} is a step of the trading workflow: pass its input with --event FILE "
@@ -148,15 +162,29 @@ _STATE_EVENT = {"risk-manager": "check-risk", "trade-executor": "execute"}
 
 
 def cmd_generate_event(args: argparse.Namespace) -> int:
-    from btc_trader.local.events import sample_event
+    from btc_trader.local import emulator
+    from btc_trader.local.events import FROM_EMULATOR, SampleError, build_sample, sample_event
     from btc_trader.stack.settings import load_stack_file, stack_region
 
     at = parse_time(args.at) if args.at else datetime.now(UTC)
-    symbol = args.symbol or load_stack_file(args.stack).symbols[0]
-    print_json(sample_event(args.kind, at, stack_region(args.stack), symbol))
+    if args.kind in FROM_EMULATOR:  # built from the stored price, the wallet and the stack's rules
+        state = emulator.find_running(args.port, args.stack)
+        symbol = emulator.check_symbol(state, args.symbol)
+        try:
+            print_json(build_sample(args.kind, at, state, symbol))
+        except SampleError as exc:
+            raise CliError(str(exc)) from None
+        stack = state.stack
+    else:
+        stack = args.stack or "dev"
+        symbols = load_stack_file(stack).symbols
+        if args.symbol and args.symbol not in symbols:
+            raise CliError(f"stack {stack} does not trade {args.symbol}: its symbols are {', '.join(symbols)}")
+        symbol = args.symbol or symbols[0]
+        print_json(sample_event(args.kind, at, stack_region(stack), symbol))
     # stdout is the event (usually redirected to a file): say on stderr what was generated.
     print(f"generated a sample {args.kind} event for {symbol} at {at.strftime('%Y-%m-%dT%H:%M:%SZ')} "
-          f"(stack {args.stack}); edit it, then pass it with `local invoke FUNCTION --event FILE`", file=sys.stderr)
+          f"(stack {stack}); edit it, then pass it with `local invoke FUNCTION --event FILE`", file=sys.stderr)
     return 0
 
 
@@ -165,7 +193,7 @@ def cmd_start_lambda(args: argparse.Namespace) -> int:
     from btc_trader.local.emulator import find_running
     from btc_trader.local.lambda_server import LocalLambdaServer
 
-    state = find_running(args.emulator_port)
+    state = find_running(args.emulator_port, args.stack)
     env_vars = invoke.load_env_vars(args.env_vars, state.names) if args.env_vars else None
     server = LocalLambdaServer(state, args.port, env_vars=env_vars, real_models=args.real_models,
                                echo=None if args.quiet else sys.stderr)
@@ -182,13 +210,15 @@ def cmd_start_lambda(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from btc_trader.local.invoke import parse_models
-    from btc_trader.local.run import local_run
+    from btc_trader.local.run import PROFILES, local_run
 
     overrides = parse_overrides(args.set)
     if args.ticks < 1:
         raise CliError(f"--ticks must be at least 1, got {args.ticks}")
     if args.replay and not Path(args.replay).is_file():
         raise CliError(f"--replay {args.replay}: file not found")
+    if args.replay and args.synthetic:
+        raise CliError("--replay and --synthetic both choose the market: pass one")
     start = int(parse_time(args.start, "--from").timestamp()) if args.start else None
     lines = sys.stderr if args.json else sys.stdout
     summary = local_run(
@@ -196,62 +226,102 @@ def cmd_run(args: argparse.Namespace) -> int:
         parse_models(args.models) if args.models else None, overrides,
         emit=lambda line: print(line, file=lines, flush=True),
         tick_seconds=args.tick_seconds, port=args.port,
+        profile=PROFILES[args.profile] if args.profile else None, synthetic=args.synthetic,
     )
     data = summary.to_json()
     if args.json:
         print_json(data)
         return 0
-    print(f"\nsummary ({data['stack']} stack, paper, {data['ticks']} decisions "
+    print_summary(data)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from btc_trader.local.demo import run_demo
+
+    demo = run_demo(Path(args.data), args.port, emit=lambda line: print(line, flush=True),
+                    report=lambda summary: print_summary(summary.to_json()), ticks=args.ticks)
+    traded = demo.traded
+    if traded is None:  # never presented as a success: the demo exists to show trades
+        raise CliError("the demo filled no BUY and SELL pair, not even under the DEMONSTRATION profile; "
+                       "see `btc-trader local logs --level WARNING`")
+    profile = f"the DEMONSTRATION profile {traded.profile!r}" if traded.profile else "the stack's own settings"
+    print(f"\nfilled under {profile} on {demo.market}: {dict(traded.trades)}; the trades and the wallet "
+          "stay in the emulator:")
+    return 0
+
+
+def print_summary(data: dict[str, Any]) -> None:
+    """A run's summary, as `local run` prints it."""
+    settings = f"DEMONSTRATION profile {data['profile']!r}" if data.get("profile") else "the stack's settings"
+    print(f"\nsummary ({data['stack']} stack, {settings}, paper, {data['ticks']} decisions "
           f"{data['first_decision']} .. {data['last_decision']}, market: {data['market']}):")
     for key in ("executions", "trades", "rejections", "failures", "wallet"):
-        print(f"  {key:<11} {json.dumps(data[key])}")
+        note = "  (each refused decision once, by its deciding rule)" if key == "rejections" else ""
+        print(f"  {key:<11} {json.dumps(data[key])}{note}")
     print(f"  equity      {data['start_equity_usd']:.2f} -> {data['final_equity_usd']:.2f} USD "
           f"({data['return_pct']:+.3f}%), buy and hold {data['buy_and_hold_pct']:+.3f}%")
     print(f"  kill switch {'ENGAGED' if data['kill_switch'] else 'off'}")
     for note in data["notes"]:
         print(f"  note: {note}")
     print("  inspect: btc-trader local trades | local wallet | local logs")
-    return 0
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
     from btc_trader.local import emulator
     from btc_trader.local.invoke import FUNCTIONS
-    from btc_trader.local.logs import log_dir, read_logs
+    from btc_trader.local.logs import follow_logs, log_dir, read_logs
 
     if args.function and args.function not in FUNCTIONS:
         raise CliError(f"unknown function {args.function!r}; known: {', '.join(sorted(FUNCTIONS))}")
-    stack = args.stack or _running_stack(emulator)
-    records = read_logs(stack, [args.function] if args.function else sorted(FUNCTIONS), args.tail,
-                        args.level, args.metrics)
-    if not records:
-        print(f"no local logs for stack {stack} in {log_dir(stack)}; run `btc-trader local invoke` or `local run` first")
-        return 0
-    if args.json:
+    # Logs belong to a running emulator (a stopped one's are archived): resolved as everywhere.
+    state = emulator.find_running(args.port, args.stack)
+    functions = [args.function] if args.function else sorted(FUNCTIONS)
+    since = datetime.fromisoformat(state.started_at).astimezone(UTC).isoformat(timespec="milliseconds")
+    records = read_logs(state.stack, functions, args.tail, args.level, args.metrics, since=since)
+
+    def line(r: Any) -> str:
+        extra = {k: v for k, v in r.extra.items() if k != "exception"}
+        return (r.message + (" " + json.dumps(extra, default=str) if extra else ""))[:args.width]
+
+    if args.json and not args.follow:
         print_json([r.__dict__ for r in records])
         return 0
-    rows = [{"time": r.time, "function": r.function, "level": r.level,
-             "message": (r.message + (" " + json.dumps(r.extra, default=str) if r.extra else ""))[:args.width]}
-            for r in records]
-    print(render_table(rows, ["time", "function", "level", "message"]))
+    if not records and not args.follow:
+        level = f" at level {args.level} or above" if args.level else ""
+        print(f"no local logs{level} for stack {state.stack} in {log_dir(state.stack)} since the emulator started "
+              f"({state.started_at}); run `btc-trader local invoke` or `local run` first")
+        return 0
+    if records:
+        print(render_table([{"time": r.time, "function": r.function, "level": r.level, "message": line(r)}
+                            for r in records], ["time", "function", "level", "message"]))
+        for r in records:
+            if r.extra.get("exception"):
+                print(f"\n{r.function} at {r.time}: {r.extra['exception']}")
+    if args.follow:
+        print(f"following the logs of stack {state.stack} (Ctrl-C stops)", flush=True)
+
+        def show(r: Any) -> None:
+            if args.json:
+                print(json.dumps(r.__dict__, default=str), flush=True)
+                return
+            print(f"{r.time}  {r.function:<20}  {r.level:<7}  {line(r)}", flush=True)
+            if r.extra.get("exception"):
+                print(r.extra["exception"], flush=True)
+
+        with contextlib.suppress(KeyboardInterrupt):
+            follow_logs(state.stack, functions, show, args.level, args.metrics,
+                        keep_going=lambda: emulator.is_running(state))
     return 0
-
-
-def _running_stack(emulator: Any) -> str:
-    try:
-        return emulator.find_running().stack
-    except emulator.EmulatorError:
-        return "dev"
 
 
 def cmd_trades(args: argparse.Namespace) -> int:
     from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
     from btc_trader.domain.positions import close_reason, positions
     from btc_trader.local import emulator
-    from btc_trader.stack.settings import load_stack_file
 
     state = emulator.find_running(args.port)
-    symbol = args.symbol or load_stack_file(state.stack).symbols[0]
+    symbol = emulator.check_symbol(state, args.symbol)
     with emulator.aws_environment(state):
         trades = DynamoDBTradingStore(state.names.table("trades"), state.names.table("trading-state")).recent_trades(
             symbol, args.limit)
@@ -307,7 +377,7 @@ def cmd_wallet(args: argparse.Namespace) -> int:
 
     state = emulator.find_running(args.port)
     settings = load_stack_file(state.stack)
-    symbol = args.symbol or settings.symbols[0]
+    symbol = emulator.check_symbol(state, args.symbol)
     with emulator.aws_environment(state):
         store = DynamoDBTradingStore(state.names.table("trades"), state.names.table("trading-state"))
         wallet, risk, version = store.load_state(symbol, settings.paper_starting_cash)
@@ -342,8 +412,8 @@ def register(commands: Any) -> None:
     up.add_argument("--stack", default="dev", help="the stack whose resources to create")
     up.add_argument("--port", type=int, default=DEFAULT_PORT, help="the emulator's loopback port")
     up.set_defaults(handler=cmd_up)
-    down = local.add_parser("down", help="stop the emulator (what it held is gone)")
-    down.add_argument("--port", type=int, default=DEFAULT_PORT, help="the emulator's port")
+    down = local.add_parser("down", help="stop the emulator (what it held is gone; its logs are archived)")
+    down.add_argument("--port", type=int, help="the emulator's port (default: the running one)")
     down.set_defaults(handler=cmd_down)
     status = local.add_parser("status", help="what runs where")
     status.add_argument("--port", type=int, help="one emulator's port (default: every recorded one)")
@@ -370,13 +440,15 @@ def register(commands: Any) -> None:
                                 description="; ".join(f"{k}: {what} -> {who}" for k, (what, who) in KINDS.items()))
     generate.add_argument("kind", choices=list(KINDS), help="the event to print: " + ", ".join(KINDS))
     generate.add_argument("--at", help="the event's time, ISO-8601 (default: now)")
-    generate.add_argument("--stack", default="dev", help="the stack whose region and symbols the event uses")
+    generate.add_argument("--stack", help="check that the emulator holds this stack (default: dev, or the emulator's)")
     generate.add_argument("--symbol", help="default: the stack's first symbol")
+    generate.add_argument("--port", type=int, help="the emulator's port (default: the running one)")
     generate.set_defaults(handler=cmd_generate_event)
 
     start = local.add_parser("start-lambda", help="serve the Lambda Invoke API on 127.0.0.1 (foreground)")
     start.add_argument("--port", type=int, default=3001, help="default 3001, as sam local start-lambda")
     start.add_argument("--emulator-port", type=int, help="the emulator to serve (default: the running one)")
+    start.add_argument("--stack", help="check that the emulator holds this stack (default: no check)")
     start.add_argument("--env-vars", help="JSON file of environment overrides, as for invoke (default: none)")
     start.add_argument("--real-models", action="store_true", help="Bedrock/SageMaker calls go to AWS")
     start.add_argument("--quiet", action="store_true", help="do not echo the handlers' logs")
@@ -395,17 +467,33 @@ def register(commands: Any) -> None:
     run.add_argument("--models", help="models to run (default: custom; Bedrock/SageMaker need AWS)")
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="override a stack key, repeatable (default: none)")
+    run.add_argument("--profile", choices=["demo"],
+                     help="demo: a clearly labelled DEMONSTRATION profile that trades (configured model weights "
+                          "instead of measured skill, loosened thresholds); not a strategy (default: the stack's "
+                          "own settings)")
+    run.add_argument("--synthetic", action="store_true",
+                     help="replay the labelled SYNTHETIC series (the same candles everywhere; not market data)")
     run.add_argument("--port", type=int, help="the emulator's port (default: the running one, else a temporary one)")
     run.add_argument("--json", action="store_true", help="print only the summary, as JSON")
     run.add_argument("--in-process", action=InProcessFlag)
     run.set_defaults(handler=cmd_run)
 
+    demo = local.add_parser("demo", help="what `make demo` runs: collector, the stack's run, then the "
+                                         "DEMONSTRATION profile if the stack's models refused")
+    demo.add_argument("--data", default="../shared/data", help="the real candles (default ../shared/data); "
+                      "without them: the labelled SYNTHETIC series")
+    demo.add_argument("--ticks", type=int, default=48, help="decisions per run (default 48)")
+    demo.add_argument("--port", type=int, help="the emulator's port (default: the running one)")
+    demo.set_defaults(handler=cmd_demo)
+
     logs = local.add_parser("logs", help="the local functions' logs, as a table")
     logs.add_argument("function", nargs="?", help=f"one of {functions} (default: all)")
-    logs.add_argument("--stack", help="default: the running emulator's")
+    logs.add_argument("--stack", help="check that the emulator holds this stack (default: no check)")
+    logs.add_argument("--port", type=int, help="the emulator's port (default: the running one)")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing new records (Ctrl-C stops)")
     logs.add_argument("--tail", type=int, default=50, help="the last N records (0: all)")
     logs.add_argument("--level", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
-                      help="this level and above (default: every level)")
+                      help="this level and above, e.g. ERROR shows ERROR and CRITICAL (default: every level)")
     logs.add_argument("--metrics", action="store_true", help="include the EMF metric lines")
     logs.add_argument("--width", type=int, default=160, help="cut messages at this many characters")
     logs.add_argument("--json", action="store_true", help="print the records as JSON")

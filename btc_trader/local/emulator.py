@@ -115,18 +115,103 @@ def is_running(state: EmulatorState) -> bool:
     return _alive(state.pid) and _answers(state.port)
 
 
-def find_running(port: int | None = None) -> EmulatorState:
-    """The emulator to talk to: the one on `port`, else the newest running one."""
-    candidates = [read_state(port)] if port else recorded_states()
-    for state in candidates:
-        if state and is_running(state):
-            return state
-    where = f" on port {port}" if port else ""
-    raise EmulatorError(f"no local emulator is running{where}; start one with `btc-trader local up`")
+def running_states() -> list[EmulatorState]:
+    """Every emulator that is recorded and answering, newest first."""
+    return [state for state in recorded_states() if is_running(state)]
+
+
+def find_running(port: int | None = None, stack: str | None = None) -> EmulatorState:
+    """The emulator a command talks to: every `btc-trader local ...` command resolves it here.
+
+    With `port`, the one on that port. Without, the only one running; with several running it
+    never guesses: it names them and asks for --port. With `stack`, the emulator must hold that
+    stack (an unknown stack name is refused too).
+    """
+    if stack is not None:
+        load_stack_file(stack)  # an unknown or invalid stack fails here with its own message
+    if port:
+        state = read_state(port)
+        if state is None or not is_running(state):
+            raise EmulatorError(f"no local emulator is running on port {port}; start one with "
+                                f"`btc-trader local up --port {port}`")
+    else:
+        running = running_states()
+        if not running:
+            raise EmulatorError("no local emulator is running; start one with `btc-trader local up`")
+        if len(running) > 1:
+            listed = ", ".join(f"port {s.port} (stack {s.stack}, since {s.started_at})" for s in running)
+            raise EmulatorError(f"{len(running)} local emulators are running: {listed}; "
+                                "say which one with --port")
+        state = running[0]
+    if stack is not None and stack != state.stack:
+        raise EmulatorError(f"the local emulator on port {state.port} holds stack {state.stack!r}, not {stack!r}; "
+                            f"use --stack {state.stack}, or start one for {stack}: "
+                            f"`btc-trader local up --stack {stack} --port <another port>`")
+    return state
+
+
+def find_running_or_none(port: int | None = None, stack: str | None = None) -> EmulatorState | None:
+    """As `find_running`, but None when no emulator runs at all (the caller may start one).
+
+    Every other problem (several running, the wrong stack, nothing on an explicit port) is
+    still an error: a command never silently runs somewhere else than where it was pointed.
+    """
+    if not port and not running_states():
+        if stack is not None:
+            load_stack_file(stack)
+        return None
+    return find_running(port, stack)
+
+
+def check_symbol(state: EmulatorState, symbol: str | None) -> str:
+    """`symbol`, checked against the stack's symbols (default: the first one)."""
+    symbols = load_stack_file(state.stack).symbols
+    if symbol is None:
+        return symbols[0]
+    if symbol not in symbols:
+        raise EmulatorError(f"stack {state.stack} does not trade {symbol}: its symbols are {', '.join(symbols)} "
+                            f"(stack key btc-trader:symbols in Pulumi.{state.stack}.yaml)")
+    return symbol
+
+
+@contextlib.contextmanager
+def run_lock(state: EmulatorState, what: str = "local run") -> Iterator[None]:
+    """Hold the emulator for one run: a second run on the same emulator is refused, not mixed in.
+
+    Two runs on one emulator would share its wallet, its Lambda server registration and its
+    executions. The lock is an flock on a file per emulator, so it is released when the holder
+    exits, however it exits.
+    """
+    import fcntl
+
+    path = state_dir() / f"emulator-{state.port}.run.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise EmulatorError(f"the local emulator on port {state.port} is busy: {holder}; one run at a time "
+                                "per emulator: wait for it to finish (or stop it with Ctrl-C), or start a "
+                                "second emulator with `btc-trader local up --port <another port>` and pass "
+                                "--port to this run") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{what} (pid {os.getpid()}) since {datetime.now(UTC).isoformat(timespec='seconds')}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def start(stack: str = "dev", port: int = DEFAULT_PORT) -> tuple[EmulatorState, bool]:
     """Start (or find) the emulator for `stack` on `port`; returns (state, started_now)."""
+    if not 1 <= port <= 65535:  # checked before anything starts: nothing to clean up
+        raise EmulatorError(f"port must be from 1 to 65535, got {port}; choose another with --port")
     existing = read_state(port)
     if existing and is_running(existing):
         if existing.stack != stack:
@@ -166,7 +251,11 @@ def start(stack: str = "dev", port: int = DEFAULT_PORT) -> tuple[EmulatorState, 
             raise EmulatorError(f"the emulator did not start on port {port}: {tail.strip() or 'no output'}")
         time.sleep(0.1)
     _state_file(port).write_text(json.dumps(asdict(state), indent=2))
-    provision(state)
+    try:
+        provision(state)
+    except BaseException:  # a half-provisioned emulator is not left running or recorded
+        stop(port)
+        raise
     return state, True
 
 
@@ -185,6 +274,11 @@ def stop(port: int = DEFAULT_PORT) -> EmulatorState | None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(state.pid, signal.SIGKILL)
     _state_file(port).unlink(missing_ok=True)
+    if not any(other.stack == state.stack for other in running_states()):
+        # What the stopped emulator's functions logged is history now, never shown as current.
+        from btc_trader.local.logs import archive_logs
+
+        archive_logs(state.stack)
     return state
 
 

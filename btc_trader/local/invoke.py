@@ -141,8 +141,8 @@ def load_env_vars(path: str, names: Any) -> dict[str, dict[str, str]]:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise InvokeError(f"--env-vars: cannot read {path} ({exc.strerror})") from None
-    except ValueError as exc:
-        raise InvokeError(f"--env-vars {path}: malformed JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # also not UTF-8, or nested past the parser's limit
+        raise InvokeError(f"--env-vars {path}: malformed JSON ({exc or type(exc).__name__})") from None
     if not isinstance(data, dict):
         raise InvokeError(f"--env-vars {path}: expected an object like "
                           '{"Parameters": {"LOG_LEVEL": "DEBUG"}, "risk-manager": {...}}')
@@ -343,7 +343,7 @@ def invoke(
     stays on the emulator. Logs go to the function's local log file (and to `echo`). `env`, when
     given, is the complete environment (a run's own), instead of the stack's.
     """
-    from btc_trader.local.logs import handler_log
+    from btc_trader.local.logs import handler_log, log_handler_error
 
     if env is None:
         env = function_environment(function, state, replays, models, env_vars)
@@ -358,4 +358,5 @@ def invoke(
                                                       timeout_s=lambda_settings.timeout_seconds)}
         except Exception as exc:  # reported the way Lambda reports an unhandled error
             error_type = getattr(exc, "error_type", type(exc).__name__)  # the worker's, e.g. ValueError
+            log_handler_error(log, function, exc)  # and logged as its runtime logs it, traceback included
             return {"ok": False, "result": {"errorType": error_type, "errorMessage": str(exc)}}

@@ -12,12 +12,13 @@ against its trades. With no emulator running, a temporary one is started for the
 from __future__ import annotations
 
 import json
+import math
 import socket
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +35,7 @@ from btc_trader.local import emulator
 from btc_trader.local.emulator import EmulatorState
 from btc_trader.local.invoke import prewarm, run_handler, scheduled_event
 from btc_trader.local.lambda_server import LocalLambdaServer
-from btc_trader.local.logs import handler_log
+from btc_trader.local.logs import handler_log, log_handler_error
 from btc_trader.local.workflow_runner import failure_cause
 from btc_trader.services.backfill import bar_length
 from btc_trader.stack.environment import (
@@ -48,6 +49,33 @@ from btc_trader.stack.settings import StackSettings, load_stack_with_overrides
 OFFLINE_MODELS = ["custom"]
 HISTORY_BARS = 120  # history loaded before the first decision (the technical model needs 51)
 KLINES_PROBE_TIMEOUT_S = 5
+# The labelled synthetic series ends here (a fixed time, so that a replay of it is the same run
+# on every machine and every day): 2024-01-01T00:00:00Z.
+SYNTHETIC_END = 1_704_067_200
+SYNTHETIC_MINUTES = 7 * 24 * 60
+# More weight than any measured window can collect: the configured modelWeights apply.
+CONFIGURED_WEIGHTS_SAMPLES = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Settings for a run that are not the stack's: always named and printed with every run."""
+
+    name: str
+    overrides: dict[str, str]  # stack keys (`--set` syntax); the user's own --set win
+    configured_weights: bool  # the configured modelWeights instead of weights earned by measured skill
+    purpose: str
+
+
+DEMO_PROFILE = Profile(
+    name="demo",
+    overrides={"riskThreshold": "0.3", "buyThresholdPct": "0.1", "sellThresholdPct": "-0.1",
+               "cooldownMinutes": "0", "maxTradesPerDay": "100"},
+    configured_weights=True,
+    purpose="shows the machinery trading (orders, fills, the paper wallet); it is NOT a strategy and has no "
+            "measured edge",
+)
+PROFILES = {DEMO_PROFILE.name: DEMO_PROFILE}
 
 
 class LocalRunError(ValueError):
@@ -68,6 +96,8 @@ class RunSummary:
     rejections: dict[str, int] = field(default_factory=Counter)
     failures: dict[str, int] = field(default_factory=Counter)  # scheduled functions that raised
     models: list[str] = field(default_factory=list)
+    profile: str | None = None  # a named profile (DEMONSTRATION settings), None: the stack's own
+    refusal_reasons: dict[str, int] = field(default_factory=Counter)  # deciding reason, in words
     wallet: dict[str, float] = field(default_factory=dict)
     start_equity_usd: float = 0.0
     final_equity_usd: float = 0.0
@@ -78,7 +108,7 @@ class RunSummary:
 
     def to_json(self) -> dict[str, Any]:
         data = dict(self.__dict__)
-        for key in ("executions", "trades", "rejections", "failures"):
+        for key in ("executions", "trades", "rejections", "failures", "refusal_reasons"):
             data[key] = dict(data[key])
         return data
 
@@ -105,12 +135,24 @@ def _network_available(host: str = "api.binance.com", port: int = 443) -> bool:
         return False
 
 
+def synthetic_market(home: Path, emit: Callable[[str], None], why: str = "") -> Market:
+    """The labelled synthetic series (`local.synthetic`), always the same candles, as a replay."""
+    from btc_trader.local.synthetic import write_synthetic_candles
+
+    files = write_synthetic_candles(home / "synthetic", SYNTHETIC_END, minutes=SYNTHETIC_MINUTES)
+    path = files["synthetic-usd-a"]
+    emit(f"running on a SYNTHETIC price series ({path}), not market data{why}; pass --replay FILE for real candles")
+    return Market(f"SYNTHETIC series {path.name} (not market data)", read_candles(path), path, synthetic=True)
+
+
 def choose_market(replay: Path | None, settings: StackSettings, ticks: int, now: int, home: Path,
                   emit: Callable[[str], None], fetch_history: Callable[[str, int, int], list[Candle]] | None = None,
-                  online: Callable[[], bool] = _network_available) -> Market:
-    """The replay file; else recent klines + live sources; else labelled synthetic candles."""
+                  online: Callable[[], bool] = _network_available, synthetic: bool = False) -> Market:
+    """The replay file; the synthetic series if asked; else recent klines + live sources; else synthetic."""
     if replay is not None:
         return Market(f"replay of {Path(replay).name}", read_candles(replay), Path(replay))
+    if synthetic:
+        return synthetic_market(home, emit, " (--synthetic)")
     symbol = settings.symbols[0]
     collect_every = settings.price_collection_interval * 60
     history_start = now - (HISTORY_BARS + 2) * collect_every
@@ -132,13 +174,7 @@ def choose_market(replay: Path | None, settings: StackSettings, ticks: int, now:
         emit("the exchanges gave no history")
     else:
         emit("the network is unreachable")
-    from btc_trader.local.synthetic import write_synthetic_candles
-
-    minutes = (HISTORY_BARS + 2) * settings.price_collection_interval + ticks * settings.trading_interval + 10
-    files = write_synthetic_candles(home / "synthetic", now - now % 60, minutes=minutes)
-    path = files["synthetic-usd-a"]
-    emit(f"running on a SYNTHETIC price series ({path}), not market data; pass --replay FILE for real candles")
-    return Market(f"SYNTHETIC series {path.name} (not market data)", read_candles(path), path, synthetic=True)
+    return synthetic_market(home, emit)
 
 
 def _fetch_klines(settings: StackSettings) -> Callable[[str, int, int], list[Candle]]:
@@ -159,21 +195,18 @@ def _free_port() -> int:
 
 
 @contextmanager
-def emulator_for(stack: str, port: int | None, emit: Callable[[str], None]) -> Iterator[EmulatorState]:
-    """The running emulator of `stack`, or a temporary one for this run (stopped afterwards)."""
-    try:
-        state = emulator.find_running(port)
-    except emulator.EmulatorError:
-        if port:
-            raise
-        state = None
+def emulator_for(stack: str, port: int | None, emit: Callable[[str], None], lock: bool = False
+                 ) -> Iterator[EmulatorState]:
+    """The running emulator of `stack` (resolved as every command does), or a temporary one.
+
+    With `lock`, the emulator is held for this run: a second run on it is refused.
+    """
+    state = emulator.find_running_or_none(port, stack)
     if state is not None:
-        if state.stack != stack:
-            raise LocalRunError(f"the running emulator holds stack {state.stack!r}, not {stack!r}; run with "
-                                f"--stack {state.stack}, or `btc-trader local down && btc-trader local up --stack {stack}`")
-        emulator.provision(state)
-        emit(f"using the local emulator at {state.endpoint} (stack {stack}); what this run stores stays there")
-        yield state
+        with emulator.run_lock(state) if lock else nullcontext():
+            emulator.provision(state)
+            emit(f"using the local emulator at {state.endpoint} (stack {stack}); what this run stores stays there")
+            yield state
         return
     temporary, _ = emulator.start(stack, _free_port())
     emit(f"no local emulator is running: started a temporary one at {temporary.endpoint} for this run "
@@ -184,7 +217,8 @@ def emulator_for(stack: str, port: int | None, emit: Callable[[str], None]) -> I
         emulator.stop(temporary.port)
 
 
-def _environments(settings: StackSettings, state: EmulatorState, market: Market, models: list[str]) -> dict[str, dict]:
+def _environments(settings: StackSettings, state: EmulatorState, market: Market, models: list[str],
+                  profile: Profile | None = None) -> dict[str, dict]:
     envs = function_environments(settings, state.names)
     if market.replay is not None:
         # One replayed venue stands for the market: one source is enough for it.
@@ -198,6 +232,8 @@ def _environments(settings: StackSettings, state: EmulatorState, market: Market,
         if "BTC_TRADER_ML_MODELS" not in env:
             continue
         env |= {"BTC_TRADER_ML_MODELS": json.dumps(models), "BTC_TRADER_MODEL_WEIGHTS": json.dumps(weights)}
+        if profile is not None and profile.configured_weights:
+            env["BTC_TRADER_MIN_SKILL_SAMPLES"] = str(CONFIGURED_WEIGHTS_SAMPLES)
         if "bedrock" not in models:
             env.pop("BTC_TRADER_BEDROCK_MODEL_ID", None)
         if "huggingface" not in models:
@@ -219,15 +255,26 @@ def local_run(
     online: Callable[[], bool] = _network_available,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.time,
+    profile: Profile | None = None,
+    synthetic: bool = False,
 ) -> RunSummary:
-    """Run the collector and the trading workflow `ticks` times; paper trading only."""
-    settings = load_stack_with_overrides(stack, overrides or {}).check_workflow_lease()  # it runs the workflow
+    """Run the collector and the trading workflow `ticks` times; paper trading only.
+
+    `profile` runs with a named set of non-stack settings (the DEMONSTRATION profile), announced
+    before the first decision and in the summary; `overrides` (`--set`) apply on top of it.
+    """
+    stack_settings = load_stack_with_overrides(stack, overrides or {})
+    settings = load_stack_with_overrides(
+        stack, (profile.overrides if profile else {}) | (overrides or {})).check_workflow_lease()  # it runs the workflow
     if settings.enable_real_trading:
         settings = settings.model_copy(update={"enable_real_trading": False})  # local runs are paper only
     if tick_seconds is not None and tick_seconds < 0:
         raise LocalRunError(f"--tick-seconds must be 0 or more, got {tick_seconds:g}")
     models = models or OFFLINE_MODELS
-    market = choose_market(replay, settings, ticks, int(clock()), emulator.state_dir(), emit, fetch_history, online)
+    if profile is not None:
+        emit(_profile_banner(profile, stack_settings, settings))
+    market = choose_market(replay, settings, ticks, int(clock()), emulator.state_dir(), emit, fetch_history, online,
+                           synthetic)
     candles = market.candles
     bar = bar_length(candles) if len(candles) > 1 else 60
     collect_every = settings.price_collection_interval * 60
@@ -248,21 +295,27 @@ def local_run(
     # Replays run as fast as they can by default; live ticks follow the stack's schedule.
     pace = tick_seconds if tick_seconds is not None else (trade_every if live else 0.0)
     summary = RunSummary(stack=stack, replay=market.replay.name if market.replay else "live",
-                         ticks=ticks, models=models, market=market.label)
+                         ticks=ticks, models=models, market=market.label, profile=profile.name if profile else None)
+    if profile is not None:
+        summary.notes.append(f"DEMONSTRATION profile {profile.name!r}: {profile.purpose}")
     if market.synthetic:
-        summary.notes.append("SYNTHETIC prices (the network was unreachable): not market data")
+        summary.notes.append("SYNTHETIC prices: not market data")
     excluded = sorted(set(settings.ml_models) - set(models))
     if excluded:
         summary.notes.append(f"models {excluded} need AWS and are excluded from this offline run; using {models}")
     symbol = settings.symbols[0]  # the replay file stands for the stack's first symbol
     run_id = uuid.uuid4().hex[:8]
-    with emulator_for(stack, port, emit) as state, emulator.aws_environment(state):
+    with emulator_for(stack, port, emit, lock=True) as state, emulator.aws_environment(state):
         summary.emulator = state.endpoint
-        envs = _environments(settings, state, market, models)
+        envs = _environments(settings, state, market, models, profile)
         prewarm(envs, state.region)  # the workers' cold starts overlap the history seeding below
-        # Only the window the models read (HISTORY_BARS collection intervals) becomes history.
+        # Only the window the models read (HISTORY_BARS collection intervals) becomes history,
+        # one price per slot the schedule can read (what the collector would have stored), not
+        # every minute of the file: the models resample to the collection interval anyway.
         oldest = start - (HISTORY_BARS + 2) * collect_every
-        history = [c for c in candles if oldest <= c.timestamp and c.timestamp + bar <= start - collect_every]
+        step = math.gcd(collect_every, trade_every)
+        history = [c for c in candles if oldest <= c.timestamp and c.timestamp + bar <= start - collect_every
+                   and (c.timestamp + bar) % step == 0]
         DynamoDBPriceRepository(state.names.table("prices")).save_candles(
             symbol, history, source="klines" if live else "replay", bar_seconds=bar)
         store = DynamoDBTradingStore(state.names.table("trades"), state.names.table("trading-state"))
@@ -277,15 +330,18 @@ def local_run(
 
         def run_local(function: str, at: int) -> None:
             """A scheduled function; its failure is reported and the run goes on, as in AWS."""
-            try:
-                with handler_log(stack, function, None) as log:
+            with handler_log(stack, function, None) as log:
+                try:
                     run_handler(function, scheduled_event(datetime.fromtimestamp(at, UTC), state.region),
                                 envs[function], state.region, log_stream=log)
-            except Exception as exc:  # a Lambda error: logged, alarmed, retried by AWS; never a trade
-                summary.failures[function] += 1
-                emit(f"{iso(at)}  {function} FAILED: {type(exc).__name__}: {exc}")
+                except Exception as exc:  # a Lambda error: logged, alarmed, retried by AWS; never a trade
+                    log_handler_error(log, function, exc)
+                    summary.failures[function] += 1
+                    emit(f"{iso(at)}  {function} FAILED: {type(exc).__name__}: {exc} (traceback: "
+                         f"`btc-trader local logs {function} --level ERROR`)")
 
         collections, done, last_price = 0, 0, first_price
+        emit(DECISION_HEADER)
         with LocalLambdaServer(state, environments=envs):
             next_collection = start - collect_every * (trade_every // collect_every)
             for tick in range(ticks):
@@ -350,23 +406,50 @@ def _price_at(candles, at: int) -> float:
     return bar.close if bar else candles[0].open
 
 
+DECISION_HEADER = (f"{'decision time':<20}  {'price':>10}  {'predicted':<6} {'conf':>4}  {'action':<6}  "
+                   "outcome (a refusal: every failing rule; the first decided)")
+
+
+def _line(at: int, price: float | None, direction: str, confidence: float, action: str, outcome: str) -> str:
+    return f"{iso(at):<20}  {price or 0:>10.2f}  {direction:<6} {confidence:>4.2f}  {action:<6}  {outcome}"
+
+
+def deciding_rule(reasons: list[str]) -> str:
+    """The rule that decided a refusal: the risk manager's first reason, as `backtest` counts it."""
+    return reasons[0].split(":", 1)[0] if reasons else "unknown"
+
+
 def _account(summary: RunSummary, execution: dict[str, Any], at: int, emit: Callable[[str], None]) -> float | None:
     status = execution["status"]
     summary.executions[status] += 1
     if status != "SUCCEEDED":
-        emit(f"{iso(at)}  FAILED   {failure_cause(execution['executionArn'])[:300]}")
+        emit(f"{iso(at):<20}  FAILED   {failure_cause(execution['executionArn'])[:300]}")
         return None
     state = json.loads(execution["output"])
     prediction, risk, trade = state["prediction"], state["risk"], state.get("trade")
-    head = (f"{iso(at)}  {prediction.get('current_price') or 0:>10.2f}  {prediction['direction']:<6} "
-            f"conf {prediction['confidence']:.2f}  {risk['action']:<4}")
+    price = prediction.get("current_price")
     if trade:
         summary.trades[risk["action"]] += 1
-        emit(f"{head}  {trade['status']} {trade['filled_qty']:.6f} BTC @ {trade['avg_price'] or 0:.2f}  "
-             f"equity {trade['wallet']['equity_usd']:.2f}")
-        return prediction.get("current_price")
-    for reason in risk["reasons"]:
-        summary.rejections[reason.split(":", 1)[0]] += 1
-    emit(f"{head}  rejected: {'; '.join(risk['reasons'])}")
-    return prediction.get("current_price")
+        emit(_line(at, price, prediction["direction"], prediction["confidence"], risk["action"],
+                   f"{trade['status']} {trade['filled_qty']:.6f} BTC @ {trade['avg_price'] or 0:.2f}  "
+                   f"equity {trade['wallet']['equity_usd']:.2f}"))
+        return price
+    # Counted once, by the rule that decided (as `backtest` counts); every reason stays in the line.
+    reasons = risk["reasons"] or [f"unknown: not approved ({risk['action']})"]
+    summary.rejections[deciding_rule(reasons)] += 1
+    summary.refusal_reasons[reasons[0].split(":", 1)[-1].strip()[:200]] += 1
+    emit(_line(at, price, prediction["direction"], prediction["confidence"], risk["action"],
+               f"REFUSED {'; '.join(reasons)}"))
+    return price
 
+
+def _profile_banner(profile: Profile, stack: StackSettings, settings: StackSettings) -> str:
+    """What the profile changes, against the stack's own values, in one labelled paragraph."""
+    changed = []
+    for key in profile.overrides:
+        field_name = next(name for name, f in StackSettings.model_fields.items() if f.alias == key)
+        changed.append(f"{key} {getattr(stack, field_name):g} -> {getattr(settings, field_name):g}")
+    weights = "model weights: the configured modelWeights, not weights earned by measured skill; " \
+        if profile.configured_weights else ""
+    return (f"=== DEMONSTRATION PROFILE {profile.name!r}, not the stack's settings: {weights}"
+            f"{', '.join(changed)}. It {profile.purpose}. ===")

@@ -9,16 +9,24 @@
   Step Functions Local is pointed at `sam local start-lambda`. With no Lambda server running, an
   invocation fails with an error that says how to start one;
 - skips the real sleep between a task's retries, so a Retry of the deployed definition does not
-  stall a local run for seconds (an internal moto API, pinned with moto's version).
+  stall a local run for seconds (an internal moto API, pinned with moto's version);
+- names an execution started without a name with a generated id, as AWS does (the workflow reads
+  `$$.Execution.Name` as its execution id; moto would pass null and refuse the next unnamed start);
+- refuses the model services it cannot run (Bedrock, SageMaker runtime) with an error that names
+  the fix, instead of moto's HTML "500 Internal Server Error" page or a canned reply;
+- answers DynamoDB queries at the cost DynamoDB's have (`fast_query`), so `local run` is not bound
+  by moto walking whole partitions.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import urllib.error
 import urllib.request
+import uuid
 from types import SimpleNamespace
 from typing import Any
 
@@ -62,16 +70,48 @@ def forward_invoke(self: Any, function_name: str, qualifier: str | None, body: A
                                f"the local Lambda server at {server.endpoint} did not answer: {exc}")
 
 
+MODEL_NEEDS_AWS = ("{service} needs AWS: the local emulator cannot run this model; run offline with "
+                   "`--models custom`, or call AWS with your own credentials with `--real-models`")
+
+
+def _refuse_model_call(service: str) -> Any:
+    def refuse(self: Any, *args: Any, **kwargs: Any) -> Any:
+        from moto.core.exceptions import JsonRESTError
+
+        raise JsonRESTError("ModelNeedsAWSException", MODEL_NEEDS_AWS.format(service=service))
+
+    return refuse
+
+
 def configure_moto() -> None:
     """Make moto execute state machines and route Lambda invocations to the local handlers."""
     from moto.awslambda_simple.models import LambdaSimpleBackend
     from moto.core.config import default_user_config
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    from btc_trader.local import fast_query
 
     default_user_config["lambda"] = {"use_docker": False}
     default_user_config["stepfunctions"] = {"execute_state_machine": True}
     LambdaSimpleBackend.invoke = forward_invoke
     retrier_decl.time = SimpleNamespace(sleep=lambda _seconds: None)
+    fast_query.install()
+    from moto.bedrockruntime.responses import BedrockRuntimeResponse
+    from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+
+    for operation in ("converse", "converse_stream", "invoke_model"):
+        setattr(BedrockRuntimeResponse, operation, _refuse_model_call("Bedrock"))
+    for operation in ("invoke_endpoint", "invoke_endpoint_async"):
+        setattr(SageMakerRuntimeResponse, operation, _refuse_model_call("SageMaker"))
+    start_execution = StepFunctionsParserBackend.start_execution
+    if not getattr(start_execution, "names_unnamed", False):
+        def start_named_execution(self: Any, state_machine_arn: str, name: str | None = None, *args: Any,
+                                  **kwargs: Any) -> Any:
+            return start_execution(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+        start_named_execution.names_unnamed = True  # type: ignore[attr-defined]
+        StepFunctionsParserBackend.start_execution = start_named_execution
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -82,6 +122,9 @@ def main(argv: list[str] | None = None) -> None:
     # moto's state machine calls Lambda through its own server's port.
     os.environ["MOTO_PORT"] = str(args.port)
     configure_moto()
+    # One access-log line per request cost ~7% of the emulator's time during `local run` and grew
+    # its log file by thousands of lines a minute; errors are still logged.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     from moto.server import main as moto_main
 
     moto_main(["-H", args.host, "-p", str(args.port)])

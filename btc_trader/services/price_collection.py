@@ -14,7 +14,7 @@ from typing import Any, Literal, Protocol
 
 from btc_trader.adapters.price_sources.base import PriceSource
 from btc_trader.adapters.price_sources.registry import FetchHook, call_directly, fetch_all
-from btc_trader.domain.prices import PriceSnapshot, aggregate_quotes, collection_time
+from btc_trader.domain.prices import PriceSnapshot, StoredPrice, aggregate_quotes, collection_time
 
 SECONDS_PER_DAY = 86_400
 
@@ -39,6 +39,10 @@ class CollectionLimits:
     max_divergence_bps: float
     max_staleness_s: int
     ttl_days: int
+    # Collection interval: where the previous collections' slots are (the last stored price).
+    interval_s: int = 60
+    # How many earlier slots are looked at for that price (point reads: the collector may only GetItem).
+    last_price_slots: int = 3
 
 
 @dataclass
@@ -94,6 +98,7 @@ class PriceCollectionService:
             max_divergence_bps=self.limits.max_divergence_bps,
             max_staleness_s=self.limits.max_staleness_s,
             min_sources=self.limits.min_sources,
+            last=self._last_stored(symbol, slot),
         )
         sinks: list[str] = []
         raw_key = self.raw_payloads.put(
@@ -129,6 +134,20 @@ class PriceCollectionService:
             raw_key=raw_key,
             sinks=sinks,
         )
+
+
+    def _last_stored(self, symbol: str, slot: int) -> StoredPrice | None:
+        """The newest stored price in the few slots before `slot` (None when there is none)."""
+        for back in range(1, self.limits.last_price_slots + 1):
+            timestamp = slot - back * self.limits.interval_s
+            item = self.prices.get(symbol, timestamp)
+            if item is None:
+                continue
+            try:
+                return StoredPrice(float(item["price"]), timestamp)
+            except (KeyError, TypeError, ValueError):
+                return None
+        return None
 
 
 def _outcome_from_item(symbol: str, slot: int, item: dict[str, Any]) -> CollectionOutcome:

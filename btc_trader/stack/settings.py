@@ -14,8 +14,10 @@ disagree about what a stack means. Plain Python: no Pulumi import here.
 from __future__ import annotations
 
 import configparser
+import difflib
 import ipaddress
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -36,6 +38,8 @@ ModelName = Literal["bedrock", "huggingface", "custom"]
 # Bedrock's original model (anthropic.claude-3-sonnet-20240229-v1:0) is legacy and closed to new
 # customers; a current Anthropic model through its cross-region inference profile is the default.
 DEFAULT_BEDROCK_MODEL_ID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+# Weights are relative; a bound keeps their sum finite.
+MAX_MODEL_WEIGHT = 1000.0
 
 
 # Where a stack's region came from, in Pulumi's order: the stack's `aws:region`, then the AWS SDK's
@@ -256,6 +260,32 @@ class StackSettings(_Section):
     lambda_settings: LambdaSettings = Field(LambdaSettings(), alias="lambda")
     network: NetworkSettings = NetworkSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+
+    @field_validator("model_weights")
+    @classmethod
+    def _finite_weights(cls, weights: dict[str, float]) -> dict[str, float]:
+        bad = {m: w for m, w in weights.items() if not (math.isfinite(w) and 0 <= w <= MAX_MODEL_WEIGHT)}
+        if bad:
+            raise ValueError(f"weights must be finite numbers from 0 to {MAX_MODEL_WEIGHT:g}, bad: {bad}")
+        return weights
+
+    @model_validator(mode="after")
+    def _some_enabled_model_has_weight(self) -> StackSettings:
+        # A missing model's weight is 1 (the ensemble's default); all zero would trust no model.
+        if all(self.model_weights.get(m, 1.0) == 0 for m in self.ml_models):
+            raise SettingsError([
+                f"{NAMESPACE}:modelWeights gives every enabled model ({', '.join(self.ml_models)}) weight 0: "
+                "the ensemble could never trust a forecast; give at least one a positive weight"
+            ])
+        return self
+
+    @model_validator(mode="after")
+    def _known_exchange_for_real_trading(self) -> StackSettings:
+        if self.enable_real_trading:
+            problem = unknown_exchange_problem(self.exchange.id)
+            if problem:
+                raise SettingsError([problem])
+        return self
 
     # --- step two: cross-field rules ---------------------------------------------------------
     @model_validator(mode="after")
@@ -545,7 +575,8 @@ def parse_settings(raw: Mapping[str, Any], stack: str, region: StackRegion | Non
     return settings.check_for_stack(stack, region)
 
 
-def _strip_namespace(config: Mapping[str, Any]) -> dict[str, Any]:
+def _strip_namespace(config: Mapping[str, Any], where: str = "stack config") -> dict[str, Any]:
+    check_namespaces(config, where)
     prefix = f"{NAMESPACE}:"
     return {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}
 
@@ -569,7 +600,7 @@ def read_stack_file(stack: str, root: Path | None = None) -> dict[str, Any]:
     path = stack_file(stack, root)
     if not path.is_file():
         raise SettingsError([f"stack file {path} not found (stacks: dev, prod)"])
-    document = yaml.safe_load(path.read_text()) or {}
+    document = load_yaml_mapping(path)
     config = document.get("config") or {}
     if not isinstance(config, dict):
         raise SettingsError([f"{path}: 'config' must be a mapping"])
@@ -579,23 +610,17 @@ def read_stack_file(stack: str, root: Path | None = None) -> dict[str, Any]:
 def load_stack_file(stack: str = "dev", root: Path | None = None) -> StackSettings:
     """Settings of a stack read straight from its YAML (local runs, CLI, tests)."""
     config = read_stack_file(stack, root)
-    return parse_settings(_strip_namespace(config), stack, resolve_region(config, stack)).check_workflow_lease()
+    return parse_settings(_strip_namespace(config, str(stack_file(stack, root))), stack,
+                          resolve_region(config, stack)).check_workflow_lease()
 
 
 def load_stack_with_overrides(stack: str, overrides: Mapping[str, str], root: Path | None = None) -> StackSettings:
     """A stack's settings with `key=value` overrides (values in YAML syntax; dots reach into
     objects, e.g. `exchange.sandbox=false`), validated like the stack itself."""
     config = read_stack_file(stack, root)
-    raw = _strip_namespace(config)
+    raw = _strip_namespace(config, str(stack_file(stack, root)))
     for key, text in overrides.items():
-        value = yaml.safe_load(text)
-        target = raw
-        *parents, leaf = key.removeprefix(f"{NAMESPACE}:").split(".")
-        for parent in parents:
-            target = target.setdefault(parent, {})
-            if not isinstance(target, dict):
-                raise SettingsError([f"{NAMESPACE}:{key}: {parent} is not an object"])
-        target[leaf] = value
+        apply_override(raw, key, text)
     return parse_settings(raw, stack, resolve_region(config, stack))
 
 
@@ -608,6 +633,7 @@ def settings_from_pulumi_config(config: Mapping[str, Any], stack: str) -> StackS
     """Settings from the whole config a Pulumi program was given (every namespace, string values)."""
     # Read the whole namespace rather than field by field, so a misspelt key is an error
     # instead of being silently ignored.
+    check_namespaces(config, f"stack {stack}")
     raw = {
         key.split(":", 1)[1]: _decode_config_value(value)
         for key, value in config.items()
@@ -624,6 +650,127 @@ def _decode_config_value(text: Any) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+
+
+# ------------------------------------------------------------------------------------------------
+# What is read before the model sees it: the YAML file, overrides and namespaces (#16).
+
+# Namespaces that belong in a stack file besides ours: Pulumi's own and its providers'.
+KNOWN_NAMESPACES = frozenset({"aws", "pulumi", "awsx", "aws-native", "random", "tls", "command", "docker"})
+
+
+def check_namespaces(config: Mapping[str, Any], where: str) -> None:
+    """Refuse keys in a namespace that looks like a misspelt `btc-trader:` (silently ignored otherwise).
+
+    A key without a namespace is refused as Pulumi refuses it; a provider's namespace passes.
+    """
+    problems = []
+    for key in config:
+        namespace, sep, name = str(key).partition(":")
+        if not sep:
+            problems.append(
+                f"{where}: key {key!r} has no namespace; stack keys are written {NAMESPACE}:{key}"
+            )
+            continue
+        if namespace == NAMESPACE or namespace in KNOWN_NAMESPACES:
+            continue
+        if difflib.get_close_matches(namespace.lower(), [NAMESPACE], n=1, cutoff=0.6):
+            problems.append(
+                f"{where}: {key!r} is in namespace {namespace!r}, which is not {NAMESPACE!r}; "
+                f"did you mean {NAMESPACE}:{name}?"
+            )
+    if problems:
+        raise SettingsError(problems)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key written twice in one mapping (YAML keeps the last silently)."""
+
+
+def _mapping_without_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a mapping key must be a plain value", key_node.start_mark) from None
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} is written twice (first on line {seen[key]})", key_node.start_mark)
+        seen[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def load_yaml_mapping(path: Path) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping; every problem is a SettingsError with file and line."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SettingsError([f"{path}: cannot read ({exc.strerror or exc})"]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SettingsError([f"{path}:{line}: not UTF-8 text (byte {data[exc.start]:#04x}); save it as UTF-8"]) from None
+    try:
+        document = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        problem = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        raise SettingsError([f"{path}{line}: invalid YAML: {problem}"]) from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise SettingsError([f"{path}: invalid YAML: {type(exc).__name__}"]) from None
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise SettingsError([
+            f"{path}:1: the top level must be a mapping with a 'config:' key, got a {type(document).__name__}"
+        ])
+    return document
+
+
+def apply_override(raw: dict[str, Any], key: str, text: str) -> None:
+    """Set one `key=value` override (YAML value; dots reach into objects) into `raw`, in place."""
+    namespace, sep, _ = key.partition(":")
+    if sep and namespace != NAMESPACE:
+        check_namespaces({key: text}, "override")
+        raise SettingsError([f"override {key!r}: only {NAMESPACE}: keys can be overridden"])
+    shown = f"{NAMESPACE}:{key.removeprefix(f'{NAMESPACE}:')}"
+    parts = key.removeprefix(f"{NAMESPACE}:").split(".")
+    if not all(parts):
+        raise SettingsError([f"{shown}: not a stack key (empty part in {key!r})"])
+    try:
+        value = yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError):
+        raise SettingsError([f"{shown}: the value {text[:60]!r} is not valid YAML; quote it or fix it"]) from None
+    target = raw
+    *parents, leaf = parts
+    for parent in parents:
+        child = target.setdefault(parent, {})
+        if not isinstance(child, dict):
+            raise SettingsError([f"{shown}: {parent} is not an object"])
+        target = child
+    target[leaf] = value
+
+
+def unknown_exchange_problem(exchange_id: str) -> str | None:
+    """Why `exchange_id` cannot trade (not a ccxt exchange), or None; ccxt is imported only here."""
+    try:
+        import ccxt
+    except ImportError:
+        return f"{NAMESPACE}:exchange.id cannot be checked: ccxt is not installed (needed for real trading)"
+    if exchange_id in ccxt.exchanges:
+        return None
+    close = difflib.get_close_matches(exchange_id, ccxt.exchanges, n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else " (see ccxt.exchanges)"
+    return f"{NAMESPACE}:exchange.id {exchange_id!r} is not an exchange ccxt knows, so real trading cannot use it{hint}"
 
 
 def stack_keys() -> dict[str, Any]:

@@ -165,3 +165,14 @@ def test_save_candles_batches_and_is_idempotent(aws):
     assert count == 60
     item = repo.get("BTC-USD", AT + 60)
     assert item["kind"] == "backfill" and float(item["high"]) == 101.0 and "expires_at" not in item
+
+
+def test_a_run_judges_quotes_against_the_last_stored_price(aws):
+    prices = DynamoDBPriceRepository(TABLE)
+    PriceCollectionService(sources(), prices, S3RawPayloadStore(BUCKET), LIMITS).collect("BTC-USD", AT)
+    # The next minute every venue agrees on a price 1000x higher: a broken feed, nothing stored.
+    broken = [FixedSource("a", 100_000.0), FixedSource("b", 100_020.0), FixedSource("c", 100_010.0)]
+    service = PriceCollectionService(broken, prices, S3RawPayloadStore(BUCKET), LIMITS)
+    with pytest.raises(InsufficientSourcesError, match="implausible: 999x the last stored price 100.1"):
+        service.collect("BTC-USD", AT + 60)
+    assert prices.get("BTC-USD", AT + 60) is None

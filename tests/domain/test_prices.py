@@ -96,3 +96,43 @@ def test_helpers():
     assert collection_time(AT + 59) == AT
     assert collection_time(AT) == AT
     assert not math.isnan(bps_from(1, 1))
+
+
+# --- plausibility against the last stored price (#16) -------------------------------------------
+
+def _quote(source, price, at=1000):
+    from btc_trader.domain.prices import SourceQuote
+
+    return SourceQuote(source=source, symbol="BTC-USD", price=price, observed_at=at)
+
+
+def test_a_quote_a_multiple_of_the_last_stored_price_is_rejected():
+    from btc_trader.domain.prices import InsufficientSourcesError, StoredPrice, aggregate_quotes
+
+    last = StoredPrice(price=100.0, timestamp=940)
+    kwargs = dict(symbol="BTC-USD", at=1000, max_divergence_bps=150, max_staleness_s=300, last=last)
+    # Both venues agree with each other, but on a price 1e10 times the last one: a broken feed.
+    with pytest.raises(InsufficientSourcesError, match="implausible: 1e\\+10x the last stored price"):
+        aggregate_quotes([_quote("a", 1e12), _quote("b", 1e12)], min_sources=1, **kwargs)
+    snapshot = aggregate_quotes([_quote("a", 101.0), _quote("b", 1e-12)], min_sources=1, **kwargs)
+    assert snapshot.price == 101.0 and "implausible" in snapshot.sources_rejected["b"]
+
+
+def test_an_old_or_missing_last_price_does_not_judge():
+    from btc_trader.domain.prices import StoredPrice, aggregate_quotes
+
+    kwargs = dict(symbol="BTC-USD", at=1_000_000, max_divergence_bps=150, max_staleness_s=300, min_sources=1)
+    old = StoredPrice(price=100.0, timestamp=1)
+    quotes = [_quote("a", 250.0, 1_000_000)]
+    assert aggregate_quotes(quotes, last=old, **kwargs).price == 250.0
+    assert aggregate_quotes(quotes, last=None, **kwargs).price == 250.0
+
+
+def test_negative_volume_and_impossible_change_are_reasons():
+    from btc_trader.domain.prices import SourceQuote, check_quote
+
+    bad_volume = SourceQuote("a", "BTC-USD", 10.0, 1000, volume_24h=-1.0)
+    bad_change = SourceQuote("a", "BTC-USD", 10.0, 1000, change_24h_pct=-150.0)
+    assert "volume" in check_quote(bad_volume, at=1000, max_staleness_s=60)
+    assert "change" in check_quote(bad_change, at=1000, max_staleness_s=60)
+    assert "finite" in check_quote(SourceQuote("a", "BTC-USD", 10**400, 1000), at=1000, max_staleness_s=60)

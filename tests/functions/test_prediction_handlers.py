@@ -69,8 +69,10 @@ def test_predictor_returns_the_contract_and_meters(handlers, capsys, caplog):
     assert dims["symbol"] == "BTC-USD" and age == parsed.price_age_s
 
 
-def test_predictor_refuses_without_history(handlers, capsys, caplog):
+def test_predictor_refuses_without_history(handlers, capsys, caplog, monkeypatch):
     predictor, _ = handlers
+    monkeypatch.setenv("BTC_TRADER_SYMBOLS", '["BTC-USD","ETH-USD"]')  # configured, never collected
+    predictor._config.cache_clear()
     result = predictor.lambda_handler(
         {"symbol": "ETH-USD", "execution_id": "e", "requested_at": iso(START + 600 * 60)}, FakeLambdaContext())
     assert result["status"] == "insufficient_history"
@@ -103,3 +105,24 @@ def test_evaluator_scores_and_emits_accuracy(handlers, capsys, caplog):
     items = boto3.client("dynamodb").scan(TableName=NAMES.table("prediction-scores"))["Items"]
     series = sorted(item["series"]["S"] for item in items)
     assert series == ["BTC-USD#custom"] * 8 + ["BTC-USD#skill"], "8 scores and one skill snapshot per evaluation time"
+
+
+def test_predictor_and_evaluator_refuse_bad_events(handlers):
+    """One fixture (seeding history is the slow part) for every refusal: they happen before any read."""
+    from pydantic import ValidationError
+
+    from btc_trader.event_fields import UnknownSymbolError
+
+    predictor, evaluator = handlers
+    for requested_at in ("2023-11-15T00:00:00", "2023-02-30T00:00:00Z", "yesterday", "1700000000"):
+        with pytest.raises(ValidationError, match="requested_at"):
+            predictor.lambda_handler({"symbol": "BTC-USD", "execution_id": "e", "requested_at": requested_at},
+                                     FakeLambdaContext())
+    with pytest.raises(UnknownSymbolError, match=r"\['ETH-USD'\] are not configured for this stack"):
+        predictor.lambda_handler({"symbol": "ETH-USD", "execution_id": "e", "requested_at": iso(START + 600 * 60)},
+                                 FakeLambdaContext())
+    for event, error in (({"time": "2023-11-15T00:00:00"}, ValidationError),
+                         ({"time": "2023-11-15T00:00:00Z", "symbols": []}, ValidationError),
+                         ({"time": "2023-11-15T00:00:00Z", "symbols": ["ETH-USD"]}, UnknownSymbolError)):
+        with pytest.raises(error):
+            evaluator.lambda_handler(event, FakeLambdaContext())

@@ -126,3 +126,13 @@ def test_handler_module_keeps_pandas_and_numpy_out():
     code = "import sys, functions.price_collector; print(sorted(m for m in ('numpy','pandas') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out.replace("'", '"')) == []
+
+
+def test_symbols_must_be_configured_and_an_empty_list_is_not_all(handler):
+    from pydantic import ValidationError
+
+    from btc_trader.event_fields import UnknownSymbolError
+
+    for symbols, error in (([], ValidationError), (["X" * 300], ValidationError), (["ETH-USD"], UnknownSymbolError)):
+        with pytest.raises(error):
+            handler.lambda_handler({**EVENT, "symbols": symbols}, FakeLambdaContext())

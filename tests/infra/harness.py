@@ -111,14 +111,34 @@ def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[st
 
 def run_program(stack: str, build: Callable[[], Any], overrides: dict[str, Any] | None = None) -> RecordingMocks:
     """Run `build()` as a Pulumi program for `stack` and return what it registered."""
+    _retrieve_failed_futures()  # a previous failed program's futures may have failed since
     mocks = RecordingMocks()
     pulumi.runtime.set_mocks(mocks, project="btc-trader", stack=stack, preview=False)
     pulumi.runtime.set_all_config(stack_config(stack, overrides))
     try:
         pulumi.runtime.test(build)()
+    except BaseException:
+        _retrieve_failed_futures()
+        raise
     finally:
         pulumi.runtime.set_all_config({})
     return mocks
+
+
+def _retrieve_failed_futures() -> None:
+    """Mark the futures a failed program left behind as retrieved.
+
+    When a mock call fails (the tests of refusals make them fail on purpose), every output that
+    depends on it fails too, and Pulumi never awaits those futures: asyncio would print
+    "Future exception was never retrieved" with a traceback for each when they are collected,
+    thousands of lines burying the test result. The failure itself is raised to the test.
+    """
+    import asyncio
+    import gc
+
+    for obj in gc.get_objects():
+        if isinstance(obj, asyncio.Future) and obj.done() and not obj.cancelled():
+            obj.exception()  # reading it is what "retrieved" means
 
 
 def policy_statements(policy: Any) -> list[dict[str, Any]]:

@@ -67,20 +67,22 @@ def test_emulator_holds_what_the_pulumi_program_creates(running_emulator, pulumi
 
 def test_up_invoke_generate_run_inspect_in_sequence(running_emulator, home, shared_file, tmp_path, capsys):
     replay = str(shared_file(REPLAY))
-    for kind in KINDS:  # every sample is valid JSON for its target
-        assert main(["local", "generate-event", kind, "--at", "2023-03-02T12:00:00Z"]) == 0
-        (tmp_path / f"{kind}.json").write_text(capsys.readouterr().out)
+    assert main(["local", "generate-event", "schedule", "--at", "2023-03-02T12:00:00Z"]) == 0
+    (tmp_path / "schedule.json").write_text(capsys.readouterr().out)
     assert main(["local", "invoke", "price-collector", "--event", str(tmp_path / "schedule.json"),
                  "--replay", f"coinbase={replay}", "--replay", f"kraken={shared_file(REPLAY.replace('coinbase', 'kraken'))}"]) == 0
     collected = json.loads(capsys.readouterr().out)
     assert collected["results"][0]["symbol"] == "BTC-USD" and collected["results"][0]["price"] > 0, collected
+    for kind in KINDS:  # every sample is valid JSON for its target, built on the stored price
+        assert main(["local", "generate-event", kind, "--at", "2023-03-02T12:00:00Z"]) == 0
+        (tmp_path / f"{kind}.json").write_text(capsys.readouterr().out)
     assert main(["local", "invoke", "risk-manager", "--event", str(tmp_path / "check-risk.json")]) == 0
     decision = json.loads(capsys.readouterr().out)
     assert decision["approved"] is False and any(r.startswith("confidence:") for r in decision["reasons"])
     assert main(["local", "run", "--replay", replay, "--ticks", "6", "--from", "2023-03-03T00:00:00Z", *LOOSE]) == 0
     out = capsys.readouterr().out
     assert f"using the local emulator at {running_emulator.endpoint}" in out
-    assert "summary (dev stack, paper, 6 decisions" in out
+    assert "summary (dev stack, the stack's settings, paper, 6 decisions" in out
     assert main(["local", "wallet", "--json"]) == 0
     wallet = json.loads(capsys.readouterr().out)
     assert wallet["symbol"] == "BTC-USD" and wallet["last_price"] > 0
@@ -97,7 +99,25 @@ def test_up_invoke_generate_run_inspect_in_sequence(running_emulator, home, shar
     assert table[0].split() == ["time", "function", "level", "message"] and len(table) == 4
 
 
+def store_price(tmp_path, at: str, price: float = 23_456.0) -> float:
+    """Collect one price at `at` from two tiny replayed venues (dev needs two sources)."""
+    from datetime import datetime, timedelta
+
+    end = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    rows = ["timestamp,open,high,low,close,volume"]
+    for minute in range(10, 0, -1):
+        stamp = (end - timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        rows.append(f"{stamp},{price},{price},{price},{price},1")
+    venue = tmp_path / f"venue-{end:%H%M}.csv"
+    venue.write_text("\n".join(rows) + "\n")
+    assert main(["local", "invoke", "price-collector", "--at", at, "--replay", f"a={venue}",
+                 "--replay", f"b={venue}"]) == 0
+    return price
+
+
 def test_env_vars_file_changes_a_functions_behaviour(running_emulator, home, tmp_path, capsys):
+    store_price(tmp_path, "2023-03-02T12:00:00Z")
+    capsys.readouterr()
     assert main(["local", "generate-event", "check-risk", "--at", "2023-03-02T12:00:00Z"]) == 0
     event = tmp_path / "check-risk.json"
     event.write_text(capsys.readouterr().out)
@@ -232,3 +252,74 @@ def test_live_run_reports_failing_venues_and_goes_on(home):
     assert summary.failures == {"price-collector": 2}
     assert sum("price-collector FAILED: CollectionFailedError" in line for line in lines) == 2
     assert summary.executions == {"SUCCEEDED": 2} and not summary.trades
+
+
+@pytest.fixture
+def own_emulator(tmp_path, monkeypatch):
+    """An emulator alone in its home: what it holds is only what the test stored."""
+    from tests.local.conftest import free_port
+
+    monkeypatch.setenv("BTC_TRADER_HOME", str(tmp_path / "home"))
+    port = free_port()
+    state, _ = emulator.start("dev", port)
+    yield state
+    emulator.stop(port)
+
+
+def test_generated_samples_come_from_the_emulator_and_the_stacks_rules(own_emulator, tmp_path, capsys):
+    at = "2023-04-05T10:00:00Z"
+    assert main(["local", "generate-event", "check-risk", "--at", at]) == 2
+    err = capsys.readouterr().err
+    assert "no price of BTC-USD stored" in err and f"local invoke price-collector --at {at}" in err
+    price = store_price(tmp_path, at, 28_123.5)
+    capsys.readouterr()
+    samples = {}
+    for kind in ("check-risk", "execute", "notify"):
+        assert main(["local", "generate-event", kind, "--at", at]) == 0
+        samples[kind] = json.loads(capsys.readouterr().out)
+        (tmp_path / f"{kind}.json").write_text(json.dumps(samples[kind]))
+    prediction = samples["check-risk"]["prediction"]
+    assert prediction["current_price"] == price and prediction["price_age_s"] == 0.0  # what the collector stored
+    assert samples["execute"]["risk"]["approved"] is True and samples["execute"]["risk"]["action"] == "BUY"
+    assert samples["execute"]["risk"]["notional_usd"] <= 100  # dev's maxTradeAmount
+    # The stack's own risk manager approves the execute sample's prediction...
+    check = {k: v for k, v in samples["execute"].items() if k != "risk"}
+    (tmp_path / "check.json").write_text(json.dumps(check))
+    assert main(["local", "invoke", "risk-manager", "--event", str(tmp_path / "check.json")]) == 0
+    decided = json.loads(capsys.readouterr().out)
+    assert decided["approved"] is True
+    for key in ("action", "quantity_btc", "notional_usd", "reference_price", "trade_id"):
+        assert samples["execute"]["risk"][key] == decided[key], key  # the sample is what the stack decides
+    # ...and the executor (which takes only the decision the risk manager stored for this execution,
+    # under its lease) books it at the stored price plus dev's slippage, never an invented one.
+    (tmp_path / "execute.json").write_text(json.dumps({**check, "risk": decided}))
+    assert main(["local", "invoke", "trade-executor", "--event", str(tmp_path / "execute.json")]) == 0
+    trade = json.loads(capsys.readouterr().out)
+    assert trade["status"] == "FILLED" and trade["avg_price"] == pytest.approx(price * 1.0005, rel=1e-6)
+    assert samples["notify"]["trade"]["avg_price"] == pytest.approx(trade["avg_price"], abs=0.01)
+    assert main(["local", "generate-event", "check-risk", "--at", at, "--symbol", "ETH-USD"]) == 2
+    assert "does not trade ETH-USD" in capsys.readouterr().err
+
+
+def test_handler_errors_reach_the_logs_with_their_traceback(running_emulator, home, tmp_path, capsys):
+    event = tmp_path / "bad.json"
+    event.write_text(json.dumps({"symbol": "BTC-USD"}))  # CheckRisk's input without a prediction
+    assert main(["local", "invoke", "risk-manager", "--event", str(event)]) == 1
+    capsys.readouterr()
+    assert main(["local", "logs", "risk-manager", "--level", "ERROR", "--tail", "0", "--width", "400"]) == 0
+    out = capsys.readouterr().out
+    assert "Unhandled exception in risk-manager" in out and "Traceback (most recent call last)" in out
+    assert main(["local", "logs", "--level", "ERROR", "--json", "--tail", "0"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert records and {r["level"] for r in records} <= {"ERROR", "CRITICAL"}
+    assert main(["local", "logs", "--level", "INFO", "--json", "--tail", "0"]) == 0
+    assert {"INFO", "ERROR"} <= {r["level"] for r in json.loads(capsys.readouterr().out)}
+    # The start-lambda console shows it too (the server echoes each handler's log).
+    import io
+
+    echo = io.StringIO()
+    with emulator.aws_environment(running_emulator), LocalLambdaServer(running_emulator, echo=echo) as server:
+        lam = boto3.client("lambda", endpoint_url=server.endpoint, region_name=running_emulator.region)
+        reply = lam.invoke(FunctionName="risk-manager", Payload=json.dumps({"symbol": "BTC-USD"}))
+    assert reply["FunctionError"] == "Unhandled"
+    assert "Unhandled exception in risk-manager" in echo.getvalue() and "Traceback" in echo.getvalue()

@@ -2,15 +2,28 @@
 
 import json
 
+import pytest
+
 from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
 from btc_trader.cli import main
 from btc_trader.local import emulator
 from tests.domain.test_positions import fill
+from tests.local.conftest import free_port
 
-SYMBOL = "ETH-USD"  # its own symbol: the session's emulator is shared with other tests
+SYMBOL = "BTC-USD"  # a symbol the stack trades: another one is refused (#17)
 
 
-def test_local_trades_shows_pnl_and_the_reason_each_position_closed(running_emulator, home, capsys):
+@pytest.fixture
+def running_emulator(tmp_path, monkeypatch):
+    """An emulator of its own (the session's is shared with other tests' trades)."""
+    monkeypatch.setenv("BTC_TRADER_HOME", str(tmp_path))
+    port = free_port()
+    state, _ = emulator.start("dev", port)
+    yield state
+    emulator.stop(port)
+
+
+def test_local_trades_shows_pnl_and_the_reason_each_position_closed(running_emulator, capsys):
     flatten = ["flatten: selling the whole position (0.02000000 BTC) because the kill switch is engaged"]
     records = [fill(1, "BUY", 0.01, 2_000), fill(2, "SELL", 0.01, 2_100, pnl=0.8),
                fill(3, "BUY", 0.02, 2_000), fill(4, "SELL", 0.02, 1_800, pnl=-4.1, reasons=flatten),

@@ -134,10 +134,12 @@ def test_each_handler_runs_on_exactly_its_own_policy(aws_with_enforcement, role_
     assert prediction["status"] in {"ok", "insufficient_history"}
     # A BUY on the price just collected, so the risk manager (reading the prices table and taking
     # the lease) approves and the executor re-validates it (reading the stored decision and lease).
-    check_risk = sample_event("check-risk", AT, REGION, "BTC-USD")
+    from btc_trader.contracts import PredictionResult
+
     price = collected["results"][0]["price"]
-    check_risk["prediction"] |= {"current_price": price, "predicted_price": price * 1.01, "price_age_s": 0,
-                                 "confidence": 0.9, "direction": "up"}
+    check_risk = {**sample_event("workflow-input", AT, REGION, "BTC-USD"), "prediction": PredictionResult(
+        as_of=AT.strftime("%Y-%m-%dT%H:%M:%SZ"), current_price=price, predicted_price=price * 1.01, price_age_s=0,
+        horizon_minutes=60, confidence=0.9, direction="up", models=[]).model_dump()}
     risk = invoke_as(credentials_for("risk-manager", role_policies["risk-manager"]), "risk-manager",
                      check_risk, envs["risk-manager"])
     assert risk["approved"], risk["reasons"]

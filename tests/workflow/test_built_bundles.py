@@ -14,7 +14,7 @@ import pytest
 
 from btc_trader.build.runtime import runtime_python
 from btc_trader.local import workers
-from btc_trader.local.logs import log_path
+from btc_trader.local.logs import archive_dir
 from btc_trader.local.run import local_run
 from btc_trader.local.synthetic import write_synthetic_candles
 from tests.conftest import require_lambda_build
@@ -45,7 +45,9 @@ def test_local_run_executes_the_built_bundles_in_warm_runtime_workers(built_bund
     assert not summary.failures, lines
     assert set(built_bundles.workers) == set(FUNCTIONS), "every function ran in a worker"
     for function in FUNCTIONS:
-        log = log_path("dev", function).read_text(encoding="utf-8")
+        # The temporary emulator has stopped, so its logs are archived (#17), not current.
+        (archived,) = archive_dir().glob(f"dev-*/{function}.jsonl")
+        log = archived.read_text(encoding="utf-8")
         # One cold start per function for the whole run: the workers stay warm.
         (init,) = re.findall(r"^INIT_START Runtime Version: python:(3\.12\.\d+)\t.*$", log, re.MULTILINE)
         starts = re.findall(r"^START RequestId: (\S+) Version: \$LATEST$", log, re.MULTILINE)

@@ -165,7 +165,7 @@ def test_local_run_wallet_is_consistent_with_its_trades(shared_file, tmp_path, m
         assert wallet["usd"] == pytest.approx(10_000 + wallet["realised_pnl_usd"], abs=0.02)
     else:
         assert summary.final_equity_usd > wallet["usd"]
-    assert any("rejected:" in line for line in lines) and any("FILLED" in line for line in lines)
+    assert any("REFUSED" in line for line in lines) and any("FILLED" in line for line in lines)
 
 
 # --- the per-symbol lease, on the real state machine with the real handlers (issue #15) ---------

@@ -13,6 +13,7 @@ from btc_trader.domain.prediction.llm import (
     PROMPT_BARS,
     build_prompt,
     parse_llm_forecast,
+    read_converse_response,
 )
 from btc_trader.domain.prediction.model import (
     ForecastError,
@@ -70,10 +71,9 @@ class BedrockConversePredictor(HistoryNeededAlias):
             )
         except (ClientError, BotoCoreError) as exc:
             raise forecast_error(exc) from None
-        usage = response.get("usage") or {}
-        self.last_usage = TokenUsage(int(usage.get("inputTokens", 0)), int(usage.get("outputTokens", 0)))
-        text = reply_text(response)
-        stop = response.get("stopReason")
+        reply = read_converse_response(response)
+        self.last_usage = TokenUsage(reply.input_tokens, reply.output_tokens)
+        text, stop = reply.text, reply.stop_reason
         if not text:
             raise ForecastError(f"no text in the reply (stopReason {stop})", "empty_reply")
         if stop == "max_tokens" and "}" not in text:
@@ -83,5 +83,4 @@ class BedrockConversePredictor(HistoryNeededAlias):
 
 def reply_text(response: dict[str, Any]) -> str:
     """The text blocks of a Converse reply, joined; other blocks (reasoning, tool use) skipped."""
-    blocks = ((response.get("output") or {}).get("message") or {}).get("content") or []
-    return "\n".join(b["text"] for b in blocks if isinstance(b, dict) and isinstance(b.get("text"), str))
+    return read_converse_response(response).text

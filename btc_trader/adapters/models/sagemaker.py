@@ -78,6 +78,6 @@ class SageMakerChronosPredictor(HistoryNeededAlias):
             raise forecast_error(exc) from None
         try:
             parsed = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise ChronosResponseError(f"endpoint returned non-JSON: {raw[:120]!r}") from None
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past the parser's limit
+            raise ChronosResponseError(f"endpoint returned non-JSON (or JSON nested too deeply): {raw[:120]!r}") from None
         return parse_chronos_response(parsed, history.last_price, steps, model=self.name)

@@ -9,9 +9,13 @@ import requests
 from btc_trader.adapters.price_sources.base import (
     FetchedQuote,
     SourceError,
+    epoch_seconds,
     get_json,
+    non_negative,
     number,
+    percent_change,
     positive_price,
+    preview,
     split_symbol,
 )
 from btc_trader.domain.prices import SourceQuote
@@ -47,9 +51,9 @@ class BinanceSource:
         if not isinstance(body, dict):
             raise SourceError(self.name, f"expected an object, got {type(body).__name__}")
         if "code" in body and "lastPrice" not in body:
-            raise SourceError(self.name, f"error {body.get('code')}: {body.get('msg')}")
+            raise SourceError(self.name, f"error {preview(body.get('code'))}: {preview(body.get('msg'))}")
         if body.get("symbol") != pair:
-            raise SourceError(self.name, f"response is for {body.get('symbol')!r}, asked {pair!r}")
+            raise SourceError(self.name, f"response is for {preview(body.get('symbol'))}, asked {pair!r}")
         price = positive_price(self.name, number(self.name, body, "lastPrice"), "lastPrice")
         close_time_ms = number(self.name, body, "closeTime")
         return FetchedQuote(
@@ -57,9 +61,11 @@ class BinanceSource:
                 source=self.name,
                 symbol=symbol,
                 price=price,
-                observed_at=int(close_time_ms // 1000),
-                volume_24h=number(self.name, body, "volume", required=False),
-                change_24h_pct=number(self.name, body, "priceChangePercent", required=False),
+                observed_at=epoch_seconds(self.name, close_time_ms, "closeTime", unit_s=0.001),
+                volume_24h=non_negative(self.name, number(self.name, body, "volume", required=False), "volume"),
+                change_24h_pct=percent_change(
+                    self.name, number(self.name, body, "priceChangePercent", required=False), "priceChangePercent"
+                ),
             ),
             raw={"url": url, "params": params, "body": body},
         )

@@ -9,9 +9,13 @@ import requests
 from btc_trader.adapters.price_sources.base import (
     FetchedQuote,
     SourceError,
+    epoch_seconds,
     get_json,
+    non_negative,
     number,
+    percent_change,
     positive_price,
+    preview,
     split_symbol,
 )
 from btc_trader.domain.prices import SourceQuote
@@ -47,7 +51,7 @@ class CoinGeckoSource:
         if "status" in body and coin not in body:
             status = body["status"] if isinstance(body["status"], dict) else {}
             raise SourceError(
-                self.name, f"error {status.get('error_code')}: {status.get('error_message')}"
+                self.name, f"error {preview(status.get('error_code'))}: {preview(status.get('error_message'))}"
             )
         entry = body.get(coin)
         if not isinstance(entry, dict):
@@ -59,10 +63,13 @@ class CoinGeckoSource:
                 source=self.name,
                 symbol=symbol,
                 price=price,
-                observed_at=int(updated),
-                volume_24h=number(self.name, entry, f"{vs}_24h_vol", required=False),
+                observed_at=epoch_seconds(self.name, updated, "last_updated_at"),
+                volume_24h=non_negative(self.name, number(self.name, entry, f"{vs}_24h_vol", required=False),
+                                        f"{vs}_24h_vol"),
                 # Documented as null when the price is stale; that is not an error by itself.
-                change_24h_pct=number(self.name, entry, f"{vs}_24h_change", required=False),
+                change_24h_pct=percent_change(
+                    self.name, number(self.name, entry, f"{vs}_24h_change", required=False), f"{vs}_24h_change"
+                ),
             ),
             raw={"url": url, "params": params, "body": body},
         )

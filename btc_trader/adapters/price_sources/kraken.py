@@ -10,9 +10,11 @@ from btc_trader.adapters.price_sources.base import (
     FetchedQuote,
     SourceError,
     get_json,
-    number,
+    non_negative,
     positive_price,
+    preview,
     split_symbol,
+    to_float,
 )
 from btc_trader.domain.prices import SourceQuote
 
@@ -29,6 +31,12 @@ class KrakenSource:
         base, quote = split_symbol(symbol)
         return self.asset_aliases.get(base, base) + self.asset_aliases.get(quote, quote)
 
+    def result_keys(self, symbol: str) -> set[str]:
+        """The names Kraken may file the answer under: as asked, legacy X/Z-prefixed, or BASE/QUOTE."""
+        base, quote = split_symbol(symbol)
+        b, q = self.asset_aliases.get(base, base), self.asset_aliases.get(quote, quote)
+        return {b + q, f"X{b}Z{q}", f"X{b}{q}", f"{b}Z{q}", f"{b}/{q}", f"{base}/{quote}"}
+
     def fetch(self, symbol: str, at: int) -> FetchedQuote:
         pair = self.pair(symbol)
         url = f"{self.base_url}/Ticker"
@@ -38,20 +46,29 @@ class KrakenSource:
             raise SourceError(self.name, f"expected an object, got {type(body).__name__}")
         errors = body.get("error") or []
         if errors:
-            raise SourceError(self.name, "; ".join(str(e) for e in errors))
+            shown = errors if isinstance(errors, list) else [errors]
+            raise SourceError(self.name, "; ".join(preview(e) for e in shown[:5]))
         result = body.get("result")
-        # Asked for XBTUSD, answered under XXBTZUSD: take the single entry, whatever its key.
+        # Asked for XBTUSD, answered under XXBTZUSD: one entry, under one of the pair's names.
         if not isinstance(result, dict) or len(result) != 1:
-            raise SourceError(self.name, f"expected one pair in 'result', got {result!r:.80}")
-        ticker = next(iter(result.values()))
-        last_trade = ticker.get("c") if isinstance(ticker, dict) else None
-        if not isinstance(last_trade, list) or not last_trade:
-            raise SourceError(self.name, "missing field 'c' (last trade)")
-        price = positive_price(self.name, number(self.name, {"c": last_trade[0]}, "c"), "c")
+            raise SourceError(self.name, f"expected one pair in 'result', got {preview(result)}")
+        key, ticker = next(iter(result.items()))
+        if key not in self.result_keys(symbol):
+            raise SourceError(self.name, f"response is for pair {preview(key)}, asked {pair!r}")
+        if not isinstance(ticker, dict):
+            raise SourceError(self.name, f"ticker of {pair} is not an object: {preview(ticker)}")
+        # `c` is [price, lot volume]: with one element missing, the other must not pass for the price.
+        last_trade = ticker.get("c")
+        if not isinstance(last_trade, list) or len(last_trade) != 2:
+            raise SourceError(self.name, f"field 'c' must be [price, lot volume], got {preview(last_trade)}")
+        price = positive_price(self.name, to_float(self.name, last_trade[0], "c[0]"), "c[0]")
+        non_negative(self.name, to_float(self.name, last_trade[1], "c[1]"), "c[1]")
         volumes = ticker.get("v")
         volume = None
-        if isinstance(volumes, list) and len(volumes) == 2:
-            volume = number(self.name, {"v": volumes[1]}, "v", required=False)
+        if volumes is not None:
+            if not isinstance(volumes, list) or len(volumes) != 2:
+                raise SourceError(self.name, f"field 'v' must be [today, last 24 h], got {preview(volumes)}")
+            volume = non_negative(self.name, to_float(self.name, volumes[1], "v[1]"), "v[1]")
         return FetchedQuote(
             SourceQuote(
                 source=self.name,

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import math
+import reprlib
 from typing import Any
 
-from btc_trader.domain.prediction.model import ForecastError, ModelForecast, PriceHistory
+from btc_trader.domain.prediction.model import (
+    ForecastError,
+    ModelForecast,
+    PriceHistory,
+    check_move,
+)
 
 QUANTILES = (0.1, 0.5, 0.9)
 CONTEXT_BARS = 512  # Chronos-Bolt's context length; more is truncated by the model anyway
@@ -44,24 +50,27 @@ def parse_chronos_response(
 
     confidence = |median - current| / (|median - current| + (q0.9 - q0.1) / 2): a move that
     clears the band is confident, a move buried inside a wide band is not, and a flat median
-    (no move) has confidence 0. Malformed bodies raise ChronosResponseError with the reason.
+    (no move) has confidence 0. Malformed bodies raise ChronosResponseError with the reason; a
+    median beyond the move bound every model shares raises ForecastError("implausible_move").
     """
-    try:
-        prediction = body["predictions"][0]
-        series = {q: prediction[_key(q)] for q in QUANTILES}
-    except (KeyError, IndexError, TypeError):
-        raise ChronosResponseError(f"response lacks predictions[0] with quantiles {QUANTILES}: {str(body)[:160]}") from None
+    if not (isinstance(current_price, float | int) and math.isfinite(current_price) and current_price > 0):
+        raise ForecastError(f"{model}: current price must be finite and positive, got {current_price!r}", "invalid_price")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive whole number, got {steps!r}")
+    predictions = body.get("predictions") if isinstance(body, dict) else None
+    prediction = predictions[0] if isinstance(predictions, list) and predictions else None
+    if not isinstance(prediction, dict) or any(_key(q) not in prediction for q in QUANTILES):
+        raise ChronosResponseError(f"response lacks predictions[0] with quantiles {QUANTILES}: {_preview(body)}")
+    series = {q: prediction[_key(q)] for q in QUANTILES}
     for q, values in series.items():
         if not isinstance(values, list) or len(values) < steps:
             raise ChronosResponseError(f"quantile {q} has {len(values) if isinstance(values, list) else 'no'} steps, {steps} needed")
-    try:
-        low, median, high = (float(series[q][steps - 1]) for q in QUANTILES)
-    except (TypeError, ValueError):
-        raise ChronosResponseError("quantile values are not numbers") from None
-    if not all(math.isfinite(v) for v in (low, median, high)) or median <= 0:
+    low, median, high = (_number(series[q][steps - 1], q) for q in QUANTILES)
+    if median <= 0:
         raise ChronosResponseError(f"quantiles not finite and positive: {low}, {median}, {high}")
     if not low <= median <= high:
         raise ChronosResponseError(f"quantiles out of order: {low} > {median} or {median} > {high}")
+    check_move(model, median, current_price)
     move = abs(median - current_price)
     half_band = (high - low) / 2
     # Same as 1 / (1 + relative band / relative move) with both relative to the price.
@@ -73,6 +82,26 @@ def parse_chronos_response(
         current_price=current_price,
         detail={"q10": low, "q50": median, "q90": high},
     )
+
+
+def _number(value: Any, quantile: float) -> float:
+    """A quantile value: a JSON number (not a boolean, not a string), finite as a float."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ChronosResponseError(f"quantile {quantile} values are not numbers: {_preview(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ChronosResponseError(f"quantile {quantile} value does not fit a float") from None
+    if not math.isfinite(number):
+        raise ChronosResponseError(f"quantiles not finite and positive: quantile {quantile} is {number}")
+    return number
+
+
+def _preview(value: Any) -> str:
+    try:
+        return reprlib.repr(value)[:160]
+    except (RecursionError, ValueError):
+        return f"<unprintable {type(value).__name__}>"
 
 
 def _key(quantile: float) -> str:

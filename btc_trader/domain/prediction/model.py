@@ -13,6 +13,10 @@ DIRECTIONS: tuple[Direction, ...] = ("up", "down", "stable")
 
 # A predicted move smaller than this (in %) is "stable": below fees and noise.
 STABLE_BAND_PCT = 0.05
+# The one bound on a forecast's move, shared by every model: a forecast further than this from
+# the current price is not believed, whichever model says it (a hallucinating LLM, a Chronos
+# endpoint fed garbage, a technical model on a broken history).
+MAX_MOVE_PCT = 10.0
 
 
 class ForecastError(ValueError):
@@ -119,6 +123,7 @@ class ModelForecast:
             )
         if not (math.isfinite(self.confidence) and 0 <= self.confidence <= 1):
             raise ForecastError(f"{self.model}: confidence must be in 0..1, got {self.confidence}", "invalid_confidence")
+        check_move(self.model, self.predicted_price, self.current_price)
 
     @property
     def move_pct(self) -> float:
@@ -127,6 +132,17 @@ class ModelForecast:
     @property
     def direction(self) -> Direction:
         return direction_of(self.move_pct)
+
+
+def check_move(model: str, predicted_price: float, current_price: float, max_move_pct: float = MAX_MOVE_PCT) -> float:
+    """The predicted move in %, or ForecastError("implausible_move") beyond the shared bound."""
+    move = (predicted_price / current_price - 1) * 100
+    if not abs(move) <= min(max_move_pct, MAX_MOVE_PCT):
+        raise ForecastError(
+            f"{model}: predicted move {move:+.2f}% exceeds the sane bound of ±{min(max_move_pct, MAX_MOVE_PCT):g}%",
+            "implausible_move",
+        )
+    return move
 
 
 def direction_of(move_pct: float) -> Direction:

@@ -22,10 +22,11 @@ def test_request_follows_the_jumpstart_contract():
 
 def test_documented_response_median_and_band():
     body = load_fixture("sagemaker_chronos_response.json")  # values are the doc's, not BTC prices
-    forecast = parse_chronos_response(body, current_price=1.0, steps=5)
+    # The current price is chosen within the shared move bound of the doc's median (+4.1 %).
+    forecast = parse_chronos_response(body, current_price=1.45, steps=5)
     assert forecast.predicted_price == 1.51
     assert forecast.detail == {"q10": -0.45, "q50": 1.51, "q90": 4.56}
-    assert forecast.confidence == pytest.approx(0.51 / (0.51 + (4.56 + 0.45) / 2))
+    assert forecast.confidence == pytest.approx(0.06 / (0.06 + (4.56 + 0.45) / 2))
 
 
 def test_confidence_is_high_when_the_move_clears_the_band():

@@ -1,0 +1,177 @@
+"""A DynamoDB Query for the emulator that costs what DynamoDB's does: O(log n + items returned).
+
+moto answers a Query by walking every item of the partition, sorted by comparing `DynamoType`s
+one pair at a time, and measuring each item's size on the way, however few it returns: a
+`Limit=1` query of a 1,600-item price partition took ~70 ms, and the price table grows every
+tick of `local run`, so the emulator's DynamoDB became the bound of the whole local job.
+
+`install()` replaces `Table.query` in the emulator process with a version for the common shape
+(the table's own keys, one partition, an optional key condition on the sort key) that sorts the
+partition by native values, bisects the key condition, and measures only what it returns.
+Everything else (indexes, legacy KeyConditions filters, binary keys, `begins_with`) goes to
+moto's own implementation. Results, `ScannedCount` and `LastEvaluatedKey` are moto's: a parity
+test runs both on the same tables (an internal moto API, pinned with moto's version).
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import json
+from decimal import Decimal
+from typing import Any
+
+# Key-condition operators, in both spellings moto passes them, as one canonical name.
+_BISECTABLE = {"EQ": "EQ", "=": "EQ", "LT": "LT", "<": "LT", "LE": "LE", "<=": "LE", "GT": "GT", ">": "GT",
+               "GE": "GE", ">=": "GE", "BETWEEN": "BETWEEN"}
+
+
+def _native(value: Any) -> Decimal | str | None:
+    """A key attribute's value as Python orders it (N and S only; None: not handled here)."""
+    kind = getattr(value, "type", None)
+    if kind == "N":
+        return Decimal(value.value)
+    if kind == "S":
+        return value.value
+    return None
+
+
+def _native_raw(raw: dict[str, Any]) -> Decimal | str | None:
+    if "N" in raw:
+        return Decimal(raw["N"])
+    if "S" in raw:
+        return raw["S"]
+    return None
+
+
+def _bounds(keys: list[Any], comparison: str | None, values: list[Any]) -> tuple[int, int] | None:
+    """The slice of sorted `keys` the key condition selects (None: not expressible here)."""
+    if comparison is None:
+        return 0, len(keys)
+    if comparison not in _BISECTABLE:
+        return None
+    comparison = _BISECTABLE[comparison]
+    natives = [_native(v) for v in values]
+    if any(n is None for n in natives) or any(type(n) is not type(keys[0]) for n in natives):
+        return None
+    low = natives[0]
+    if comparison == "EQ":
+        return bisect.bisect_left(keys, low), bisect.bisect_right(keys, low)
+    if comparison == "LT":
+        return 0, bisect.bisect_left(keys, low)
+    if comparison == "LE":
+        return 0, bisect.bisect_right(keys, low)
+    if comparison == "GT":
+        return bisect.bisect_right(keys, low), len(keys)
+    if comparison == "GE":
+        return bisect.bisect_left(keys, low), len(keys)
+    high = natives[1]
+    return bisect.bisect_left(keys, low), bisect.bisect_right(keys, high)
+
+
+def install() -> None:
+    """Replace moto's Table.query with the fast path (falls back to moto's for other shapes)."""
+    from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
+
+    original = Table.query
+    if getattr(original, "btc_trader_fast", False):
+        return
+
+    def query(self: Any, hash_key: Any, range_comparison: str | None, range_objs: list[Any], limit: int,
+              exclusive_start_key: dict[str, Any] | None, scan_index_forward: bool,
+              projection_expressions: Any, index_name: str | None = None, consistent_read: bool = False,
+              filter_expression: Any = None, hash_key_conditions: Any = None, range_key_conditions: Any = None,
+              **filter_kwargs: Any) -> tuple[list[Any], int, dict[str, Any] | None]:
+        def moto_query() -> tuple[list[Any], int, dict[str, Any] | None]:
+            return original(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
+                            scan_index_forward, projection_expressions, index_name, consistent_read,
+                            filter_expression, hash_key_conditions, range_key_conditions, **filter_kwargs)
+
+        if (index_name or filter_kwargs or not self.range_key_attr or hash_key is None or limit == 0
+                or (range_key_conditions and (len(range_key_conditions) > 1
+                                              or range_key_conditions[-1][0] != self.range_key_attr))):
+            return moto_query()
+        partition = self.items.get(hash_key)  # .get: the dict is a defaultdict
+        if not partition:
+            return moto_query()
+        pairs = [(_native(item.range_key), item) for item in partition.values()]
+        if any(key is None for key, _ in pairs) or len({type(key) for key, _ in pairs}) > 1:
+            return moto_query()
+        pairs.sort(key=lambda pair: pair[0])
+        keys = [key for key, _ in pairs]
+        selected = _bounds(keys, range_comparison, range_objs)
+        if selected is None:
+            return moto_query()
+        low, high = selected
+        # Walk order, as moto's: ascending, or descending when ScanIndexForward is false.
+        order = range(low, high) if scan_index_forward is not False else range(high - 1, low - 1, -1)
+        if exclusive_start_key is not None:
+            start = _native_raw(exclusive_start_key.get(self.range_key_attr) or {})
+            if start is None or type(start) is not type(keys[0]):
+                return moto_query()
+            if scan_index_forward is not False:
+                order = range(max(low, bisect.bisect_right(keys, start)), high)
+            else:
+                order = range(min(high, bisect.bisect_left(keys, start)) - 1, low - 1, -1)
+        results: list[Any] = []
+        result_size = 0
+        last_evaluated_key = None
+        for position in order:
+            item = pairs[position][1]
+            size = item.size()
+            if len(results) == limit or result_size + size > RESULT_SIZE_LIMIT:
+                last_evaluated_key = self._get_last_evaluated_key(results[-1], None)
+                break
+            results.append(item)
+            result_size += size
+        else:
+            # moto sets LastEvaluatedKey when the limit is reached and any item of the partition
+            # follows in walk order, matching the key condition or not.
+            if results and len(results) == limit:
+                after = position + 1 if scan_index_forward is not False else position - 1  # noqa: F821
+                if 0 <= after < len(pairs):
+                    last_evaluated_key = self._get_last_evaluated_key(results[-1], None)
+        scanned_count = len(results)
+        # No defensive deep copy (moto's costs more than the query): the caller turns the items
+        # into the response at once and never mutates them; a projection builds new items.
+        if filter_expression is not None:
+            results = [item for item in results if filter_expression.expr(item)]
+        if projection_expressions:
+            results = [item.project(projection_expressions) for item in results]
+        return results, scanned_count, last_evaluated_key
+
+    query.btc_trader_fast = True  # type: ignore[attr-defined]
+    query.moto_query = original  # type: ignore[attr-defined]
+    Table.query = query
+    _install_query_serializer()
+
+
+def _wire(value: Any) -> str:
+    if isinstance(value, bytes):  # a B attribute: base64 on the wire, as the serializer writes it
+        return base64.b64encode(value).decode()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def _install_query_serializer() -> None:
+    """Write Query responses with json.dumps: they are already DynamoDB's wire JSON.
+
+    moto's generic serializer walks the botocore shape of every attribute of every item; for a
+    query returning a few hundred items that was the emulator's largest cost.
+    """
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.serialized
+    if getattr(original, "btc_trader_fast", False):
+        return
+
+    def serialized(self: Any, action_result: Any) -> Any:
+        result = action_result.result
+        if self._get_action() != "Query" or not isinstance(result, dict):
+            return original(self, action_result)
+        headers = {"Content-Type": "application/x-amz-json-1.0"}
+        headers.update(self.response_headers)
+        return 200, headers, json.dumps(result, default=_wire)
+
+    serialized.btc_trader_fast = True  # type: ignore[attr-defined]
+    serialized.moto_serialized = original  # type: ignore[attr-defined]
+    DynamoHandler.serialized = serialized

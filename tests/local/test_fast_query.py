@@ -1,0 +1,123 @@
+"""The emulator's fast DynamoDB Query answers exactly as moto's own (items, counts, pages)."""
+
+from __future__ import annotations
+
+import random
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.dynamodb.models.table import Table
+from moto.dynamodb.responses import DynamoHandler
+
+from btc_trader.local import fast_query
+
+
+@pytest.fixture(scope="module")
+def tables():
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        for name, kind in (("numbers", "N"), ("strings", "S")):
+            client.create_table(
+                TableName=name, BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                      {"AttributeName": "sk", "AttributeType": kind}],
+            )
+        rng = random.Random(3)
+        for i in rng.sample(range(-500, 5000), 200):  # unsorted inserts, negative and decimal keys
+            key = str(i / 4) if i % 7 == 0 else str(i)
+            client.put_item(TableName="numbers", Item={"pk": {"S": "a" if i % 3 else "b"}, "sk": {"N": key},
+                                                       "price": {"N": str(i * 1.5)}, "pad": {"S": "x" * (i % 50)}})
+            client.put_item(TableName="strings", Item={"pk": {"S": "a"}, "sk": {"S": f"k{i:05d}"},
+                                                       "flag": {"BOOL": i % 2 == 0}, "blob": {"B": bytes([i % 256, 7])},
+                                                       "nested": {"M": {"l": {"L": [{"N": "1.25"}, {"NULL": True}]},
+                                                                        "ss": {"SS": ["x", "y"]}}}})
+        yield client
+
+
+def _both(client, request, fallback=False):
+    """The same request answered by moto's query and by the fast one (which must not fall back)."""
+    original, original_serialized = Table.query, DynamoHandler.serialized
+    calls = []
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    try:
+        plain = _pages(client, request)
+        Table.query = counting
+        fast_query.install()
+        assert Table.query is not counting
+        fast = _pages(client, request)
+    finally:
+        Table.query, DynamoHandler.serialized = original, original_serialized
+    assert bool(calls) == fallback, request
+    return plain, fast
+
+
+def _pages(client, request):
+    pages, request = [], dict(request)
+    for _ in range(50):
+        page = client.query(**request)
+        page.pop("ResponseMetadata")
+        pages.append(page)
+        if "LastEvaluatedKey" not in page:
+            break
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return pages
+
+
+CONDITIONS = [
+    ("pk = :h", {}),
+    ("pk = :h AND sk = :a", {":a": "100"}),
+    ("pk = :h AND sk < :a", {":a": "100"}),
+    ("pk = :h AND sk <= :a", {":a": "100"}),
+    ("pk = :h AND sk > :a", {":a": "4000"}),
+    ("pk = :h AND sk >= :a", {":a": "4000"}),
+    ("pk = :h AND sk BETWEEN :a AND :b", {":a": "-20", ":b": "1234.5"}),
+    ("pk = :h AND sk BETWEEN :a AND :b", {":a": "6000", ":b": "7000"}),
+]
+
+
+@pytest.mark.parametrize("condition,values", CONDITIONS)
+def test_numeric_sort_keys_answer_like_moto(tables, condition, values):
+    for forward in (True, False):
+        for limit in (None, 1, 7, 500):
+            request = {"TableName": "numbers", "KeyConditionExpression": condition, "ScanIndexForward": forward,
+                       "ExpressionAttributeValues": {":h": {"S": "a"}} | {k: {"N": v} for k, v in values.items()}}
+            if limit:
+                request["Limit"] = limit
+            plain, fast = _both(tables, request)
+            assert fast == plain, request
+
+
+def test_projection_filter_and_strings_answer_like_moto(tables):
+    for fallback, request in (
+        (False, {"TableName": "numbers", "KeyConditionExpression": "pk = :h AND sk BETWEEN :a AND :b",
+         "ProjectionExpression": "sk, price", "ScanIndexForward": False, "Limit": 9,
+         "FilterExpression": "price > :p",
+         "ExpressionAttributeValues": {":h": {"S": "b"}, ":a": {"N": "0"}, ":b": {"N": "3000"}, ":p": {"N": "900"}}}),
+        (False, {"TableName": "strings", "KeyConditionExpression": "pk = :h AND sk > :a", "Limit": 11,
+                 "ReturnConsumedCapacity": "TOTAL",
+                 "ExpressionAttributeValues": {":h": {"S": "a"}, ":a": {"S": "k01000"}}}),
+        (True, {"TableName": "strings", "KeyConditionExpression": "pk = :h AND begins_with(sk, :a)",
+                "ExpressionAttributeValues": {":h": {"S": "a"}, ":a": {"S": "k02"}}}),
+        (True, {"TableName": "numbers", "KeyConditionExpression": "pk = :h", "Select": "COUNT",
+                "ExpressionAttributeValues": {":h": {"S": "nobody"}}}),
+    ):
+        plain, fast = _both(tables, request, fallback)
+        assert fast == plain, request
+
+
+def test_install_is_idempotent(tables):
+    original, original_serialized = Table.query, DynamoHandler.serialized
+    try:
+        fast_query.install()
+        installed = Table.query
+        fast_query.install()
+        assert Table.query is installed and installed.moto_query is original
+        assert DynamoHandler.serialized.moto_serialized is original_serialized
+    finally:
+        Table.query, DynamoHandler.serialized = original, original_serialized
