@@ -46,6 +46,8 @@ class Evidence:
     stored_price: float | None  # the newest stored price at or before the run's clock
     stored_at: int | None  # its time (epoch s)
     clock_skew_s: float | None = None  # live mode: |wall clock - requested_at|; None in paper mode
+    unresolved_orders: tuple[str, ...] = ()  # live: trade ids whose order is open or of unknown fate
+    order_block: str | None = None  # live: a ledger/exchange difference an operator must resolve
 
 
 @dataclass(frozen=True)
@@ -345,6 +347,19 @@ def manual_kill_switch(intent: Intent, c: Context) -> RuleOutcome:
     return RuleOutcome("manual_kill_switch", True)
 
 
+def orders_resolved(intent: Intent, c: Context) -> RuleOutcome:
+    """Nothing new is sent for a symbol while one of its orders has an unknown fate or its ledger
+    disagrees with the exchange (the exchange is the truth; the reconciler finds out)."""
+    evidence = c.evidence
+    if evidence is not None and evidence.order_block:
+        return RuleOutcome("orders", False, f"blocked until an operator reconciles ({evidence.order_block}): "
+                           "`btc-trader trading reconcile --stack NAME --aws`", 1)
+    if evidence is not None and evidence.unresolved_orders:
+        return RuleOutcome("orders", False, f"order(s) of unresolved fate ({', '.join(evidence.unresolved_orders)}): "
+                           "nothing new is sent until the reconciler knows what happened to them", 1)
+    return RuleOutcome("orders", True)
+
+
 def cooldown(intent: Intent, c: Context) -> RuleOutcome:
     if intent.action != "BUY" or c.state.last_loss_at is None or c.limits.cooldown_minutes == 0:
         return RuleOutcome("cooldown", True)
@@ -365,7 +380,7 @@ def trades_per_day(intent: Intent, c: Context) -> RuleOutcome:
 RULES: tuple[Callable[[Intent, Context], RuleOutcome], ...] = (
     inputs_valid, symbol_configured, market_price, clock, prediction_usable, direction_consistent, confidence,
     price_freshness, source_divergence, position_cap, holdings, daily_loss, drawdown_kill_switch,
-    manual_kill_switch, cooldown, trades_per_day,
+    manual_kill_switch, orders_resolved, cooldown, trades_per_day,
 )
 # What a price must pass before anything is sold on it, even the kill switch's flatten.
 MARKET_RULES = frozenset({"inputs", "symbol", "market_price", "clock", "price_age", "divergence"})
@@ -420,6 +435,8 @@ def decide(
                               f"({limits.min_order_btc:g} BTC, {limits.min_order_usd:g} USD); nothing to sell")
         elif not market_ok:
             reasons.insert(0, "flatten: not on this price; the kill switch's sale waits for a fresh, checked price")
+        elif any(o.rule == "orders" and not o.passed for o in outcomes):
+            reasons.insert(0, "flatten: waits until the symbol's orders are resolved (never a second sell blindly)")
         else:
             return _flatten(wallet, state, outcomes, reasons, price, drawdown)
         return RiskDecision(replace(intent, action="HOLD", quantity_btc=0.0, notional_usd=0.0), outcomes, state,

@@ -131,6 +131,7 @@ class RiskService:
             symbol=symbol, symbols=self.params.symbols,
             stored_price=stored[1] if stored else None, stored_at=stored[0] if stored else None,
             clock_skew_s=abs(wall_clock - now) if self.params.mode == "live" else None,
+            **self._order_guard(symbol),
         )
         loaded, state, version = self.store.load_state(symbol, self.params.starting_cash)
         # Equity is marked to the stored price first (never the event's), so a new peak counts
@@ -147,6 +148,13 @@ class RiskService:
         if record is not None or decision.state != state or wallet != loaded:
             version = self.store.save_state(symbol, wallet, decision.state, version, record)
         return CheckedDecision(decision, result.model_copy(update={"state_version": version}))
+
+    def _order_guard(self, symbol: str) -> dict[str, Any]:
+        """Live: the symbol's unresolved orders and reconciliation block, as evidence for the rules."""
+        if self.params.mode != "live":
+            return {}
+        guard, _ = self.store.load_guard(symbol)
+        return {"unresolved_orders": tuple(guard.unresolved), "order_block": guard.blocked_reason}
 
 
 def verify_intent(store: TradingStore, symbol: str, execution_id: str, risk: RiskResult,

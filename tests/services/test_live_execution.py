@@ -3,20 +3,23 @@ trading store on moto. One test (or more) per bullet of issue #14's "Why" and "W
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal as D
 
+import boto3
 import pytest
 import responses
 from moto import mock_aws
 
+from btc_trader.adapters.dynamodb_history import DynamoDBPriceHistory
 from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
 from btc_trader.adapters.exchange.ccxt_executor import CcxtExecutor
 from btc_trader.contracts import PredictionResult, RiskResult
 from btc_trader.domain.orders import client_order_id
 from btc_trader.domain.risk import RiskLimits
 from btc_trader.services.reconciliation import NEVER_PLACED_AFTER_S, ReconcileService
-from btc_trader.services.trading import POLL_ATTEMPTS, ExecutionService, TradingParams
-from btc_trader.storage_schema import TRADES, TRADING_STATE
+from btc_trader.services.trading import POLL_ATTEMPTS, ExecutionService, RiskService, TradingParams
+from btc_trader.storage_schema import PRICES, TRADES, TRADING_STATE
 from tests.aws_fakes import create_table
 from tests.exchange_sim import BinanceSim, OrderFault
 
@@ -413,3 +416,28 @@ def test_paper_and_live_equity_agree_within_the_fee_when_fees_are_in_base(store)
     assert live_ledger.btc == pytest.approx(0.004 * 0.999) and paper_ledger.btc == pytest.approx(0.004)
     assert abs(live_ledger.equity(20_010) - paper_ledger.equity(20_010)) <= fee + 1e-9
     assert live_ledger.btc == pytest.approx(float(sim.balances["BTC"]), abs=1e-12)
+
+
+def test_the_risk_manager_refuses_while_an_order_is_unresolved_or_the_symbol_is_blocked(rig):
+    """The block is a risk reason of its own, before any intent reaches the executor."""
+    create_table(PRICES, "prices")
+    boto3.client("dynamodb").put_item(TableName="prices", Item={
+        "symbol": {"S": "BTC-USD"}, "timestamp": {"N": str(NOW - 10)}, "price": {"N": repr(PRICE)}})
+    risk = RiskService(rig.store, LIVE, DynamoDBPriceHistory("prices"))
+
+    def check(execution_id: str) -> list[str]:
+        decision = risk.check("BTC-USD", execution_id, prediction(), NOW, NOW, False)
+        rig.store.release_lease("BTC-USD", execution_id)
+        return decision.result.reasons
+
+    assert not [r for r in check("r-free") if r.startswith("orders:")]
+    rig.sim.faults.append(OrderFault("-1007", placed=True, visible_after=10**6))
+    lost = rig.execute("e-lost", intent("BUY", 0.004))
+    assert lost.status == "UNKNOWN"
+    (reason,) = [r for r in check("r-unresolved") if r.startswith("orders:")]
+    assert lost.trade_id in reason and "unresolved fate" in reason
+    guard, version = rig.store.load_guard("BTC-USD")
+    rig.store.save_guard("BTC-USD", replace(guard, unresolved=(), blocked_reason="ledger 0.1 BTC, exchange 0 BTC"),
+                         version)
+    (reason,) = [r for r in check("r-blocked") if r.startswith("orders:")]
+    assert "trading reconcile" in reason and "ledger 0.1 BTC" in reason
