@@ -19,12 +19,10 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
-from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
 from btc_trader.adapters.sns_alerts import SnsAlertPublisher
 from btc_trader.runtime_config import ReconcilerConfig
 from btc_trader.services.reconciliation import ReconcileService
-from btc_trader.services.trading import ExecutionService
-from btc_trader.services.trading_wiring import trading_params
+from btc_trader.services.trading_wiring import execution_service
 from btc_trader.telemetry import Telemetry
 
 logger = Logger()
@@ -51,15 +49,12 @@ def _config() -> ReconcilerConfig:
 @cache
 def _service() -> ReconcileService:
     config = _config()
-    live = None
-    if config.mode == "live":
-        from btc_trader.adapters.exchange.ccxt_executor import CcxtExecutor
-
-        keys = parameters.get_secret(config.exchange_secret_name, transform="json", max_age=SECRET_CACHE_S)
-        live = CcxtExecutor(config.exchange_id, keys["apiKey"], keys["secret"], config.exchange_sandbox)
-    store = DynamoDBTradingStore(config.trades_table, config.state_table)
-    execution = ExecutionService(store, trading_params(config), live)
+    execution = execution_service(config, _exchange_keys)
     return ReconcileService(execution, SnsAlertPublisher(config.alerts_topic_arn))
+
+
+def _exchange_keys(secret_name: str) -> dict[str, Any]:
+    return parameters.get_secret(secret_name, transform="json", max_age=SECRET_CACHE_S)
 
 
 @logger.inject_lambda_context(log_event=False)

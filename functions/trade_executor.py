@@ -23,11 +23,10 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
 from btc_trader.contracts import PredictionResult, RiskResult, TradeResult, WorkflowInput
 from btc_trader.runtime_config import TradingConfig
 from btc_trader.services.trading import ExecutionService
-from btc_trader.services.trading_wiring import trading_params
+from btc_trader.services.trading_wiring import execution_service
 from btc_trader.telemetry import Telemetry
 
 logger = Logger()
@@ -55,15 +54,11 @@ def _config() -> TradingConfig:
 
 @cache
 def _service() -> ExecutionService:
-    config = _config()
-    live = None
-    if config.mode == "live":
-        from btc_trader.adapters.exchange.ccxt_executor import CcxtExecutor
+    return execution_service(_config(), _exchange_keys)
 
-        keys = parameters.get_secret(config.exchange_secret_name, transform="json", max_age=SECRET_CACHE_S)
-        live = CcxtExecutor(config.exchange_id, keys["apiKey"], keys["secret"], config.exchange_sandbox)
-    store = DynamoDBTradingStore(config.trades_table, config.state_table)
-    return ExecutionService(store, trading_params(config), live)
+
+def _exchange_keys(secret_name: str) -> dict[str, Any]:
+    return parameters.get_secret(secret_name, transform="json", max_age=SECRET_CACHE_S)
 
 
 @cache

@@ -1,10 +1,29 @@
-"""Turning a function's TradingConfig into the domain's parameters (shared by both handlers)."""
+"""Turning a function's TradingConfig into the domain's parameters and the execution service
+(shared by the trading handlers and the order reconciler)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
 from btc_trader.domain.risk import RiskLimits
 from btc_trader.runtime_config import TradingConfig
-from btc_trader.services.trading import TradingParams
+from btc_trader.services.trading import ExecutionService, TradingParams
+
+
+def execution_service(config: TradingConfig, read_keys: Callable[[str], dict[str, Any]]) -> ExecutionService:
+    """Paper, or live through ccxt with the exchange keys `read_keys(secret_name)` returns (the
+    handler reads them through Powertools Parameters, cached)."""
+    live = None
+    if config.mode == "live":
+        # Imported only for live stacks: ccxt is the largest import of the bundle's cold start.
+        from btc_trader.adapters.exchange.ccxt_executor import CcxtExecutor
+
+        keys = read_keys(config.exchange_secret_name)
+        live = CcxtExecutor(config.exchange_id, keys["apiKey"], keys["secret"], config.exchange_sandbox)
+    store = DynamoDBTradingStore(config.trades_table, config.state_table)
+    return ExecutionService(store, trading_params(config), live)
 
 
 def trading_params(config: TradingConfig) -> TradingParams:
