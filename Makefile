@@ -42,7 +42,7 @@ lint: venv
 # window under the clearly labelled DEMONSTRATION profile, which fills BUYs and SELLs.
 PORT  ?= 4599
 
-demo: venv
+demo: build
 	$(BIN)/btc-trader local up --stack dev --port $(PORT)
 	$(BIN)/btc-trader local demo --data $(DATA) --port $(PORT)
 	$(BIN)/btc-trader local trades --port $(PORT)

@@ -106,3 +106,14 @@ def test_generators_say_what_they_wrote(capsys):
     captured = capsys.readouterr()
     assert json.loads(captured.out)["symbol"] == "BTC-USD"  # stdout stays the event alone
     assert captured.err.startswith("generated a sample workflow-input event for BTC-USD at 2023-03-11T12:00:00Z")
+
+
+def test_the_demo_takes_a_data_folder_that_may_be_absent(tmp_path):
+    """`make demo` passes ../shared/data, a folder (absent on a fresh clone: the synthetic series);
+    the input-file checks are for files and must not refuse it."""
+    from btc_trader.cli_support import check_arguments
+
+    for folder in (tmp_path, tmp_path / "absent"):
+        args = build_parser().parse_args(["local", "demo", "--data", str(folder), "--port", "4599"])
+        check_arguments(args)
+        assert args.data_dir == str(folder)

@@ -239,7 +239,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from btc_trader.local.demo import run_demo
 
-    demo = run_demo(Path(args.data), args.port, emit=lambda line: print(line, flush=True),
+    demo = run_demo(Path(args.data_dir), args.port, emit=lambda line: print(line, flush=True),
                     report=lambda summary: print_summary(summary.to_json()), ticks=args.ticks)
     traded = demo.traded
     if traded is None:  # never presented as a success: the demo exists to show trades
@@ -480,8 +480,11 @@ def register(commands: Any) -> None:
 
     demo = local.add_parser("demo", help="what `make demo` runs: collector, the stack's run, then the "
                                          "DEMONSTRATION profile if the stack's models refused")
-    demo.add_argument("--data", default="../shared/data", help="the real candles (default ../shared/data); "
-                      "without them: the labelled SYNTHETIC series")
+    # A folder that may be absent (then the synthetic series), not an input file: its own dest keeps
+    # it out of the CLI's input-file checks.
+    demo.add_argument("--data", dest="data_dir", default="../shared/data",
+                      help="the folder of real candles (default ../shared/data); without them: the labelled "
+                           "SYNTHETIC series")
     demo.add_argument("--ticks", type=int, default=48, help="decisions per run (default 48)")
     demo.add_argument("--port", type=int, help="the emulator's port (default: the running one)")
     demo.set_defaults(handler=cmd_demo)
