@@ -19,6 +19,7 @@ from btc_trader.cli_support import (
     check_arguments,
     describe_error,
     parse_time,
+    stack_target,
 )
 from btc_trader.domain.candles import CandleError
 
@@ -29,30 +30,15 @@ def cmd_reset_kill_switch(args: argparse.Namespace) -> int:
     The equity peak becomes the current marked equity (at the newest stored price): with the old
     peak the drawdown would still be at the limit and the switch would engage again at once.
     """
-    import boto3
 
     from btc_trader.adapters.dynamodb_history import DynamoDBPriceHistory
     from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
     from btc_trader.domain.risk import reset_kill_switch
-    from btc_trader.local import emulator
     from btc_trader.services.trading import PRICE_LOOKBACK_S
-    from btc_trader.stack.naming import ResourceNames
-    from btc_trader.stack.settings import load_stack_file, stack_region
+    from btc_trader.stack.settings import load_stack_file
 
     settings = load_stack_file(args.stack)
-    if args.aws:
-        region = stack_region(args.stack)
-        account = boto3.client("sts", region_name=region).get_caller_identity()["Account"]
-        from btc_trader.local.environ import patched_environ
-
-        names, environment = ResourceNames(args.stack, account, region), patched_environ({"AWS_DEFAULT_REGION": region})
-    else:
-        state = emulator.find_running(args.port)
-        if state.stack != args.stack:
-            raise CliError(f"no local emulator holds stack {args.stack!r} (the running one at {state.endpoint} holds "
-                           f"{state.stack!r}); for the deployed stack add --aws, for a local one run "
-                           f"`btc-trader local up --stack {args.stack}`")
-        names, environment = state.names, emulator.aws_environment(state)
+    names, environment, _ = stack_target(args.stack, args.aws, args.port)
     symbol = args.symbol or settings.symbols[0]
     if symbol not in settings.symbols:
         raise CliError(f"{symbol} is not a symbol of stack {args.stack} ({', '.join(settings.symbols)})")
@@ -83,8 +69,7 @@ def cmd_exchange_check(args: argparse.Namespace) -> int:
 
     from btc_trader.adapters.exchange.account_check import check_exchange
     from btc_trader.adapters.exchange.ccxt_executor import CcxtExecutor
-    from btc_trader.local import emulator
-    from btc_trader.stack.settings import load_stack_file, stack_region
+    from btc_trader.stack.settings import load_stack_file
 
     settings = load_stack_file(args.stack)
     exchange = settings.exchange
@@ -92,17 +77,10 @@ def cmd_exchange_check(args: argparse.Namespace) -> int:
         raise CliError(f"stack {args.stack} has no exchange.secretName: there are no keys to check (set "
                        f"`btc-trader:exchange.secretName` and create the secret first)")
     symbol = args.symbol or settings.symbols[0]
-    if args.aws:
-        secrets, where = boto3.client("secretsmanager", region_name=stack_region(args.stack)), "AWS Secrets Manager"
-        keys_text = secrets.get_secret_value(SecretId=exchange.secret_name)["SecretString"]
-    else:
-        state = emulator.find_running(args.port)
-        if state.stack != args.stack:
-            raise CliError(f"no local emulator holds stack {args.stack!r} (the running one holds {state.stack!r}); "
-                           "add --aws to read the deployed stack's secret")
-        with emulator.aws_environment(state):
-            keys_text = boto3.client("secretsmanager").get_secret_value(SecretId=exchange.secret_name)["SecretString"]
-        where = f"the local emulator at {state.endpoint}"
+    _, environment, target = stack_target(args.stack, args.aws, args.port)
+    where = f"the Secrets Manager of {target}"
+    with environment:
+        keys_text = boto3.client("secretsmanager").get_secret_value(SecretId=exchange.secret_name)["SecretString"]
     try:
         keys = json.loads(keys_text)
         api_key, secret = keys["apiKey"], keys["secret"]

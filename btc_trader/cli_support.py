@@ -183,3 +183,31 @@ def describe_error(exc: BaseException) -> str | None:
         where = f" {exc.filename}" if exc.filename else ""
         return f"cannot use{where}: {exc.strerror or exc} (check the path, its permissions and free space)"
     return None
+
+
+def stack_target(stack: str, aws: bool, port: int | None) -> tuple[Any, Any, str]:
+    """Where an operator command acts: (resource names, the AWS environment to enter, a label).
+
+    With `--aws` the deployed stack, in its region, with the caller's credentials; without, the
+    local emulator that holds `stack` (never another stack's: a mistyped `--stack prod` must not
+    act on dev).
+    """
+    if aws:
+        import boto3
+
+        from btc_trader.local.environ import patched_environ
+        from btc_trader.stack.naming import ResourceNames
+        from btc_trader.stack.settings import stack_region
+
+        region = stack_region(stack)
+        account = boto3.client("sts", region_name=region).get_caller_identity()["Account"]
+        return (ResourceNames(stack, account, region), patched_environ({"AWS_DEFAULT_REGION": region}),
+                f"AWS ({account}, {region})")
+    from btc_trader.local import emulator
+
+    state = emulator.find_running(port)
+    if state.stack != stack:
+        raise CliError(f"no local emulator holds stack {stack!r} (the running one at {state.endpoint} holds "
+                       f"{state.stack!r}); for the deployed stack add --aws, for a local one run "
+                       f"`btc-trader local up --stack {stack}`")
+    return state.names, emulator.aws_environment(state), f"the local emulator at {state.endpoint}"

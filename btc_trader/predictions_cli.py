@@ -8,18 +8,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from btc_trader.cli_support import CliError, parse_time
+from btc_trader.cli_support import CliError, parse_time, stack_target
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Write the stack's stored predictions of one symbol as JSON Lines (see backtest.recorded)."""
-    import boto3
 
     from btc_trader.adapters.dynamodb_predictions import DynamoDBPredictionStore
     from btc_trader.backtest.recorded import write_export
-    from btc_trader.local import emulator
-    from btc_trader.stack.naming import ResourceNames
-    from btc_trader.stack.settings import load_stack_file, stack_region
+    from btc_trader.stack.settings import load_stack_file
     from btc_trader.storage_schema import PREDICTION_SCORES, PREDICTIONS
 
     settings = load_stack_file(args.stack)
@@ -28,18 +25,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     end = int(parse_time(args.end, "--to").timestamp()) if args.end else int(time.time()) + 1
     if end <= start:
         raise CliError(f"--to must be after --from, got {args.start} .. {args.end}")
-    if args.aws:
-        region = stack_region(args.stack)
-        account = boto3.client("sts", region_name=region).get_caller_identity()["Account"]
-        from btc_trader.local.environ import patched_environ
-
-        names, environment = ResourceNames(args.stack, account, region), patched_environ({"AWS_DEFAULT_REGION": region})
-    else:
-        state = emulator.find_running(args.port)
-        if state.stack != args.stack:
-            raise CliError(f"the running emulator holds stack {state.stack}, not {args.stack} (pass --stack "
-                           f"{state.stack}, or --aws for the deployed stack)")
-        names, environment = state.names, emulator.aws_environment(state)
+    names, environment, _ = stack_target(args.stack, args.aws, args.port)
     with environment:
         store = DynamoDBPredictionStore(names.table(PREDICTIONS.role), names.table(PREDICTION_SCORES.role))
         written = write_export(Path(args.out), store.predictions(symbol, start, end))

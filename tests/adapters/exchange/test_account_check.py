@@ -110,7 +110,7 @@ def test_cli_reads_the_stacks_secret_and_reports(capsys):
         code = main(["exchange", "check", "--stack", "prod", "--aws"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert out.startswith("binanceus LIVE (sandbox: false), keys from btc-trader/prod/exchange in AWS Secrets Manager")
+    assert out.startswith("binanceus LIVE (sandbox: false), keys from btc-trader/prod/exchange in the Secrets Manager of AWS (")
     assert "  ok   withdrawals disabled: enableWithdrawals=False" in out
     assert "market BTC/USD: min amount 1e-05" in out and "min notional 5" in out
     assert "balance USD: free 1250.5, in orders 10, total 1260.5" in out
