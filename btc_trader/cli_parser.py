@@ -126,5 +126,5 @@ class CommandParser(argparse.ArgumentParser):
             raise argparse.ArgumentError(action, f"invalid choice: {value!r}{hint} (choose from {', '.join(choices)})")
 
     def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {message}\n(see `{self.prog} --help`)\n")
+        # One line, like every other CLI error: the command it concerns, the mistake, where help is.
+        self.exit(2, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")

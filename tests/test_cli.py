@@ -90,8 +90,8 @@ def test_errors_name_the_mistake_in_the_command_that_was_given(argv, usage, mess
         main(argv)
     err = capsys.readouterr().err
     assert exit_.value.code == 2
-    assert err.startswith(f"usage: {usage} "), err
-    assert message in err, err
+    assert err.startswith(f"error: {usage}: ") and err.count("\n") == 1, err
+    assert message in err and f"(see `{usage} --help`)" in err, err
 
 
 def test_an_abbreviated_option_still_works():
