@@ -69,8 +69,8 @@ def backtest_block(backtest: dict) -> str:
                                                                        if label != "1 million bars" else
                                                                        f"{_rate(v)[1:]} on 1 million bars"
                                                                        for label, v in cpu) + ".") if cpu else ""
-    return "\n".join(lines) + ("\n\nWall-clock speeds vary several-fold with the machine's load (these runs shared "
-                               "its two cores with other jobs); peak memory, what Python allocated during the run "
+    return "\n".join(lines) + ("\n\nWall-clock speeds vary several-fold with the machine's load (measured on 2 cores; "
+                               "compare runs on an idle machine); peak memory, what Python allocated during the run "
                                "(`tracemalloc`, the loaded bars excluded), does not." + cpu_text)
 
 
