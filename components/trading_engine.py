@@ -74,6 +74,14 @@ class TradingEngineArgs:
     vpc: VpcPlacement | None = None  # the optional VPC's private subnets
 
 
+def exchange_key_statements(secret_arn: pulumi.Input[str] | None) -> list[dict]:
+    """Read access to the exchange keys' secret, for the functions that talk to the exchange (live only)."""
+    if secret_arn is None:
+        return []
+    return [{"Sid": "ExchangeKeys", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
+             "Resource": secret_arn}]
+
+
 class TradingEngine(pulumi.ComponentResource):
     def __init__(self, name: str, args: TradingEngineArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("btc-trader:trading:TradingEngine", name, None, opts)
@@ -155,9 +163,7 @@ class TradingEngine(pulumi.ComponentResource):
              "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
              "Resource": self.idempotency_table.arn},
         ]
-        if secret_arn is not None:
-            executor_statements.append({"Sid": "ExchangeKeys", "Effect": "Allow",
-                                        "Action": ["secretsmanager:GetSecretValue"], "Resource": secret_arn})
+        executor_statements += exchange_key_statements(secret_arn)
         self.executor = PythonFunction(
             f"{name}-executor",
             PythonFunctionArgs(
@@ -186,9 +192,7 @@ class TradingEngine(pulumi.ComponentResource):
             {"Sid": "EncryptedTopic", "Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
              "Resource": self.alerts_key.arn},
         ]
-        if secret_arn is not None:
-            reconciler_statements.append({"Sid": "ExchangeKeys", "Effect": "Allow",
-                                          "Action": ["secretsmanager:GetSecretValue"], "Resource": secret_arn})
+        reconciler_statements += exchange_key_statements(secret_arn)
         self.reconciler = PythonFunction(
             f"{name}-reconciler",
             PythonFunctionArgs(
