@@ -54,6 +54,11 @@ def main() -> None:
         summary = local_run(replay if replay.is_file() else None, args.ticks, "dev", FROM if replay.is_file() else None,
                             emit=lines.append, port=port, synthetic=not replay.is_file())
         wall = time.perf_counter() - started
+        from btc_trader.local import workers
+
+        pool = workers.shared_pool()
+        handlers = sum(_cpu_seconds(w.process.pid) for w in pool.workers.values()) if pool else 0.0
+        init = sum(w.init_cpu_ms / 1000 for w in pool.workers.values()) if pool else 0.0
         after = resource.getrusage(resource.RUSAGE_SELF)
         client = (after.ru_utime - own.ru_utime) + (after.ru_stime - own.ru_stime)
         server = _cpu_seconds(state.pid) - emulator_cpu
@@ -63,8 +68,9 @@ def main() -> None:
     print(f"local run ({summary.market}): {summary.ticks} decisions in {wall:.1f} s = "
           f"{summary.ticks / wall:.2f} decisions/s (wall, load average {load:.1f} on {os.cpu_count()} cores)")
     # The handlers' warm worker processes (when the run uses them) are not in this process's usage.
-    print(f"  CPU per decision: runner process {client / summary.ticks * 1000:.0f} ms (handler workers not "
-          f"included), emulator {server / summary.ticks * 1000:.0f} ms")
+    print(f"  CPU per decision: runner process {client / summary.ticks * 1000:.0f} ms, emulator "
+          f"{server / summary.ticks * 1000:.0f} ms, handler workers {(handlers - init) / summary.ticks * 1000:.0f} ms "
+          f"(their cold starts apart: {init:.1f} CPU s in all)")
     print(f"  executions {dict(summary.executions)}, trades {dict(summary.trades)}")
 
 
