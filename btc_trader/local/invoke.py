@@ -37,7 +37,7 @@ from btc_trader.stack.environment import (
     function_environments,
 )
 from btc_trader.stack.project import find_project_root
-from btc_trader.stack.settings import load_stack_file
+from btc_trader.stack.settings import load_stack_file_cached
 
 # CLI name -> handler module. Grows with every function of the stack.
 FUNCTIONS: dict[str, str] = {
@@ -185,7 +185,8 @@ def function_environment(
     """The environment the deployed function gets, for the emulator's stack, with overrides."""
     if function not in FUNCTIONS:
         raise InvokeError(f"unknown function {function!r}; known: {', '.join(sorted(FUNCTIONS))}")
-    env = dict(function_environments(load_stack_file(state.stack), state.names)[function])
+    settings = load_stack_file_cached(state.stack)
+    env = dict(function_environments(settings, state.names)[function])
     if replays:
         if function != PRICE_COLLECTOR:
             raise InvokeError("--replay applies to price-collector only")
@@ -194,7 +195,6 @@ def function_environment(
         if "BTC_TRADER_ML_MODELS" not in env:
             raise InvokeError(f"--models applies to {ML_PREDICTOR} and {PREDICTION_EVALUATOR} only")
         env["BTC_TRADER_ML_MODELS"] = json.dumps(models, separators=(",", ":"))
-        settings = load_stack_file(state.stack)
         env["BTC_TRADER_MODEL_WEIGHTS"] = json.dumps({m: settings.model_weights.get(m, 1.0) for m in models})
         if "bedrock" in models:
             env["BTC_TRADER_BEDROCK_MODEL_ID"] = settings.bedrock.model_id
@@ -223,7 +223,7 @@ def _container(function: str, env: dict[str, str], region: str, account: str,
 
     stack = env.get("BTC_TRADER_STACK", "dev")
     if memory_mb is None or timeout_s is None:
-        lambda_settings = load_stack_file(stack).lambda_settings
+        lambda_settings = load_stack_file_cached(stack).lambda_settings
         memory_mb = memory_mb or lambda_settings.memory_mb
         timeout_s = timeout_s or lambda_settings.timeout_seconds
     name = ResourceNames(stack, account, region).function(function)
@@ -350,7 +350,7 @@ def invoke(
     elif env_vars:
         env = apply_env_vars(function, env, env_vars)
     real = ("bedrock-runtime", "sagemaker-runtime") if real_models else ()
-    lambda_settings = load_stack_file(state.stack).lambda_settings
+    lambda_settings = load_stack_file_cached(state.stack).lambda_settings
     with aws_environment(state, real), handler_log(state.stack, function, echo) as log:
         try:
             return {"ok": True, "result": run_handler(function, event, env, state.region,

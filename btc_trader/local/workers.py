@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import collections
 import json
 import os
 import platform
-import queue
+import select
 import shutil
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +36,7 @@ from btc_trader.build import BuildError, BuildOutput, build
 from btc_trader.build.layers import MACHINES
 from btc_trader.build.runtime import lambda_path, runtime_python
 from btc_trader.stack.project import find_project_root
-from btc_trader.stack.settings import load_stack_file
+from btc_trader.stack.settings import load_stack_file_cached
 
 IN_PROCESS_VARIABLE = "BTC_TRADER_LOCAL_IN_PROCESS"
 _MARK = "\x1ebtc-trader-worker "  # a line from the worker's protocol, not the handler's output
@@ -82,22 +84,32 @@ for line in sys.stdin:
     started = time.perf_counter()
     context = Context(request_id, time.monotonic() + init["timeout_s"])
     try:
-        outcome = {"ok": True, "result": json.loads(json.dumps(handler(request["event"], context)))}
+        # Serialised once: the result as JSON, as Lambda returns it (a result JSON cannot hold is an error).
+        outcome = '{"ok": true, "result": ' + json.dumps(handler(request["event"], context)) + "}"
     except Exception as exc:
         error = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
         print("[ERROR] " + "".join(traceback.format_exception(exc)).rstrip(), flush=True)
-        outcome = {"ok": False, "result": error}
+        outcome = json.dumps({"ok": False, "result": error})
     duration = (time.perf_counter() - started) * 1000
-    print(f"END RequestId: {request_id}", flush=True)
     used = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     report = (f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\tBilled Duration: {math.ceil(duration)} ms"
               f"\tMemory Size: {init['memory_mb']} MB\tMax Memory Used: {used} MB")
     if first:
         report += f"\tInit Duration: {init_ms:.2f} ms"
-    print(report, flush=True)
     first = False
-    send(outcome)
+    # END, REPORT and the outcome in one write: one wake-up of the runner, not three.
+    sys.stdout.write(f"END RequestId: {request_id}\n{report}\n{MARK}{outcome}\n")
+    sys.stdout.flush()
 """
+
+
+_READ_SIZE = 1 << 16
+
+
+def _decoded(line: bytes) -> str:
+    """A line of the worker's output as text, with universal newlines (as a text-mode pipe reads it)."""
+    text = line.decode("utf-8", errors="replace")
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 class WorkerError(RuntimeError):
@@ -133,41 +145,62 @@ class Worker:
                  function_name: str, arn: str, memory_mb: int, timeout_s: int) -> None:
         self.env, self.timeout_s = env, timeout_s
         self.lock = threading.Lock()
+        # Binary pipes, read here by whoever invokes (one at a time, under `lock`): no reader
+        # thread, no queue, no hand-over between threads for every line of output.
         self.process = subprocess.Popen(
             [python, "-I", "-S", "-u", "-c", _WORKER_SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, env=env, cwd=bundle_dir, bufsize=1)
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True, name=f"worker-{function_name}").start()
+            stderr=subprocess.STDOUT, env=env, cwd=bundle_dir)
+        assert self.process.stdout is not None
+        self._stdout = self.process.stdout.fileno()
+        self._lines: collections.deque[bytes] = collections.deque()  # read, not yet forwarded
+        self._partial: list[bytes] = []  # the start of a line whose end has not arrived yet
+        self._eof = False
         self._send({"path": lambda_path(bundle_dir, output), "handler": handler, "function_name": function_name,
                     "arn": arn, "memory_mb": memory_mb, "timeout_s": timeout_s})
         self.init_ms: float | None = None
         self.init_cpu_ms = 0.0  # CPU the interpreter's start and the INIT phase took (benchmarks)
         self.cold = True
 
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._lines.put(line)
-        self._lines.put(None)
-
     def _send(self, message: dict[str, Any]) -> None:
         assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(message) + "\n")
+        self.process.stdin.write(json.dumps(message).encode() + b"\n")
         self.process.stdin.flush()
 
     def _next_message(self, log: TextIO, timeout_s: float) -> dict[str, Any]:
-        """Forward the worker's output to `log` until its next protocol message."""
+        """Forward the worker's output to `log` until its next protocol message.
+
+        Times out when the worker writes no line for `timeout_s` seconds.
+        """
+        deadline = time.monotonic() + timeout_s
         while True:
-            try:
-                line = self._lines.get(timeout=timeout_s)
-            except queue.Empty:
-                self.close()
-                raise WorkerError(f"Task timed out after {timeout_s:.2f} seconds") from None
-            if line is None:
+            while self._lines:
+                text = _decoded(self._lines.popleft())
+                deadline = time.monotonic() + timeout_s
+                if text.startswith(_MARK):
+                    return json.loads(text[len(_MARK):])
+                log.write(text)
+            if self._eof:
+                if self._partial:  # the last words of a worker that died mid-line
+                    log.write(_decoded(b"".join(self._partial)))
+                    self._partial = []
                 raise WorkerError(f"Runtime exited with code {self.process.wait()} (Runtime.ExitError)")
-            if line.startswith(_MARK):
-                return json.loads(line[len(_MARK):])
-            log.write(line)
+            remaining = deadline - time.monotonic()
+            if not (remaining > 0 and select.select([self._stdout], [], [], remaining)[0]):
+                if time.monotonic() < deadline:
+                    continue
+                self.close()
+                raise WorkerError(f"Task timed out after {timeout_s:.2f} seconds")
+            chunk = os.read(self._stdout, _READ_SIZE)
+            if not chunk:
+                self._eof = True
+                continue
+            if b"\n" not in chunk:  # a long line arrives in pieces: joined once, when it ends
+                self._partial.append(chunk)
+                continue
+            *complete, rest = chunk.split(b"\n")
+            complete[0] = b"".join([*self._partial, complete[0]])
+            self._partial = [rest] if rest else []
+            self._lines.extend(line + b"\n" for line in complete)
 
     def invoke(self, event: Any, request_id: str, log: TextIO) -> Invocation:
         if self.init_ms is None:  # the INIT phase: importing the handler module
@@ -208,13 +241,13 @@ class WorkerPool:
 
     def _build(self, stack: str) -> BuildOutput:
         root = self.root or find_project_root()
-        lambda_settings = load_stack_file(stack, root).lambda_settings
-        key = f"{lambda_settings.python_runtime}-{lambda_settings.architecture}"
+        settings = load_stack_file_cached(stack, root)
+        key = f"{settings.lambda_settings.python_runtime}-{settings.lambda_settings.architecture}"
         if key not in self._builds:
             from btc_trader.build.cli import stack_target
 
             # Offline: reuses `make build`'s layer; bundles of changed code are re-zipped (cheap).
-            self._builds[key] = build(root, stack_target(load_stack_file(stack, root)), offline=True)
+            self._builds[key] = build(root, stack_target(settings), offline=True)
         return self._builds[key]
 
     def worker(self, function: str, env: dict[str, str], function_name: str, arn: str, memory_mb: int,

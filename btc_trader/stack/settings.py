@@ -600,7 +600,10 @@ def read_stack_file(stack: str, root: Path | None = None) -> dict[str, Any]:
     path = stack_file(stack, root)
     if not path.is_file():
         raise SettingsError([f"stack file {path} not found (stacks: dev, prod)"])
-    document = load_yaml_mapping(path)
+    return _stack_config(load_yaml_mapping(path), path)
+
+
+def _stack_config(document: dict[str, Any], path: Path) -> dict[str, Any]:
     config = document.get("config") or {}
     if not isinstance(config, dict):
         raise SettingsError([f"{path}: 'config' must be a mapping"])
@@ -612,6 +615,35 @@ def load_stack_file(stack: str = "dev", root: Path | None = None) -> StackSettin
     config = read_stack_file(stack, root)
     return parse_settings(_strip_namespace(config, str(stack_file(stack, root))), stack,
                           resolve_region(config, stack)).check_workflow_lease()
+
+
+# Pulumi.<stack>.yaml path -> (its bytes, its config, settings by the region they resolved to).
+_PARSED_STACK_FILES: dict[Path, tuple[bytes, dict[str, Any], dict[tuple[str, str], StackSettings]]] = {}
+
+
+def load_stack_file_cached(stack: str = "dev", root: Path | None = None) -> StackSettings:
+    """`load_stack_file`, parsed again only when the file's bytes or the region it resolves to change.
+
+    For per-invocation paths: a local run invokes a handler several times per decision, and the
+    YAML parse and validation cost milliseconds each time. The file is still read (cheap) on every
+    call, so an edit takes effect at the next call; StackSettings is frozen, so sharing is safe.
+    """
+    path = stack_file(stack, root)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return load_stack_file(stack, root)  # the uncached load names what is wrong with the file
+    entry = _PARSED_STACK_FILES.get(path)
+    if entry is None or entry[0] != data:
+        entry = (data, _stack_config(load_yaml_mapping(path, data), path), {})
+        _PARSED_STACK_FILES[path] = entry
+    _, config, by_region = entry
+    region = resolve_region(config, stack)  # reads the environment: AWS_REGION may differ per call
+    settings = by_region.get((region.name, region.source))
+    if settings is None:
+        settings = parse_settings(_strip_namespace(config, str(path)), stack, region).check_workflow_lease()
+        by_region[(region.name, region.source)] = settings
+    return settings
 
 
 def load_stack_with_overrides(stack: str, overrides: Mapping[str, str], root: Path | None = None) -> StackSettings:
@@ -707,12 +739,16 @@ def _mapping_without_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
 
 
-def load_yaml_mapping(path: Path) -> dict[str, Any]:
-    """A YAML file whose top level is a mapping; every problem is a SettingsError with file and line."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SettingsError([f"{path}: cannot read ({exc.strerror or exc})"]) from None
+def load_yaml_mapping(path: Path, data: bytes | None = None) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping; every problem is a SettingsError with file and line.
+
+    `data`: the file's bytes, when the caller has read them already.
+    """
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise SettingsError([f"{path}: cannot read ({exc.strerror or exc})"]) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -81,8 +81,11 @@ def fetch_all(
 
     if not sources:
         return [], []
-    with ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="price-source") as pool:
-        outcomes = list(pool.map(one, sources))
+    if len(sources) == 1:  # nothing to overlap: a thread would only add its start and join
+        outcomes = [one(sources[0])]
+    else:
+        with ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="price-source") as pool:
+            outcomes = list(pool.map(one, sources))
     quotes = [o for o in outcomes if isinstance(o, FetchedQuote)]
     rejections = [o for o in outcomes if isinstance(o, SourceRejection)]
     return quotes, rejections
