@@ -112,6 +112,53 @@ def _decoded(line: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
+class WorkerOutput:
+    """A worker's stdout (its handler's output and the protocol's lines), read without a thread.
+
+    Read by whoever invokes the worker, one invocation at a time: no reader thread, no queue, no
+    hand-over between threads for every line. Lines are split here, so a line longer than a read
+    (a large result) is joined once, when its end arrives.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._lines: collections.deque[bytes] = collections.deque()  # read, not yet forwarded
+        self._partial: list[bytes] = []  # the start of a line whose end has not arrived yet
+        self._eof = False
+
+    def next_message(self, log: TextIO, timeout_s: float) -> dict[str, Any] | None:
+        """Forward output lines to `log` until a protocol message, returned; None when the
+        output ended first. TimeoutError when no line comes for `timeout_s` seconds."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            while self._lines:
+                text = _decoded(self._lines.popleft())
+                deadline = time.monotonic() + timeout_s
+                if text.startswith(_MARK):
+                    return json.loads(text[len(_MARK):])
+                log.write(text)
+            if self._eof:
+                if self._partial:  # the last words of a worker that died mid-line
+                    log.write(_decoded(b"".join(self._partial)))
+                    self._partial = []
+                return None
+            remaining = deadline - time.monotonic()
+            if not (remaining > 0 and select.select([self.fd], [], [], remaining)[0]):
+                if time.monotonic() < deadline:
+                    continue
+                raise TimeoutError(f"no output for {timeout_s:.2f} s")
+            chunk = os.read(self.fd, _READ_SIZE)
+            if not chunk:
+                self._eof = True
+            elif b"\n" not in chunk:
+                self._partial.append(chunk)
+            else:
+                *complete, rest = chunk.split(b"\n")
+                complete[0] = b"".join([*self._partial, complete[0]])
+                self._partial = [rest] if rest else []
+                self._lines.extend(line + b"\n" for line in complete)
+
+
 class WorkerError(RuntimeError):
     """The worker died or timed out (Lambda's Runtime.ExitError / Task timed out)."""
 
@@ -151,10 +198,7 @@ class Worker:
             [python, "-I", "-S", "-u", "-c", _WORKER_SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, env=env, cwd=bundle_dir)
         assert self.process.stdout is not None
-        self._stdout = self.process.stdout.fileno()
-        self._lines: collections.deque[bytes] = collections.deque()  # read, not yet forwarded
-        self._partial: list[bytes] = []  # the start of a line whose end has not arrived yet
-        self._eof = False
+        self._output = WorkerOutput(self.process.stdout.fileno())
         self._send({"path": lambda_path(bundle_dir, output), "handler": handler, "function_name": function_name,
                     "arn": arn, "memory_mb": memory_mb, "timeout_s": timeout_s})
         self.init_ms: float | None = None
@@ -167,40 +211,15 @@ class Worker:
         self.process.stdin.flush()
 
     def _next_message(self, log: TextIO, timeout_s: float) -> dict[str, Any]:
-        """Forward the worker's output to `log` until its next protocol message.
-
-        Times out when the worker writes no line for `timeout_s` seconds.
-        """
-        deadline = time.monotonic() + timeout_s
-        while True:
-            while self._lines:
-                text = _decoded(self._lines.popleft())
-                deadline = time.monotonic() + timeout_s
-                if text.startswith(_MARK):
-                    return json.loads(text[len(_MARK):])
-                log.write(text)
-            if self._eof:
-                if self._partial:  # the last words of a worker that died mid-line
-                    log.write(_decoded(b"".join(self._partial)))
-                    self._partial = []
-                raise WorkerError(f"Runtime exited with code {self.process.wait()} (Runtime.ExitError)")
-            remaining = deadline - time.monotonic()
-            if not (remaining > 0 and select.select([self._stdout], [], [], remaining)[0]):
-                if time.monotonic() < deadline:
-                    continue
-                self.close()
-                raise WorkerError(f"Task timed out after {timeout_s:.2f} seconds")
-            chunk = os.read(self._stdout, _READ_SIZE)
-            if not chunk:
-                self._eof = True
-                continue
-            if b"\n" not in chunk:  # a long line arrives in pieces: joined once, when it ends
-                self._partial.append(chunk)
-                continue
-            *complete, rest = chunk.split(b"\n")
-            complete[0] = b"".join([*self._partial, complete[0]])
-            self._partial = [rest] if rest else []
-            self._lines.extend(line + b"\n" for line in complete)
+        """Forward the worker's output to `log` until its next protocol message."""
+        try:
+            message = self._output.next_message(log, timeout_s)
+        except TimeoutError:
+            self.close()
+            raise WorkerError(f"Task timed out after {timeout_s:.2f} seconds") from None
+        if message is None:
+            raise WorkerError(f"Runtime exited with code {self.process.wait()} (Runtime.ExitError)")
+        return message
 
     def invoke(self, event: Any, request_id: str, log: TextIO) -> Invocation:
         if self.init_ms is None:  # the INIT phase: importing the handler module

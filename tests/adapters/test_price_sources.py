@@ -1,6 +1,7 @@
 """Every source against its documented response shapes and its documented failure modes."""
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -8,12 +9,13 @@ import requests
 import responses
 
 from btc_trader.adapters.price_sources import build_session, build_sources, fetch_all, replay_spec
-from btc_trader.adapters.price_sources.base import SourceError
+from btc_trader.adapters.price_sources.base import FetchedQuote, SourceError
 from btc_trader.adapters.price_sources.binance import BinanceSource, binance_us
 from btc_trader.adapters.price_sources.coinbase import CoinbaseSource
 from btc_trader.adapters.price_sources.coingecko import CoinGeckoSource
 from btc_trader.adapters.price_sources.kraken import KrakenSource
 from btc_trader.adapters.price_sources.replay import ReplayPriceSource
+from btc_trader.domain.prices import SourceQuote
 from tests.conftest import load_fixture
 
 AT = 1_711_356_330
@@ -205,6 +207,25 @@ def test_fetch_all_turns_adapter_bugs_into_rejections():
     quotes, rejections = fetch_all([Broken()], "BTC-USD", AT)
     assert quotes == []
     assert rejections[0].reason.startswith("unexpected KeyError")
+
+
+def test_fetch_all_overlaps_several_sources_and_fetches_a_lone_one_inline():
+    class Recording:
+        def __init__(self, name, price):
+            self.name, self.price, self.thread = name, price, None
+
+        def fetch(self, symbol, at):
+            self.thread = threading.current_thread().name
+            return FetchedQuote(SourceQuote(self.name, symbol, self.price, at), {"price": self.price})
+
+    lone = Recording("replay", 100.0)
+    quotes, rejections = fetch_all([lone], "BTC-USD", AT)
+    assert [q.quote.price for q in quotes] == [100.0] and rejections == []
+    assert lone.thread == threading.current_thread().name, "one source: no thread to start and join"
+    pair = [Recording("a", 1.0), Recording("b", 2.0)]
+    quotes, _ = fetch_all(pair, "BTC-USD", AT)
+    assert [q.quote.source for q in quotes] == ["a", "b"], "in the sources' order"
+    assert all(s.thread.startswith("price-source") for s in pair)
 
 
 def test_registry_rejects_unknown_and_duplicate_specs(session, tmp_path):

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -60,3 +63,61 @@ def test_without_the_runtime_interpreter_it_says_so_and_runs_in_process(pool, mo
     assert "no python3.12 interpreter found: running the handlers in-process" in capsys.readouterr().err
     assert "START RequestId" in log and "in-process" in log
     assert not pool.workers
+
+
+def _output_of(script: str) -> tuple[workers.WorkerOutput, subprocess.Popen]:
+    """The output of a stand-in worker (a Python script) as the pool reads a worker's."""
+    process = subprocess.Popen([sys.executable, "-u", "-c", script], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT)
+    return workers.WorkerOutput(process.stdout.fileno()), process
+
+
+MARK = workers._MARK
+
+
+def test_the_output_reaches_the_log_line_by_line_until_each_message():
+    big = "x" * 300_000  # longer than one read of the pipe: joined when its end arrives
+    output, process = _output_of(
+        "import sys\n"
+        "w = sys.stdout.buffer.write\n"
+        "big = b'x' * 300_000\n"
+        "w(b'first\\nwindows line\\r\\n' + big + b'\\n' + b'caf\\xc3')\n"
+        "sys.stdout.flush()\n"
+        f"w(b'\\xa9 \\xff\\n' + {MARK.encode()!r} + b'{{\"ok\": true, \"result\": \"' + big + b'\"}}\\n')\n"
+        f"w(b'between\\n' + {MARK.encode()!r} + b'{{\"ok\": false}}\\n')\n"
+    )
+    log = io.StringIO()
+    assert output.next_message(log, 10) == {"ok": True, "result": big}
+    assert log.getvalue() == f"first\nwindows line\n{big}\ncafé \ufffd\n"
+    assert output.next_message(log, 10) == {"ok": False}
+    assert log.getvalue().endswith("\nbetween\n")
+    assert output.next_message(log, 10) is None, "the worker exited"
+    process.wait()
+
+
+def test_a_worker_that_dies_mid_line_leaves_its_last_words_in_the_log():
+    output, process = _output_of("import sys; sys.stdout.write('Fatal Python error: half a line'); sys.exit(3)")
+    log = io.StringIO()
+    assert output.next_message(log, 10) is None
+    assert log.getvalue() == "Fatal Python error: half a line"
+    assert process.wait() == 3
+
+
+def test_silence_times_out_but_a_worker_still_writing_does_not():
+    output, process = _output_of("import time; time.sleep(30)")
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        output.next_message(io.StringIO(), 0.3)
+    assert time.monotonic() - started < 5
+    process.kill()
+    process.wait()
+    output, process = _output_of(
+        "import time\n"
+        "for i in range(6):\n"
+        "    print(f'working {i}', flush=True); time.sleep(0.1)\n"
+        f"print({MARK!r} + '{{}}', flush=True)\n"
+    )
+    log = io.StringIO()
+    assert output.next_message(log, 0.4) == {}, "each line restarts the clock"
+    assert log.getvalue().count("working") == 6
+    process.wait()
