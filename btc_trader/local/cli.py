@@ -227,6 +227,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         emit=lambda line: print(line, file=lines, flush=True),
         tick_seconds=args.tick_seconds, port=args.port,
         profile=PROFILES[args.profile] if args.profile else None, synthetic=args.synthetic,
+        executor=args.executor,
     )
     data = summary.to_json()
     if args.json:
@@ -474,6 +475,10 @@ def register(commands: Any) -> None:
     run.add_argument("--synthetic", action="store_true",
                      help="replay the labelled SYNTHETIC series (the same candles everywhere; not market data)")
     run.add_argument("--port", type=int, help="the emulator's port (default: the running one, else a temporary one)")
+    run.add_argument("--executor", choices=["fast", "emulator"], default="fast",
+                     help="who executes the state machine's definition: fast, this process (default; the same "
+                          "definition, handlers and storage); emulator, moto's Step Functions in the emulator "
+                          "(slower; its executions can be listed with the AWS CLI)")
     run.add_argument("--json", action="store_true", help="print only the summary, as JSON")
     run.add_argument("--in-process", action=InProcessFlag)
     run.set_defaults(handler=cmd_run)
