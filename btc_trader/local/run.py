@@ -99,6 +99,7 @@ class RunSummary:
     ticks: int
     market: str = ""
     emulator: str = ""
+    executor: str = "fast"  # who executed the state machine: this process, or moto in the emulator
     first_decision: str = ""
     last_decision: str = ""
     executions: dict[str, int] = field(default_factory=Counter)
@@ -308,7 +309,8 @@ def local_run(
     # Replays run as fast as they can by default; live ticks follow the stack's schedule.
     pace = tick_seconds if tick_seconds is not None else (trade_every if live else 0.0)
     summary = RunSummary(stack=stack, replay=market.replay.name if market.replay else "live",
-                         ticks=ticks, models=models, market=market.label, profile=profile.name if profile else None)
+                         ticks=ticks, models=models, market=market.label, profile=profile.name if profile else None,
+                         executor=executor)
     if profile is not None:
         summary.notes.append(f"DEMONSTRATION profile {profile.name!r}: {profile.purpose}")
     if market.synthetic:

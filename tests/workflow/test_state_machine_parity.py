@@ -301,7 +301,7 @@ def test_a_replay_decides_and_trades_the_same_on_either_executor(market, tmp_pat
             pool.close()
         runs[executor] = ([line for line in lines if line[:2] == "20"], summary.to_json())
     for _, summary in runs.values():
-        for volatile in ("emulator", "market"):  # where it ran (a temporary port, a temporary file)
+        for volatile in ("emulator", "market", "executor"):  # where and by what it ran
             summary.pop(volatile)
     (emulator_lines, emulator_summary), (fast_lines, fast_summary) = runs["emulator"], runs["fast"]
     assert len(fast_lines) == ticks and fast_lines == emulator_lines
