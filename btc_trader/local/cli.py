@@ -259,6 +259,9 @@ def print_summary(data: dict[str, Any]) -> None:
           f"{data['first_decision']} .. {data['last_decision']}, market: {data['market']}):")
     for key in ("executions", "trades", "rejections", "failures", "wallet"):
         note = "  (each refused decision once, by its deciding rule)" if key == "rejections" else ""
+        if key == "executions":
+            note = ("  (the state machine's definition executed by this process)" if data["executor"] == "fast"
+                    else "  (executed by moto's Step Functions in the emulator)")
         print(f"  {key:<11} {json.dumps(data[key])}{note}")
     print(f"  equity      {data['start_equity_usd']:.2f} -> {data['final_equity_usd']:.2f} USD "
           f"({data['return_pct']:+.3f}%), buy and hold {data['buy_and_hold_pct']:+.3f}%")

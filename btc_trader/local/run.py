@@ -18,6 +18,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,7 +32,7 @@ from btc_trader.adapters.dynamodb_prices import DynamoDBPriceRepository
 from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
 from btc_trader.adapters.price_sources import replay_spec
 from btc_trader.domain.candles import Candle
-from btc_trader.local import emulator
+from btc_trader.local import emulator, workers
 from btc_trader.local.emulator import EmulatorState
 from btc_trader.local.invoke import prewarm, run_handler, scheduled_event
 from btc_trader.local.lambda_server import LocalLambdaServer
@@ -98,6 +99,7 @@ class RunSummary:
     ticks: int
     market: str = ""
     emulator: str = ""
+    executor: str = "fast"  # who executed the state machine: this process, or moto in the emulator
     first_decision: str = ""
     last_decision: str = ""
     executions: dict[str, int] = field(default_factory=Counter)
@@ -307,7 +309,8 @@ def local_run(
     # Replays run as fast as they can by default; live ticks follow the stack's schedule.
     pace = tick_seconds if tick_seconds is not None else (trade_every if live else 0.0)
     summary = RunSummary(stack=stack, replay=market.replay.name if market.replay else "live",
-                         ticks=ticks, models=models, market=market.label, profile=profile.name if profile else None)
+                         ticks=ticks, models=models, market=market.label, profile=profile.name if profile else None,
+                         executor=executor)
     if profile is not None:
         summary.notes.append(f"DEMONSTRATION profile {profile.name!r}: {profile.purpose}")
     if market.synthetic:
@@ -352,10 +355,23 @@ def local_run(
                     emit(f"{iso(at)}  {function} FAILED: {type(exc).__name__}: {exc} (traceback: "
                          f"`btc-trader local logs {function} --level ERROR`)")
 
+        def after_decision(at: int) -> None:
+            run_local(PREDICTION_EVALUATOR, at)
+            run_local(ORDER_RECONCILER, at)  # scheduled every tradingInterval, as deployed
+
+        # On a replay with the handlers in their own workers, a tick's evaluator and reconciler run
+        # while the next tick's collections do, as their schedules overlap in AWS. Neither reads
+        # what the other writes (the evaluator reads prices up to its own time, the collections
+        # store later ones), and the next decision waits for both, since its prediction reads the
+        # scores: the same decisions as one after the other, on two cores. In-process handlers share
+        # this process's environment, so they run one at a time.
+        overlap = not live and workers.shared_pool() is not None
+        pending: Future | None = None
         collections, done, last_price = 0, 0, first_price
         execute = _executor(executor, sfn, machine, state, envs)
         emit(DECISION_HEADER)
-        with LocalLambdaServer(state, environments=envs) if executor == "emulator" else nullcontext():
+        with LocalLambdaServer(state, environments=envs) if executor == "emulator" else nullcontext(), \
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="scheduled") as background:
             next_collection = start - collect_every * (trade_every // collect_every)
             for tick in range(ticks):
                 at = int(clock()) // collect_every * collect_every if live else start + tick * trade_every
@@ -372,12 +388,17 @@ def local_run(
                             run_local(PRICE_COLLECTOR, next_collection)
                             next_collection += collect_every
                             collections += 1
+                    if pending is not None:
+                        pending.result()
+                        pending = None
                     payload = {"symbol": symbol, "execution_id": f"local-{run_id}-{at}", "requested_at": iso(at)}
                     outcome = execute(payload, f"{run_id}-tick-{tick}-{at}")
                     price = _account(summary, outcome, at, emit)
                     last_price = price or last_price
-                    run_local(PREDICTION_EVALUATOR, at)
-                    run_local(ORDER_RECONCILER, at)  # scheduled every tradingInterval, as deployed
+                    if overlap:
+                        pending = background.submit(after_decision, at)
+                    else:
+                        after_decision(at)
                 except KeyboardInterrupt:
                     summary.notes.append(f"interrupted after {done} of {ticks} ticks")
                     break
@@ -385,6 +406,8 @@ def local_run(
                     summary.first_decision = iso(at)
                 summary.last_decision = iso(at)
                 done += 1
+            if pending is not None:  # the last tick's evaluator and reconciler
+                pending.result()
         wallet, risk, _ = store.load_state(symbol, settings.paper_starting_cash)
         if not live:
             last_price = _price_at(candles, start + max(0, done - 1) * trade_every)

@@ -283,23 +283,29 @@ def test_a_replay_decides_and_trades_the_same_on_either_executor(market, tmp_pat
         pytest.skip(f"real candle file not found at {replay}")
     first, ticks = REPLAY_WINDOWS[market]
     start = int(datetime.fromisoformat(first.replace("Z", "+00:00")).timestamp())
-    monkeypatch.setenv(workers.IN_PROCESS_VARIABLE, "0")  # the built bundles, as `local run` runs them
     runs = {}
-    for executor in ("emulator", "fast"):
+    # moto's executor and the fast one on the built bundles in runtime workers (where a tick's
+    # evaluator overlaps the next collections), then the fast one with in-process handlers, one
+    # after the other: the same decisions every way.
+    for executor, in_process in (("emulator", "0"), ("fast", "0"), ("fast-in-process", "1")):
+        monkeypatch.setenv(workers.IN_PROCESS_VARIABLE, in_process)
         monkeypatch.setenv("BTC_TRADER_HOME", str(tmp_path / executor))  # a fresh temporary emulator each
         pool = workers.WorkerPool()
         monkeypatch.setattr(workers, "_POOL", pool)
         lines = []
         try:
             summary = local_run(replay if market == "real" else None, ticks, start=start, emit=lines.append,
-                                profile=DEMO_PROFILE, synthetic=market == "synthetic", executor=executor)
+                                profile=DEMO_PROFILE, synthetic=market == "synthetic",
+                                executor=executor.removesuffix("-in-process"))
         finally:
             pool.close()
         runs[executor] = ([line for line in lines if line[:2] == "20"], summary.to_json())
+    for _, summary in runs.values():
+        for volatile in ("emulator", "market", "executor"):  # where and by what it ran
+            summary.pop(volatile)
     (emulator_lines, emulator_summary), (fast_lines, fast_summary) = runs["emulator"], runs["fast"]
     assert len(fast_lines) == ticks and fast_lines == emulator_lines
-    for volatile in ("emulator", "market"):  # where it ran (a temporary port, a temporary file)
-        emulator_summary.pop(volatile), fast_summary.pop(volatile)
     assert fast_summary == emulator_summary
+    assert runs["fast-in-process"] == runs["fast"]
     assert fast_summary["executions"] == {"SUCCEEDED": ticks}
     assert fast_summary["trades"].get("BUY") and fast_summary["trades"].get("SELL"), fast_lines
