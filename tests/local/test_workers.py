@@ -113,11 +113,13 @@ def test_silence_times_out_but_a_worker_still_writing_does_not():
     process.wait()
     output, process = _output_of(
         "import time\n"
-        "for i in range(6):\n"
-        "    print(f'working {i}', flush=True); time.sleep(0.1)\n"
+        f"print({MARK!r} + '{{\"ready\": true}}', flush=True)\n"
+        "for i in range(8):\n"
+        "    print(f'working {i}', flush=True); time.sleep(0.15)\n"
         f"print({MARK!r} + '{{}}', flush=True)\n"
     )
     log = io.StringIO()
-    assert output.next_message(log, 0.4) == {}, "each line restarts the clock"
-    assert log.getvalue().count("working") == 6
+    assert output.next_message(log, 30) == {"ready": True}  # the interpreter's start, however slow
+    assert output.next_message(log, 1.0) == {}, "1.2 s of work, a line every 0.15 s: each line restarts the clock"
+    assert log.getvalue().count("working") == 8
     process.wait()
