@@ -122,6 +122,8 @@ class WorkerOutput:
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
+        self._poll = select.poll()  # not select.select: no limit on the descriptor's number
+        self._poll.register(fd, select.POLLIN)
         self._lines: collections.deque[bytes] = collections.deque()  # read, not yet forwarded
         self._partial: list[bytes] = []  # the start of a line whose end has not arrived yet
         self._eof = False
@@ -143,7 +145,7 @@ class WorkerOutput:
                     self._partial = []
                 return None
             remaining = deadline - time.monotonic()
-            if not (remaining > 0 and select.select([self.fd], [], [], remaining)[0]):
+            if not (remaining > 0 and self._poll.poll(remaining * 1000)):
                 if time.monotonic() < deadline:
                     continue
                 raise TimeoutError(f"no output for {timeout_s:.2f} s")

@@ -4,6 +4,7 @@ and the in-process fallback when the runtime's interpreter is missing."""
 from __future__ import annotations
 
 import io
+import os
 import re
 import subprocess
 import sys
@@ -123,3 +124,20 @@ def test_silence_times_out_but_a_worker_still_writing_does_not():
     assert output.next_message(log, 1.0) == {}, "1.2 s of work, a line every 0.15 s: each line restarts the clock"
     assert log.getvalue().count("working") == 8
     process.wait()
+
+
+def test_a_pipe_numbered_past_select_s_limit_is_read():
+    """A long-lived runner (start-lambda, many connections) may hand a worker descriptor 1024+."""
+    import resource
+
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] <= 1500:
+        pytest.skip("the open-file limit is too low to place a descriptor at 1500")
+    output, process = _output_of(f"print('hello'); print({MARK!r} + '{{}}')")
+    high = os.dup2(output.fd, 1500)
+    try:
+        log = io.StringIO()
+        assert workers.WorkerOutput(high).next_message(log, 10) == {}
+        assert log.getvalue() == "hello\n"
+    finally:
+        os.close(high)
+        process.wait()
