@@ -24,6 +24,7 @@ one corpus of requests with this server and with moto's plain one (tests/local/t
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import traceback
@@ -49,12 +50,18 @@ _PRESERVED_NAMES_HEADER = "BTC_TRADER_PRESERVED_HEADER_NAMES"
 _URI_ROUTED_SERVICES = frozenset({"bedrock", "bedrock-agentcore"})
 
 
+# A header line whose name starts x-amz-meta- and has an underscore: the only ones moto preserves.
+_UNDERSCORED_METADATA = re.compile(rb"^x-amz-meta-[^:\r\n]*_[^:\r\n]*:", re.IGNORECASE | re.MULTILINE)
+
+
 class _RequestParser(HTTPRequestParser):
     """waitress's parser, keeping S3 metadata headers with underscores as moto's handler does."""
 
     def parse_header(self, header_plus: bytes) -> None:
         super().parse_header(header_plus)
         self.headers.pop(_PRESERVED_NAMES_HEADER, None)
+        if not _UNDERSCORED_METADATA.search(header_plus):
+            return
         names: dict[str, str] = {}
         values: dict[str, list[str]] = {}
         for line in header_plus.split(b"\r\n")[1:]:
@@ -71,7 +78,8 @@ class _RequestParser(HTTPRequestParser):
             values.setdefault(key, []).append(raw_value.strip(b" \t").decode("latin-1"))
         for key, key_values in values.items():
             self.headers[key] = ",".join(key_values)
-        self.headers[_PRESERVED_NAMES_HEADER] = json.dumps(names)
+        if names:
+            self.headers[_PRESERVED_NAMES_HEADER] = json.dumps(names)
 
 
 class _Task(WSGITask):
@@ -228,10 +236,75 @@ SERVING_MODES = {
 }
 
 
+def remember_handler_methods() -> None:
+    """moto lists a response class's methods (inspect.getmembers) on every request: once per class.
+
+    The handler classes are complete before the first request (configure_moto patches them at
+    start), so the list moto computes for a class does not change while the emulator serves.
+    """
+    import moto.core.responses as responses
+
+    if getattr(responses.method_names_from_class, "btc_trader_cached", False):
+        return
+    compute = responses.method_names_from_class
+    cache: dict[type, list[str]] = {}
+
+    def method_names_from_class(clazz: type) -> list[str]:
+        names = cache.get(clazz)
+        if names is None:
+            names = cache[clazz] = compute(clazz)
+        return names
+
+    method_names_from_class.btc_trader_cached = True  # type: ignore[attr-defined]
+    responses.method_names_from_class = method_names_from_class
+
+
+ALIAS_CACHE_SIZE = 65536
+
+
+def remember_attribute_aliases() -> None:
+    """moto's serializer finds every member of a result again through six alias providers: once.
+
+    For each member of each result, moto's `AttributePicker` asks its alias providers which keys
+    the value may sit under. For a plain dict (every DynamoDB result) the answer depends only on
+    the providers, the member's shape, its parent shape and the member's name, never on the
+    dict's contents, so it is remembered by those.
+    """
+    from moto.core.serialize import AttributePicker, XFormedAttributePicker
+
+    for picker in (AttributePicker, XFormedAttributePicker):
+        compute = picker.__dict__["get_possible_keys"]
+        if getattr(compute, "btc_trader_cached", False):
+            continue
+        picker.get_possible_keys = _remembered_possible_keys(compute)
+
+
+def _remembered_possible_keys(compute: Any) -> Any:
+    cache: dict[tuple[Any, ...], tuple[str, ...]] = {}
+
+    def get_possible_keys(self: Any, context: Any) -> Any:
+        if type(context.obj) is not dict:  # another object may alias by its class, Meta or state
+            return compute(self, context)
+        shape = context.shape
+        key = (tuple(self.alias_providers), shape, getattr(shape, "parent", None), context.key)
+        keys = cache.get(key)
+        if keys is None:
+            if len(cache) >= ALIAS_CACHE_SIZE:
+                cache.clear()
+            keys = cache[key] = tuple(compute(self, context))
+        return keys
+
+    get_possible_keys.btc_trader_cached = True  # type: ignore[attr-defined]
+    return get_possible_keys
+
+
 def serve(host: str, port: int, mode: str = "fast", threads: int = POOL_THREADS) -> None:
     """Serve the emulator on host:port until the process is interrupted."""
     from waitress.server import create_server
 
+    if mode == "fast":
+        remember_handler_methods()
+        remember_attribute_aliases()
     global invoke_slots
     invoke_slots = InvokeSlots(threads - INVOKE_RESERVED_THREADS)
     server = create_server(EmulatorApp(**SERVING_MODES[mode]), host=host, port=port, threads=threads)

@@ -164,6 +164,20 @@ def run_corpus(recorder: Recorder) -> list:
         _call(recorder, "dynamodb", "delete_item", TableName=TABLE, Key=item_key,
               ConditionExpression="attribute_exists(pk)"),  # ConditionalCheckFailedException
         _call(recorder, "dynamodb", "scan", TableName=TABLE, Limit=3),
+        _call(recorder, "dynamodb", "get_item", TableName=TABLE, Key={"pk": {"S": "BTC-USD"}, "sk": {"N": "130"}},
+              ReturnConsumedCapacity="TOTAL"),
+        _call(recorder, "dynamodb", "put_item", TableName=TABLE, ReturnValues="ALL_OLD",
+              ReturnConsumedCapacity="INDEXES", Item={"pk": {"S": "BTC-USD"}, "sk": {"N": "130"},
+                                                      "nums": {"NS": ["1", "2.5"]}, "list": {"L": [{"S": "x"}]}}),
+        _call(recorder, "dynamodb", "batch_write_item", RequestItems={TABLE: [
+            {"PutRequest": {"Item": {"pk": {"S": "ETH-USD"}, "sk": {"N": "1"}}}},
+            {"DeleteRequest": {"Key": {"pk": {"S": "BTC-USD"}, "sk": {"N": "145"}}}}]}),
+        _call(recorder, "dynamodb", "batch_get_item", RequestItems={TABLE: {"Keys": [
+            {"pk": {"S": "ETH-USD"}, "sk": {"N": "1"}}, {"pk": {"S": "BTC-USD"}, "sk": {"N": "130"}}]}}),
+        _call(recorder, "dynamodb", "transact_write_items", TransactItems=[  # TransactionCanceledException
+            {"Put": {"TableName": TABLE, "Item": {"pk": {"S": "ETH-USD"}, "sk": {"N": "2"}}}},
+            {"ConditionCheck": {"TableName": TABLE, "Key": {"pk": {"S": "ETH-USD"}, "sk": {"N": "1"}},
+                                "ConditionExpression": "attribute_not_exists(pk)"}}]),
         _call(recorder, "dynamodb", "describe_table", TableName=TABLE),
         _call(recorder, "s3", "create_bucket", Bucket=BUCKET),
         _call(recorder, "s3", "put_object", Bucket=BUCKET, Key="raw/2023/03/10/candles.json", Body=b'{"c": [1, 2]}',
@@ -202,6 +216,7 @@ def test_fast_serving_answers_as_moto_serves(servers):
     # The corpus does fail the ways it means to (both sides agree, by the asserts above).
     errors = [o for o in outcomes["fast"] if isinstance(o, str)]
     assert {"ResourceInUseException", "ConditionalCheckFailedException", "ValidationException",
+            "TransactionCanceledException",
             "ResourceNotFoundException", "NoSuchKey", "404", "ParameterNotFound"} <= set(errors)
     # An S3 metadata key with an underscore keeps its spelling, as moto's own handler keeps it.
     head = next(o for o in outcomes["fast"] if isinstance(o, dict) and o.get("Metadata"))
@@ -283,3 +298,25 @@ def test_forwarded_invocations_leave_threads_for_the_handlers_calls():
         assert json.loads(refused.value.description)["__type"] == "TooManyRequestsException"
     with slots:  # released: available again
         pass
+
+
+def _parsed(head: bytes):
+    from waitress.adjustments import Adjustments
+
+    parser = serving._RequestParser(Adjustments())
+    parser.received(head + b"\r\n")
+    return parser.headers
+
+
+def test_s3_metadata_names_with_underscores_reach_moto_and_nothing_else_does():
+    headers = _parsed(b"PUT /b/k HTTP/1.1\r\nHost: x\r\nx-amz-meta-my_key: a\r\nx-amz-meta-my_key: b\r\n"
+                      b"x-other_header: dropped\r\nX-Amz-Meta-Plain: kept\r\n")
+    assert headers["X_AMZ_META_MY_KEY"] == "a,b"  # joined as moto's own request handler joins them
+    assert json.loads(headers[serving._PRESERVED_NAMES_HEADER]) == {"HTTP_X_AMZ_META_MY_KEY": "x-amz-meta-my_key"}
+    assert "X_OTHER_HEADER" not in headers  # only S3 metadata is preserved, as in moto
+    assert headers["X_AMZ_META_PLAIN"] == "kept"
+    # A dashed header of the same WSGI name wins; a client cannot send the parser's own header.
+    spoofed = _parsed(b"PUT /b/k HTTP/1.1\r\nHost: x\r\nX-Amz-Meta-My-Key: dashed\r\nx-amz-meta-my_key: u\r\n"
+                      b"Btc-Trader-Preserved-Header-Names: {\"HTTP_HOST\": \"evil\"}\r\n")
+    assert spoofed["X_AMZ_META_MY_KEY"] == "dashed"
+    assert serving._PRESERVED_NAMES_HEADER not in spoofed
