@@ -4,14 +4,15 @@ Starts the emulator (`python -m btc_trader.local.server`) on a free port once pe
 fills a table with one 200-item partition, then times `--requests` GetItem, PutItem (with a
 ConditionExpression, as the handlers write) and Query (a key condition on the sort key, Limit 20)
 through one boto3 client, as a handler makes them. Reports, per request, the emulator's CPU
-(utime + stime from /proc) and this process's CPU (botocore's side of the same request). On a
-shared machine quote these CPU figures; wall time moves with the load.
+(utime + stime from /proc) and this process's CPU (botocore's side of the same request), the
+median of several rounds in which the modes take turns. On a shared machine quote these CPU
+figures; wall time moves with the load.
 
 Serving modes (server.py --serving): moto (moto's own werkzeug server, what `local up` ran
 before), waitress (moto's app as is under waitress: keep-alive, a thread pool), routed (+ the
 routing remembered), fast (+ DynamoDB's JSON calls straight to moto's handler; the default).
 
-    python benchmarks/emulator_request_bench.py [--requests 500] [--modes moto,fast] [--out FILE]
+    python benchmarks/emulator_request_bench.py [--requests 300] [--rounds 5] [--modes moto,fast] [--out FILE]
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -82,44 +85,51 @@ def _operations(client: Any) -> dict[str, Callable[[int], Any]]:
     }
 
 
-def bench_mode(mode: str, requests: int, log: Path) -> dict[str, dict[str, float]]:
-    """Server and client CPU (ms) per request of each operation, for one serving mode."""
-    import boto3
+class Emulator:
+    """One emulator process of a serving mode, with the table the requests use."""
 
-    process, port = _start(mode, log)
-    try:
-        client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                              aws_access_key_id="testing", aws_secret_access_key="testing")
-        client.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-                            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                       {"AttributeName": "sk", "KeyType": "RANGE"}],
-                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                                  {"AttributeName": "sk", "AttributeType": "N"}])
-        operations = _operations(client)
+    def __init__(self, mode: str, log: Path) -> None:
+        import boto3
+
+        self.mode = mode
+        self.process, port = _start(mode, log)
+        self.client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                                   aws_access_key_id="testing", aws_secret_access_key="testing")
+        self.client.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+                                 KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                            {"AttributeName": "sk", "KeyType": "RANGE"}],
+                                 AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                                       {"AttributeName": "sk", "AttributeType": "N"}])
+        self.operations = _operations(self.client)
         for i in range(PARTITION_ITEMS):  # fills the partition, and warms both sides
-            operations["PutItem"](i)
-        figures = {}
-        for name, operation in operations.items():
+            self.operations["PutItem"](i)
+        for operation in self.operations.values():
             for i in range(20):
                 operation(i)
-            server_before, client_before = _cpu_seconds(process.pid), time.process_time()
-            wall_before = time.perf_counter()
-            for i in range(requests):
-                operation(i)
-            figures[name] = {
-                "server_cpu_ms": round((_cpu_seconds(process.pid) - server_before) / requests * 1000, 3),
-                "client_cpu_ms": round((time.process_time() - client_before) / requests * 1000, 3),
-                "wall_ms": round((time.perf_counter() - wall_before) / requests * 1000, 3),
-            }
-        return figures
-    finally:
-        os.killpg(process.pid, 2)
-        process.wait(timeout=10)
+
+    def measure(self, name: str, requests: int) -> dict[str, float]:
+        """Server and client CPU (ms) and wall time per request of `requests` calls of one operation."""
+        operation = self.operations[name]
+        server_before, client_before = _cpu_seconds(self.process.pid), time.process_time()
+        wall_before = time.perf_counter()
+        for i in range(requests):
+            operation(i)
+        return {
+            "server_cpu_ms": (_cpu_seconds(self.process.pid) - server_before) / requests * 1000,
+            "client_cpu_ms": (time.process_time() - client_before) / requests * 1000,
+            "wall_ms": (time.perf_counter() - wall_before) / requests * 1000,
+        }
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGINT)  # as `local down` stops it
+        self.process.wait(timeout=10)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=500, help="requests timed per operation")
+    parser.add_argument("--requests", type=int, default=300, help="requests per operation per round")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="rounds; each measures every mode in turn, and the median round is reported")
     parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated, of {', '.join(MODES)}")
     parser.add_argument("--out", help="also write the figures to this JSON file")
     args = parser.parse_args()
@@ -128,15 +138,30 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown --modes {', '.join(unknown)}: choose from {', '.join(MODES)}")
     log = Path(tempfile.mkdtemp(prefix="btc-trader-emulator-bench-")) / "emulator.log"
-    results = {}
+    emulators = [Emulator(mode, log) for mode in modes]
+    rounds: dict[str, dict[str, list[dict[str, float]]]] = {mode: {} for mode in modes}
+    try:
+        # Modes take turns within each round, so a change in the machine's load touches them all.
+        for _ in range(args.rounds):
+            for emulator in emulators:
+                for name in emulator.operations:
+                    rounds[emulator.mode].setdefault(name, []).append(emulator.measure(name, args.requests))
+    finally:
+        for emulator in emulators:
+            emulator.stop()
+    results = {mode: {name: {figure: round(statistics.median(r[figure] for r in measured), 3)
+                             for figure in measured[0]}
+                      for name, measured in by_operation.items()}
+               for mode, by_operation in rounds.items()}
+    print(f"per request, median of {args.rounds} rounds of {args.requests}; emulator log: {log}")
     print(f"{'mode':<9} {'operation':<8} {'server CPU ms':>13} {'client CPU ms':>13} {'wall ms':>8}")
-    for mode in modes:
-        results[mode] = bench_mode(mode, args.requests, log)
-        for name, figures in results[mode].items():
+    for mode, by_operation in results.items():
+        for name, figures in by_operation.items():
             print(f"{mode:<9} {name:<8} {figures['server_cpu_ms']:>13.3f} {figures['client_cpu_ms']:>13.3f} "
                   f"{figures['wall_ms']:>8.3f}")
     if args.out:
-        Path(args.out).write_text(json.dumps({"requests": args.requests, "modes": results}, indent=2) + "\n")
+        Path(args.out).write_text(json.dumps({"requests": args.requests, "rounds": args.rounds, "modes": results},
+                                             indent=2) + "\n")
 
 
 if __name__ == "__main__":

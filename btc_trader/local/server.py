@@ -15,7 +15,12 @@
 - refuses the model services it cannot run (Bedrock, SageMaker runtime) with an error that names
   the fix, instead of moto's HTML "500 Internal Server Error" page or a canned reply;
 - answers DynamoDB queries at the cost DynamoDB's have (`fast_query`), so `local run` is not bound
-  by moto walking whole partitions.
+  by moto walking whole partitions;
+- serves moto's app under waitress, with keep-alive connections and a bounded pool of threads,
+  instead of werkzeug's development server (a new connection and thread per request), and cuts
+  moto's per-request overhead without changing its answers (`serving`; `--serving moto` runs
+  moto's own server, for the parity test and the benchmark). A Lambda invocation waiting for the
+  local Lambda server never takes the pool's last threads: its handler's calls need them.
 """
 
 from __future__ import annotations

@@ -320,3 +320,22 @@ def test_s3_metadata_names_with_underscores_reach_moto_and_nothing_else_does():
                       b"Btc-Trader-Preserved-Header-Names: {\"HTTP_HOST\": \"evil\"}\r\n")
     assert spoofed["X_AMZ_META_MY_KEY"] == "dashed"
     assert serving._PRESERVED_NAMES_HEADER not in spoofed
+
+
+def test_an_invocation_past_the_slots_is_throttled_before_it_waits(monkeypatch):
+    from types import SimpleNamespace
+
+    from btc_trader.local import server
+
+    monkeypatch.setenv("MOTO_PORT", "4599")
+    monkeypatch.setattr(server, "registered_lambda_server",
+                        lambda port: SimpleNamespace(endpoint="http://127.0.0.1:9"))  # nothing listens
+    monkeypatch.setattr(serving, "invoke_slots", serving.InvokeSlots(1))
+    headers: dict = {}
+    with serving.invoke_slots:  # the one slot is held by an invocation in flight
+        with pytest.raises(Exception) as refused:
+            server.forward_invoke(None, "btc-trader-dev-risk-manager", None, "{}", {}, headers)
+    assert refused.value.code == 429
+    # With the slot free, the same call goes to the Lambda server (which is not there).
+    body = json.loads(server.forward_invoke(None, "btc-trader-dev-risk-manager", None, "{}", {}, headers))
+    assert body["errorType"] == "LocalLambdaServerUnreachable"
