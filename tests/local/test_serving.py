@@ -332,9 +332,9 @@ def test_an_invocation_past_the_slots_is_throttled_before_it_waits(monkeypatch):
                         lambda port: SimpleNamespace(endpoint="http://127.0.0.1:9"))  # nothing listens
     monkeypatch.setattr(serving, "invoke_slots", serving.InvokeSlots(1))
     headers: dict = {}
-    with serving.invoke_slots:  # the one slot is held by an invocation in flight
-        with pytest.raises(Exception) as refused:
-            server.forward_invoke(None, "btc-trader-dev-risk-manager", None, "{}", {}, headers)
+    # The one slot is held by an invocation in flight.
+    with serving.invoke_slots, pytest.raises(Exception) as refused:
+        server.forward_invoke(None, "btc-trader-dev-risk-manager", None, "{}", {}, headers)
     assert refused.value.code == 429
     # With the slot free, the same call goes to the Lambda server (which is not there).
     body = json.loads(server.forward_invoke(None, "btc-trader-dev-risk-manager", None, "{}", {}, headers))
