@@ -227,6 +227,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         emit=lambda line: print(line, file=lines, flush=True),
         tick_seconds=args.tick_seconds, port=args.port,
         profile=PROFILES[args.profile] if args.profile else None, synthetic=args.synthetic,
+        executor=args.executor,
     )
     data = summary.to_json()
     if args.json:
@@ -258,6 +259,9 @@ def print_summary(data: dict[str, Any]) -> None:
           f"{data['first_decision']} .. {data['last_decision']}, market: {data['market']}):")
     for key in ("executions", "trades", "rejections", "failures", "wallet"):
         note = "  (each refused decision once, by its deciding rule)" if key == "rejections" else ""
+        if key == "executions":
+            note = ("  (the state machine's definition executed by this process)" if data["executor"] == "fast"
+                    else "  (executed by moto's Step Functions in the emulator)")
         print(f"  {key:<11} {json.dumps(data[key])}{note}")
     print(f"  equity      {data['start_equity_usd']:.2f} -> {data['final_equity_usd']:.2f} USD "
           f"({data['return_pct']:+.3f}%), buy and hold {data['buy_and_hold_pct']:+.3f}%")
@@ -474,6 +478,10 @@ def register(commands: Any) -> None:
     run.add_argument("--synthetic", action="store_true",
                      help="replay the labelled SYNTHETIC series (the same candles everywhere; not market data)")
     run.add_argument("--port", type=int, help="the emulator's port (default: the running one, else a temporary one)")
+    run.add_argument("--executor", choices=["fast", "emulator"], default="fast",
+                     help="who executes the state machine's definition: fast, this process (default; the same "
+                          "definition, handlers and storage); emulator, moto's Step Functions in the emulator "
+                          "(slower; its executions can be listed with the AWS CLI)")
     run.add_argument("--json", action="store_true", help="print only the summary, as JSON")
     run.add_argument("--in-process", action=InProcessFlag)
     run.set_defaults(handler=cmd_run)

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,11 +32,17 @@ from btc_trader.adapters.dynamodb_prices import DynamoDBPriceRepository
 from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
 from btc_trader.adapters.price_sources import replay_spec
 from btc_trader.domain.candles import Candle
-from btc_trader.local import emulator
+from btc_trader.local import emulator, workers
 from btc_trader.local.emulator import EmulatorState
 from btc_trader.local.invoke import prewarm, run_handler, scheduled_event
 from btc_trader.local.lambda_server import LocalLambdaServer
 from btc_trader.local.logs import handler_log, log_handler_error
+from btc_trader.local.state_machine import (
+    AwsServiceIntegrations,
+    StateMachine,
+    StatesError,
+    lambda_error,
+)
 from btc_trader.local.workflow_runner import failure_cause
 from btc_trader.services.backfill import bar_length
 from btc_trader.stack.environment import (
@@ -55,6 +62,9 @@ SYNTHETIC_END = 1_704_067_200
 SYNTHETIC_MINUTES = 7 * 24 * 60
 # More weight than any measured window can collect: the configured modelWeights apply.
 CONFIGURED_WEIGHTS_SAMPLES = 1_000_000_000
+# Who executes the state machine's definition: this process (`local.state_machine`, the default,
+# far less CPU per decision) or moto's Step Functions in the emulator (executions listed by the AWS CLI).
+EXECUTORS = ("fast", "emulator")
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,7 @@ class RunSummary:
     ticks: int
     market: str = ""
     emulator: str = ""
+    executor: str = "fast"  # who executed the state machine: this process, or moto in the emulator
     first_decision: str = ""
     last_decision: str = ""
     executions: dict[str, int] = field(default_factory=Counter)
@@ -257,6 +268,7 @@ def local_run(
     clock: Callable[[], float] = time.time,
     profile: Profile | None = None,
     synthetic: bool = False,
+    executor: str = "fast",
 ) -> RunSummary:
     """Run the collector and the trading workflow `ticks` times; paper trading only.
 
@@ -270,6 +282,8 @@ def local_run(
         settings = settings.model_copy(update={"enable_real_trading": False})  # local runs are paper only
     if tick_seconds is not None and tick_seconds < 0:
         raise LocalRunError(f"--tick-seconds must be 0 or more, got {tick_seconds:g}")
+    if executor not in EXECUTORS:
+        raise LocalRunError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     models = models or OFFLINE_MODELS
     if profile is not None:
         emit(_profile_banner(profile, stack_settings, settings))
@@ -295,7 +309,8 @@ def local_run(
     # Replays run as fast as they can by default; live ticks follow the stack's schedule.
     pace = tick_seconds if tick_seconds is not None else (trade_every if live else 0.0)
     summary = RunSummary(stack=stack, replay=market.replay.name if market.replay else "live",
-                         ticks=ticks, models=models, market=market.label, profile=profile.name if profile else None)
+                         ticks=ticks, models=models, market=market.label, profile=profile.name if profile else None,
+                         executor=executor)
     if profile is not None:
         summary.notes.append(f"DEMONSTRATION profile {profile.name!r}: {profile.purpose}")
     if market.synthetic:
@@ -340,9 +355,23 @@ def local_run(
                     emit(f"{iso(at)}  {function} FAILED: {type(exc).__name__}: {exc} (traceback: "
                          f"`btc-trader local logs {function} --level ERROR`)")
 
+        def after_decision(at: int) -> None:
+            run_local(PREDICTION_EVALUATOR, at)
+            run_local(ORDER_RECONCILER, at)  # scheduled every tradingInterval, as deployed
+
+        # On a replay with the handlers in their own workers, a tick's evaluator and reconciler run
+        # while the next tick's collections do, as their schedules overlap in AWS. Neither reads
+        # what the other writes (the evaluator reads prices up to its own time, the collections
+        # store later ones), and the next decision waits for both, since its prediction reads the
+        # scores: the same decisions as one after the other, on two cores. In-process handlers share
+        # this process's environment, so they run one at a time.
+        overlap = not live and workers.shared_pool() is not None
+        pending: Future | None = None
         collections, done, last_price = 0, 0, first_price
+        execute = _executor(executor, sfn, machine, state, envs)
         emit(DECISION_HEADER)
-        with LocalLambdaServer(state, environments=envs):
+        with LocalLambdaServer(state, environments=envs) if executor == "emulator" else nullcontext(), \
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="scheduled") as background:
             next_collection = start - collect_every * (trade_every // collect_every)
             for tick in range(ticks):
                 at = int(clock()) // collect_every * collect_every if live else start + tick * trade_every
@@ -359,12 +388,17 @@ def local_run(
                             run_local(PRICE_COLLECTOR, next_collection)
                             next_collection += collect_every
                             collections += 1
+                    if pending is not None:
+                        pending.result()
+                        pending = None
                     payload = {"symbol": symbol, "execution_id": f"local-{run_id}-{at}", "requested_at": iso(at)}
-                    execution = _execute(sfn, machine, payload, f"{run_id}-tick-{tick}-{at}")
-                    price = _account(summary, execution, at, emit)
+                    outcome = execute(payload, f"{run_id}-tick-{tick}-{at}")
+                    price = _account(summary, outcome, at, emit)
                     last_price = price or last_price
-                    run_local(PREDICTION_EVALUATOR, at)
-                    run_local(ORDER_RECONCILER, at)  # scheduled every tradingInterval, as deployed
+                    if overlap:
+                        pending = background.submit(after_decision, at)
+                    else:
+                        after_decision(at)
                 except KeyboardInterrupt:
                     summary.notes.append(f"interrupted after {done} of {ticks} ticks")
                     break
@@ -372,6 +406,8 @@ def local_run(
                     summary.first_decision = iso(at)
                 summary.last_decision = iso(at)
                 done += 1
+            if pending is not None:  # the last tick's evaluator and reconciler
+                pending.result()
         wallet, risk, _ = store.load_state(symbol, settings.paper_starting_cash)
         if not live:
             last_price = _price_at(candles, start + max(0, done - 1) * trade_every)
@@ -386,14 +422,54 @@ def local_run(
     return summary
 
 
-def _execute(sfn: Any, machine: str, payload: dict[str, Any], name: str, timeout_s: float = 300) -> dict[str, Any]:
-    """Start an execution of the emulator's state machine and wait for it to end."""
+@dataclass(frozen=True)
+class Outcome:
+    """How one execution of the trading workflow ended, whichever executor ran it."""
+
+    status: str  # SUCCEEDED | FAILED | TIMED_OUT | ABORTED
+    output: dict[str, Any] | None  # the final state of a SUCCEEDED execution
+    cause: str = ""  # the first step failure of a failed one, as "error: cause"
+
+
+def _executor(kind: str, sfn: Any, machine: str, state: EmulatorState, envs: dict[str, dict]
+              ) -> Callable[[dict[str, Any], str], Outcome]:
+    """(payload, name) -> Outcome, by the chosen executor of the emulator's state machine definition."""
+    if kind == "emulator":
+        return lambda payload, name: _execute(sfn, machine, payload, name)
+    from btc_trader.local.invoke import invoke
+
+    roles = {state.names.function(role): role for role in envs}
+
+    def invoke_lambda(function_arn: str, payload: Any) -> Any:
+        role = roles.get(function_arn.split(":function:")[-1].split(":")[0])
+        if role is None:
+            raise StatesError("Lambda.ResourceNotFoundException", f"Function not found: {function_arn}")
+        outcome = invoke(role, payload, state, env=envs[role])  # the path the emulator's Lambda calls take
+        if not outcome["ok"]:
+            raise lambda_error(outcome["result"])
+        return outcome["result"]
+
+    # The definition the emulator holds: the one `pulumi up` deploys (a test proves them equal).
+    definition = sfn.describe_state_machine(stateMachineArn=machine)["definition"]
+    machine_runner = StateMachine(definition, invoke_lambda, AwsServiceIntegrations(), arn=machine)
+
+    def run(payload: dict[str, Any], name: str) -> Outcome:
+        result = machine_runner.execute(payload, name)
+        return Outcome(result.status, result.output, "" if result.status == "SUCCEEDED" else result.failure_cause())
+
+    return run
+
+
+def _execute(sfn: Any, machine: str, payload: dict[str, Any], name: str, timeout_s: float = 300) -> Outcome:
+    """Start an execution of the emulator's state machine (moto's executor) and wait for it to end."""
     arn = sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(payload))["executionArn"]
     deadline = time.monotonic() + timeout_s
     while True:
         described = sfn.describe_execution(executionArn=arn)
+        if described["status"] == "SUCCEEDED":
+            return Outcome("SUCCEEDED", json.loads(described["output"]))
         if described["status"] != "RUNNING":
-            return described
+            return Outcome(described["status"], None, failure_cause(arn))
         if time.monotonic() > deadline:
             raise LocalRunError(f"execution {name} still running after {timeout_s:g} s; see `btc-trader local logs`")
         time.sleep(0.02)
@@ -419,13 +495,12 @@ def deciding_rule(reasons: list[str]) -> str:
     return reasons[0].split(":", 1)[0] if reasons else "unknown"
 
 
-def _account(summary: RunSummary, execution: dict[str, Any], at: int, emit: Callable[[str], None]) -> float | None:
-    status = execution["status"]
-    summary.executions[status] += 1
-    if status != "SUCCEEDED":
-        emit(f"{iso(at):<20}  FAILED   {failure_cause(execution['executionArn'])[:300]}")
+def _account(summary: RunSummary, outcome: Outcome, at: int, emit: Callable[[str], None]) -> float | None:
+    summary.executions[outcome.status] += 1
+    if outcome.status != "SUCCEEDED" or outcome.output is None:
+        emit(f"{iso(at):<20}  FAILED   {outcome.cause[:300]}")
         return None
-    state = json.loads(execution["output"])
+    state = outcome.output
     prediction, risk, trade = state["prediction"], state["risk"], state.get("trade")
     price = prediction.get("current_price")
     if trade:
