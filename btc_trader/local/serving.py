@@ -121,8 +121,14 @@ def _route_key(environ: dict[str, Any]) -> tuple[Any, ...] | None:
         return None
     if service.lower() in _URI_ROUTED_SERVICES:
         return None
-    return (service, region, environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"),
-            environ.get("HTTP_X_AMZ_TARGET"), environ.get("HTTP_HOST"))
+    path = environ.get("PATH_INFO") or ""
+    if service == "s3":
+        # Every object key is its own path: moto reads an S3 path only for these prefixes
+        # (get_application, infer_service_region_host), so they stand for it in the key.
+        path = (path.startswith("/moto-api") or path == "/favicon.ico",
+                path.startswith(("/latest/meta-data/", "/latest/api/")), path.startswith("/v20180820/"))
+    return (service, region, environ.get("REQUEST_METHOD"), path, environ.get("HTTP_X_AMZ_TARGET"),
+            environ.get("HTTP_HOST"))
 
 
 class EmulatorApp(DomainDispatcherApplication):

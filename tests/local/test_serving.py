@@ -339,3 +339,14 @@ def test_an_invocation_past_the_slots_is_throttled_before_it_waits(monkeypatch):
     # With the slot free, the same call goes to the Lambda server (which is not there).
     body = json.loads(server.forward_invoke(None, "btc-trader-dev-risk-manager", None, "{}", {}, headers))
     assert body["errorType"] == "LocalLambdaServerUnreachable"
+
+
+def test_s3_object_paths_share_one_route():
+    app = serving.EmulatorApp()
+    signed = {"REQUEST_METHOD": "PUT", "HTTP_HOST": "127.0.0.1:4599", "wsgi.input": None,
+              "HTTP_AUTHORIZATION": SIGNED.format(region="us-east-1", service="s3")}
+    first = app.get_application(signed | {"PATH_INFO": "/bucket/raw/2023/03/10/a.json"})
+    assert app.get_application(signed | {"PATH_INFO": "/bucket/raw/2023/03/10/b.json"}) is first
+    assert len(app._routes) == 1
+    control = app.get_application(signed | {"PATH_INFO": "/v20180820/configuration/publicAccessBlock"})
+    assert control.service == "s3control" and first.service == "s3"
