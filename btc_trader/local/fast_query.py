@@ -23,6 +23,7 @@ import base64
 import bisect
 import copy
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -245,13 +246,41 @@ def install() -> None:
         if filter_expression is not None:
             results = [item for item in results if filter_expression.expr(item)]
         if projection_expressions:
-            results = [item.project(projection_expressions) for item in results]
+            results = [_project(item, projection_expressions) for item in results]
         return results, scanned_count, last_evaluated_key
 
     query.btc_trader_fast = True  # type: ignore[attr-defined]
     query.moto_query = original  # type: ignore[attr-defined]
     Table.query = query
     _install_query_serializer()
+
+
+_LIST_ELEMENT = re.compile(r"(.+)\[(\d+)\]$")  # moto's test for `name[index]` (find_nested_key)
+
+
+def _project(item: Any, projection_expressions: list[list[str]]) -> Any:
+    """`Item.project`, for top-level names, without moto's round trip of the whole item.
+
+    moto turns every attribute of the item into Python values, picks the projected ones and
+    serializes them back. For top-level names (no path, no list index) and no map among the
+    projected attributes (moto's merge of a map also drops nulls elsewhere in the result), this
+    makes the same round trip for the projected attributes only: the same values, in the same
+    order, in a new moto Item. Anything else is moto's own `project`.
+    """
+    from moto.dynamodb.models.dynamo_type import Item, deserializer, serializer
+
+    projected: dict[str, Any] = {}
+    for expression in projection_expressions:
+        if len(expression) != 1 or _LIST_ELEMENT.match(expression[0]):
+            return item.project(projection_expressions)
+        name = expression[0]
+        attribute = item.attrs.get(name)
+        if attribute is None or name in projected:
+            continue
+        if attribute.type == "M":
+            return item.project(projection_expressions)
+        projected[name] = deserializer.deserialize(attribute.to_regular_json())
+    return Item(hash_key=item.hash_key, range_key=item.range_key, attrs=serializer.serialize(projected)["M"])
 
 
 def _wire(value: Any) -> str:

@@ -211,3 +211,42 @@ def test_sorted_partition_order_survives_copies_and_drops_on_removal():
     assert [str(n) for n in partition.sorted_keys()[0]] == ["-1", "3", "5"]
     partition[DynamoType({"B": "AAE="})] = "binary"  # not orderable here: moto's own query answers
     assert partition.sorted_keys() is None
+
+
+def test_projections_answer_like_moto(tables):
+    """Top-level projections take the short round trip; paths, list elements and maps are moto's."""
+    for i, number in enumerate(["1e3", "0.10", "-0", "12345678901234567890.123456789", "7", "1E-7", "100"]):
+        tables.put_item(TableName="numbers", Item={
+            "pk": {"S": "c"}, "sk": {"N": str(i)}, "price": {"N": number}, "label_text": {"S": f"x{i}"},
+            "flag_set": {"SS": ["b", "a", f"c{i}"]}, "size_set": {"NS": ["2", "1.50", number]}, "is_ok": {"BOOL": i % 2 == 0},
+            "null_value": {"NULL": True}, "bin_value": {"B": bytes([i, 1, 2])}, "item_list": {"L": [{"N": number}, {"S": "s"}]},
+            "doc_map": {"M": {"n": {"NULL": True}, "v": {"N": number}}},
+        })
+    from moto.dynamodb.models.dynamo_type import Item
+
+    moto_project = Item.project
+    for projection, names, by_moto in (
+        ("price", {}, False),
+        ("#t, price, label_text", {"#t": "sk"}, False),
+        ("flag_set, size_set, is_ok, null_value, bin_value, #l, not_there", {"#l": "item_list"}, False),
+        ("price, doc_map", {}, True),  # a map: moto's own projection
+        ("doc_map.v, price", {}, True),  # a path
+        ("item_list[1], label_text", {}, True),  # a list element
+    ):
+        request = {"TableName": "numbers", "KeyConditionExpression": "pk = :h", "ProjectionExpression": projection,
+                   "ExpressionAttributeValues": {":h": {"S": "c"}}}
+        if names:
+            request["ExpressionAttributeNames"] = names
+        projected = []
+
+        def counting(self, expressions, projected=projected):
+            projected.append(expressions)
+            return moto_project(self, expressions)
+
+        Item.project = counting
+        try:
+            plain, fast = _both(tables, request)
+        finally:
+            Item.project = moto_project
+        assert fast == plain, projection
+        assert len(projected) == (14 if by_moto else 7), projection  # moto's query projects the 7 items too
