@@ -43,6 +43,11 @@ POOL_THREADS = 8
 # Pool threads never taken by a Lambda invocation forwarded to the local Lambda server: that
 # invocation's handler calls back into the emulator, and needs a free thread to be answered.
 INVOKE_RESERVED_THREADS = 2
+# Kept-alive connections stay open until their client closes them or they idle this long. moto's
+# Step Functions make a boto3 client per task and never close it, so connections pile up until
+# those clients are collected; past waitress's default limit (100) new connections would wait.
+CONNECTION_LIMIT = 1000
+IDLE_CONNECTION_TIMEOUT_S = 60
 ROUTE_CACHE_SIZE = 4096  # distinct routing keys remembered (S3 object paths are each a key)
 
 DYNAMODB_TARGET = "DynamoDB_20120810."
@@ -316,7 +321,8 @@ def serve(host: str, port: int, mode: str = "fast", threads: int = POOL_THREADS)
         remember_attribute_aliases()
     global invoke_slots
     invoke_slots = InvokeSlots(threads - INVOKE_RESERVED_THREADS)
-    server = create_server(EmulatorApp(**SERVING_MODES[mode]), host=host, port=port, threads=threads)
+    server = create_server(EmulatorApp(**SERVING_MODES[mode]), host=host, port=port, threads=threads,
+                           connection_limit=CONNECTION_LIMIT, channel_timeout=IDLE_CONNECTION_TIMEOUT_S)
     server.channel_class = _Channel
     print(f"btc-trader emulator: moto {_moto_version()} under waitress on http://{host}:{port} "
           f"({threads} threads, keep-alive, serving {mode})", flush=True)
