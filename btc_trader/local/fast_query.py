@@ -227,7 +227,7 @@ def install() -> None:
         last_evaluated_key = None
         for position in order:
             item = partition[range_keys[position]]
-            size = item_size(item)
+            size = item.size()
             if len(results) == limit or result_size + size > RESULT_SIZE_LIMIT:
                 last_evaluated_key = self._get_last_evaluated_key(results[-1], None)
                 break
@@ -253,37 +253,6 @@ def install() -> None:
     query.moto_query = original  # type: ignore[attr-defined]
     Table.query = query
     _install_query_serializer()
-
-
-def _value_size(value: Any) -> int:
-    """`DynamoType.size()`, without building a DynamoType for every value of every map it walks."""
-    from moto.dynamodb.models.dynamo_type import DynamoType
-
-    if type(value) is not DynamoType:  # a raw {"T": value} in a map, as moto's DynamoType(v) takes it
-        value = DynamoType(value)
-    kind, raw = value.type, value.value
-    if kind == "N":
-        return len(str(raw))
-    if kind == "NS":
-        return sum(len(str(element)) for element in raw)
-    if kind in ("SS", "BS"):
-        return sum(_bytesize(element) for element in raw)
-    if kind == "L":
-        return sum(_value_size(element) for element in raw)
-    if kind == "M":
-        return sum(_bytesize(name) + _value_size(element) for name, element in raw.items())
-    if isinstance(raw, bool):
-        return 1
-    return _bytesize(raw)
-
-
-def _bytesize(value: Any) -> int:
-    return len(value if isinstance(value, bytes) else value.encode("utf-8"))
-
-
-def item_size(item: Any) -> int:
-    """`Item.size()`, the same sum (a parity test compares them), at a fraction of its cost."""
-    return sum(_bytesize(name) + _value_size(value) for name, value in item.attrs.items())
 
 
 _LIST_ELEMENT = re.compile(r"(.+)\[(\d+)\]$")  # moto's test for `name[index]` (find_nested_key)

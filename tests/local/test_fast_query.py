@@ -250,28 +250,3 @@ def test_projections_answer_like_moto(tables):
             Item.project = moto_project
         assert fast == plain, projection
         assert len(projected) == (14 if by_moto else 7), projection  # moto's query projects the 7 items too
-
-
-def _random_value(rng, depth=0):
-    kind = rng.choice(["S", "N", "B", "BOOL", "NULL", "SS", "NS", "BS"] + (["L", "M"] if depth < 3 else []))
-    text = "".join(rng.choice("aé€z_ 9") for _ in range(rng.randint(0, 12)))
-    number = rng.choice(["0", "-1.50", "1e3", "12345678901234567890", str(rng.uniform(-1e6, 1e6))])
-    if kind == "L":
-        return {"L": [_random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]}
-    if kind == "M":
-        return {"M": {f"k{i}é": _random_value(rng, depth + 1) for i in range(rng.randint(0, 4))}}
-    return {
-        "S": {"S": text}, "N": {"N": number}, "B": {"B": rng.choice([b"\x00\xff", "AAE=", b""])},
-        "BOOL": {"BOOL": rng.random() < 0.5}, "NULL": {"NULL": True},
-        "SS": {"SS": [text, text + "x"]}, "NS": {"NS": [number, "7"]}, "BS": {"BS": [b"ab", "AAE="]},
-    }[kind]
-
-
-def test_item_size_is_motos():
-    from moto.dynamodb.models.dynamo_type import DynamoType, Item
-
-    rng = random.Random(5)
-    for _ in range(300):
-        attrs = {f"a{i}_ü": _random_value(rng) for i in range(rng.randint(1, 8))}
-        item = Item(hash_key=DynamoType({"S": "h"}), range_key=DynamoType({"N": "1"}), attrs=attrs)
-        assert fast_query.item_size(item) == item.size(), attrs
