@@ -33,7 +33,11 @@ import threading
 import traceback
 from typing import Any
 
-from moto.core.request import environ_key_for_header, should_preserve_original_header_name
+from moto.core.request import (
+    PRESERVED_HEADER_NAMES_ENVIRON_KEY,
+    environ_key_for_header,
+    should_preserve_original_header_name,
+)
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
@@ -176,8 +180,6 @@ class EmulatorApp(DomainDispatcherApplication):
         # What werkzeug's server and moto's request handler put in the environ, and waitress does not.
         environ.setdefault("RAW_URI", environ.get("REQUEST_URI", ""))
         names = environ.pop(f"HTTP_{_PRESERVED_NAMES_HEADER}", None)
-        from moto.core.request import PRESERVED_HEADER_NAMES_ENVIRON_KEY
-
         environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = json.loads(names) if names else {}
         app = self.get_application(environ)
         if (self.direct_dynamodb and getattr(app, "service", None) == "dynamodb"
