@@ -190,6 +190,13 @@ class EmulatorApp(DomainDispatcherApplication):
         return app(environ, start_response)
 
 
+# moto's tables are plain dicts and lists without locks, and pool threads answer concurrent
+# requests (`local run` overlaps a tick's evaluator with the next tick's collections): one
+# DynamoDB call at a time, each whole, as DynamoDB applies each request atomically. Under the
+# GIL this costs nothing the interpreter was not already serialising.
+_DYNAMODB_CALLS = threading.Lock()
+
+
 def _answer_dynamodb(environ: dict[str, Any], start_response: Any) -> Any:
     """moto's DynamoHandler, called as moto's Flask view calls it (convert_to_flask_response)."""
     from botocore.exceptions import ClientError
@@ -201,7 +208,8 @@ def _answer_dynamodb(environ: dict[str, Any], start_response: Any) -> Any:
     request = BackendRequest(environ)
     recorder._record_request(request)
     try:
-        result = DynamoHandler.dispatch(request, request.raw_url, dict(request.headers))
+        with _DYNAMODB_CALLS:
+            result = DynamoHandler.dispatch(request, request.raw_url, dict(request.headers))
     except ClientError as exc:
         result = 400, {}, exc.response["Error"]["Message"]
     if len(result) == 3:
