@@ -266,7 +266,7 @@ def stop(port: int = DEFAULT_PORT) -> EmulatorState | None:
         return None
     if _alive(state.pid):
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(state.pid, signal.SIGINT)  # werkzeug shuts down at once on Ctrl-C
+            os.killpg(state.pid, signal.SIGINT)  # the server exits at once on Ctrl-C (server.py)
         deadline = time.monotonic() + 5
         while _alive(state.pid) and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -15,15 +15,23 @@
 - refuses the model services it cannot run (Bedrock, SageMaker runtime) with an error that names
   the fix, instead of moto's HTML "500 Internal Server Error" page or a canned reply;
 - answers DynamoDB queries at the cost DynamoDB's have (`fast_query`), so `local run` is not bound
-  by moto walking whole partitions.
+  by moto walking whole partitions;
+- serves moto's app under waitress, with keep-alive connections and a bounded pool of threads,
+  instead of werkzeug's development server (a new connection and thread per request), and cuts
+  moto's per-request overhead without changing its answers (`serving`; `--serving moto` runs
+  moto's own server, for the parity test and the benchmark). A Lambda invocation waiting for the
+  local Lambda server never takes the pool's last threads: its handler's calls need them.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import signal
+import sys
 import urllib.error
 import urllib.request
 import uuid
@@ -57,8 +65,11 @@ def forward_invoke(self: Any, function_name: str, qualifier: str | None, body: A
         f"{server.endpoint}/2015-03-31/functions/{name}/invocations", data=payload, method="POST",
         headers={"Content-Type": "application/json"},
     )
+    from btc_trader.local import serving
+
+    slots = serving.invoke_slots or contextlib.nullcontext()
     try:
-        with urllib.request.urlopen(request, timeout=INVOKE_TIMEOUT_S) as response:
+        with slots, urllib.request.urlopen(request, timeout=INVOKE_TIMEOUT_S) as response:
             error = response.headers.get("X-Amz-Function-Error")
             if error:
                 response_headers["x-amz-function-error"] = error
@@ -118,6 +129,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="btc-trader's local AWS emulator (moto server)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--serving", choices=["fast", "routed", "waitress", "moto"], default="fast",
+                        help="fast (default): waitress, routing remembered, DynamoDB's JSON calls straight to "
+                             "moto's handler; routed: without the latter; waitress: moto's app as is under "
+                             "waitress; moto: moto's own server (werkzeug's, a connection and a thread per "
+                             "request). All but fast are for parity tests and benchmarks")
     args = parser.parse_args(argv)
     # moto's state machine calls Lambda through its own server's port.
     os.environ["MOTO_PORT"] = str(args.port)
@@ -125,9 +141,22 @@ def main(argv: list[str] | None = None) -> None:
     # One access-log line per request cost ~7% of the emulator's time during `local run` and grew
     # its log file by thousands of lines a minute; errors are still logged.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    from moto.server import main as moto_main
+    if args.serving == "moto":
+        from moto.server import main as moto_main
 
-    moto_main(["-H", args.host, "-p", str(args.port)])
+        moto_main(["-H", args.host, "-p", str(args.port)])
+        return
+    from btc_trader.local import serving
+
+    # As moto's server: Ctrl-C (`local down` sends SIGINT to the process group) or SIGTERM exits
+    # at once; the pool's threads are daemons and do not hold the exit.
+    signal.signal(signal.SIGINT, _exit_now)
+    signal.signal(signal.SIGTERM, _exit_now)
+    serving.serve(args.host, args.port, args.serving)
+
+
+def _exit_now(signum: int, frame: Any) -> None:
+    sys.exit(0)
 
 
 if __name__ == "__main__":
