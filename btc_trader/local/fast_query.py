@@ -253,51 +253,6 @@ def install() -> None:
     query.moto_query = original  # type: ignore[attr-defined]
     Table.query = query
     _install_query_serializer()
-    _install_size_cache()
-
-
-_SIZE = "_btc_trader_size"
-
-
-def _install_size_cache() -> None:
-    """An item's size, measured once until the item changes (moto measures it on every read).
-
-    A Query sizes every item it walks (DynamoDB's 1 MB page), so the evaluator's reads of a
-    growing score history cost the emulator more every tick of a long `local run`. Stored items
-    are replaced on put (a new Item) and changed in place only by `update_item` (transactions
-    call it too): its item is measured afresh after, whatever the update's outcome.
-    """
-    from moto.dynamodb.models import DynamoDBBackend
-    from moto.dynamodb.models.dynamo_type import DynamoType, Item
-
-    if getattr(Item.size, "btc_trader_cached", False):
-        return
-    measure = Item.size
-
-    def size(self: Any) -> int:
-        cached = self.__dict__.get(_SIZE)
-        if cached is None:
-            cached = self.__dict__[_SIZE] = measure(self)
-        return cached
-
-    update = DynamoDBBackend.update_item
-
-    def update_item(self: Any, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        try:
-            return update(self, table_name, key, *args, **kwargs)
-        finally:
-            table = self.tables.get(table_name)
-            if table is not None and isinstance(key, dict) and table.hash_key_attr in key:
-                stored = table.items.get(DynamoType(key[table.hash_key_attr]))
-                if table.range_key_attr and stored is not None:
-                    stored = stored.get(DynamoType(key[table.range_key_attr])) if table.range_key_attr in key else None
-                if isinstance(stored, Item):
-                    stored.__dict__.pop(_SIZE, None)
-
-    size.btc_trader_cached = True  # type: ignore[attr-defined]
-    size.moto_size = measure  # type: ignore[attr-defined]
-    Item.size = size
-    DynamoDBBackend.update_item = update_item
 
 
 _LIST_ELEMENT = re.compile(r"(.+)\[(\d+)\]$")  # moto's test for `name[index]` (find_nested_key)

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import random
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 from moto import mock_aws
-from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
-from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 
@@ -43,7 +39,6 @@ def tables():
 def _both(client, request, fallback=False):
     """The same request answered by moto's query and by the fast one (which must not fall back)."""
     original, original_serialized = Table.query, DynamoHandler.serialized
-    original_size, original_update = Item.size, DynamoDBBackend.update_item
     calls = []
 
     def counting(*args, **kwargs):
@@ -58,7 +53,6 @@ def _both(client, request, fallback=False):
         fast = _pages(client, request)
     finally:
         Table.query, DynamoHandler.serialized = original, original_serialized
-        Item.size, DynamoDBBackend.update_item = original_size, original_update
     assert bool(calls) == fallback, request
     return plain, fast
 
@@ -134,8 +128,6 @@ def test_sorted_partitions_answer_like_moto_as_items_come_and_go(monkeypatch):
     monkeypatch.setattr(Table, "__init__", Table.__init__)  # undone after the test, as Table.query is
     monkeypatch.setattr(Table, "query", Table.query)
     monkeypatch.setattr(DynamoHandler, "serialized", DynamoHandler.serialized)
-    monkeypatch.setattr(Item, "size", Item.size)
-    monkeypatch.setattr(DynamoDBBackend, "update_item", DynamoDBBackend.update_item)
     rng = random.Random(11)
     with mock_aws():
         fast_query.install()
@@ -258,62 +250,3 @@ def test_projections_answer_like_moto(tables):
             Item.project = moto_project
         assert fast == plain, projection
         assert len(projected) == (14 if by_moto else 7), projection  # moto's query projects the 7 items too
-
-
-def test_an_items_remembered_size_follows_every_change(monkeypatch):
-    """Sizes are measured once per item version: after puts, updates (SET, REMOVE, ADD, nested,
-    failed conditions) and transactions, every stored item's size is what moto measures afresh."""
-    monkeypatch.setattr(Table, "__init__", Table.__init__)
-    monkeypatch.setattr(Table, "query", Table.query)
-    monkeypatch.setattr(DynamoHandler, "serialized", DynamoHandler.serialized)
-    monkeypatch.setattr(Item, "size", Item.size)
-    monkeypatch.setattr(DynamoDBBackend, "update_item", DynamoDBBackend.update_item)
-    rng = random.Random(5)
-    with mock_aws():
-        fast_query.install()
-        measure = Item.size.moto_size
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName="scores", BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                  {"AttributeName": "sk", "AttributeType": "N"}],
-        )
-        table = dynamodb_backends["123456789012"]["us-east-1"].tables["scores"]
-
-        def key(number):
-            return {"pk": {"S": "s"}, "sk": {"N": str(number)}}
-
-        updates = [
-            ("SET note = :v", {":v": {"S": "x" * 300}}),
-            ("SET nested.deep = :v", {":v": {"S": "y" * 50}}),
-            ("REMOVE note", {}),
-            ("ADD counter :n", {":n": {"N": "7"}}),
-            ("SET tags = list_append(if_not_exists(tags, :empty), :v)", {":v": {"L": [{"S": "z" * 40}]},
-                                                                         ":empty": {"L": []}}),
-        ]
-        for step in range(150):
-            number = rng.randint(0, 20)
-            action = rng.random()
-            if action < 0.3:
-                client.put_item(TableName="scores", Item=key(number) | {"nested": {"M": {"a": {"N": "1"}}},
-                                                                        "pad": {"S": "p" * rng.randint(0, 99)}})
-            elif action < 0.8:
-                expression, values = rng.choice(updates)
-                request = {"TableName": "scores", "Key": key(number), "UpdateExpression": expression}
-                if values:
-                    request["ExpressionAttributeValues"] = values
-                if rng.random() < 0.2:  # a refused update leaves the item (and its size) as it was
-                    request["ConditionExpression"] = "attribute_exists(never)"
-                with contextlib.suppress(client.exceptions.ConditionalCheckFailedException, ClientError):
-                    client.update_item(**request)
-            else:
-                with contextlib.suppress(ClientError):
-                    client.transact_write_items(TransactItems=[{"Update": {
-                        "TableName": "scores", "Key": key(number), "UpdateExpression": "SET t = :t",
-                        "ExpressionAttributeValues": {":t": {"S": "t" * rng.randint(1, 200)}}}}])
-            # Reads remember sizes; each stored item's remembered size must be its current one.
-            client.query(TableName="scores", KeyConditionExpression="pk = :h",
-                         ExpressionAttributeValues={":h": {"S": "s"}})
-            for item in table.items.get(DynamoType({"S": "s"}), {}).values():
-                assert item.size() == measure(item), (step, item.to_json())
