@@ -53,7 +53,7 @@ demo: build
 bench: build
 	$(BIN)/python benchmarks/prediction_bench.py --data $(DATA) --out benchmarks/results/prediction.json
 	$(BIN)/python benchmarks/backtest_bench.py --data $(DATA) --out benchmarks/results/backtest.json
-	$(BIN)/python benchmarks/local_run_bench.py --data $(DATA)
+	$(BIN)/python benchmarks/local_run_bench.py --data $(DATA) --out benchmarks/results/local_run.json
 	$(BIN)/python benchmarks/cold_start_bench.py --stack dev
 	$(BIN)/python benchmarks/emulator_request_bench.py --out benchmarks/results/emulator_request.json
 	$(BIN)/python benchmarks/handler_invocation_bench.py --data $(DATA)   # steady state, per function

@@ -37,7 +37,7 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(executor: str, ticks: int, replay: Path) -> dict:
+def measure(executor: str, ticks: int, replay: Path, segments: int = 0) -> dict:
     """One `local run` on a fresh emulator and fresh workers; wall and CPU figures of its decisions."""
     from btc_trader.local import emulator, workers
     from btc_trader.local.run import local_run
@@ -79,6 +79,9 @@ def measure(executor: str, ticks: int, replay: Path) -> dict:
         "cpu_ms_per_decision": {"runner": round(runner / per_decision * 1000),
                                 "emulator": round(server / per_decision * 1000),
                                 "handler_workers": round((handlers - cold_starts) / per_decision * 1000)},
+        # Milliseconds per decision over each `segments` decisions: how a long replay slows down.
+        "ms_per_decision_by_segment": [round((stamps[end] - stamps[end - segments]) / segments * 1000)
+                                       for end in range(segments, len(stamps), segments)] if segments else [],
         "cold_starts_cpu_s": round(cold_starts, 1), "executions": dict(summary.executions),
         "trades": dict(summary.trades), "load_average": round(os.getloadavg()[0], 1), "cores": os.cpu_count(),
     }
@@ -90,13 +93,15 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=100)
     parser.add_argument("--executor", choices=["fast", "emulator", "both"], default="both")
     parser.add_argument("--out", help="write the figures as JSON here (the README's figures come from it)")
+    parser.add_argument("--segments", type=int, default=0,
+                        help="also report the wall milliseconds per decision of every N decisions (long runs)")
     args = parser.parse_args()
     os.environ["BTC_TRADER_HOME"] = tempfile.mkdtemp(prefix="btc-trader-bench-")
     os.environ.setdefault("BTC_TRADER_LOCAL_IN_PROCESS", "0")
     replay = Path(args.data) / REPLAY
     results = {}
     for executor in (["fast", "emulator"] if args.executor == "both" else [args.executor]):
-        figures = results[executor] = measure(executor, args.ticks, replay)
+        figures = results[executor] = measure(executor, args.ticks, replay, args.segments)
         cpu = figures["cpu_ms_per_decision"]
         print(f"local run --executor {executor} ({figures['market']}): {figures['decisions']} decisions in "
               f"{figures['wall_s']:.1f} s = {figures['decisions_per_s']:.2f} decisions/s, "
@@ -105,6 +110,8 @@ def main() -> None:
         print(f"  CPU per decision: runner {cpu['runner']} ms, emulator {cpu['emulator']} ms, handler workers "
               f"{cpu['handler_workers']} ms (their cold starts apart: {figures['cold_starts_cpu_s']} CPU s in all); "
               f"executions {figures['executions']}, trades {figures['trades']}")
+        if figures["ms_per_decision_by_segment"]:
+            print(f"  wall ms per decision, every {args.segments} decisions: {figures['ms_per_decision_by_segment']}")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
         print(f"wrote {args.out}")

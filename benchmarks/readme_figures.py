@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/readme_figures.py            # rewrite the README blocks
     .venv/bin/python benchmarks/readme_figures.py --install  # also re-measure the first install
 
-`make bench` writes benchmarks/results/{prediction,backtest}.json; this script renders the
+`make bench` writes benchmarks/results/{prediction,backtest,local_run}.json; this script renders the
 README's `<!-- figures:NAME:begin -->` blocks from them (and from results/install.json, the size
 of .venv and the time `make venv` took). tests/test_readme_figures.py renders the same blocks
 and requires the README to hold them, and recomputes the figures a test can afford.
@@ -82,10 +82,32 @@ def install_block(install: dict) -> str:
             "later runs start at once.")
 
 
+def local_run_block(local_run: dict) -> str:
+    """`local run`'s speed on a replay, with each executor of the state machine."""
+    fast, moto = local_run["fast"], local_run.get("emulator")
+
+    def cpu(figures: dict) -> str:
+        parts = figures["cpu_ms_per_decision"]
+        return (f"runner {parts['runner']} ms, emulator {parts['emulator']} ms, handler workers "
+                f"{parts['handler_workers']} ms")
+
+    market = "real candles" if "replay of" in fast["market"] else "the SYNTHETIC series"
+    # Indented: the block sits inside the README's `local run` list item.
+    text = (f"  Measured (`benchmarks/local_run_bench.py`, {fast['decisions']} decisions of a replay of {market}, dev "
+            f"stack, {fast['cores']} cores, load average {fast['load_average']}): "
+            f"**{fast['decisions_per_s_after_start']:.1f} decisions per second** from the first decision to the last, "
+            f"{fast['decisions_per_s']:.1f} per second counting the start (the history's seeding and six workers' cold "
+            f"starts, {fast['cold_starts_cpu_s']} CPU s); CPU per decision: {cpu(fast)}.")
+    if moto:
+        text += (f" With `--executor emulator`: {moto['decisions_per_s_after_start']:.1f} decisions per second "
+                 f"({cpu(moto)}).")
+    return text
+
+
 def blocks() -> dict[str, str]:
     """Every README figure block, rendered from the recorded measurements."""
     return {"history": history_block(_load("prediction")), "backtest": backtest_block(_load("backtest")),
-            "install": install_block(_load("install"))}
+            "install": install_block(_load("install")), "local-run": local_run_block(_load("local_run"))}
 
 
 def measure_install(venv: Path) -> dict:

@@ -33,7 +33,7 @@ def load_benchmark(name: str):
 FIGURES = load_benchmark("readme_figures")
 
 
-@pytest.mark.parametrize("name", ["install", "history", "backtest"])
+@pytest.mark.parametrize("name", ["install", "history", "backtest", "local-run"])
 def test_readme_block_is_what_the_generator_renders(name):
     body = FIGURES.blocks()[name]
     block = re.search(rf"<!-- figures:{name}:begin -->\n(.*?)\n<!-- figures:{name}:end -->", README, re.S)
@@ -50,7 +50,7 @@ def test_the_generator_says_what_it_wrote(tmp_path, monkeypatch, capsys):
     assert FIGURES.main() == 0
     assert copy.read_text() == README
     out = capsys.readouterr().out
-    assert all(f"wrote figures:{name} to README.md" in out for name in ("install", "history", "backtest"))
+    assert all(f"wrote figures:{name} to README.md" in out for name in ("install", "history", "backtest", "local-run"))
 
 
 
