@@ -28,6 +28,23 @@ from btc_trader.storage_schema import PREDICTION_SCORES, PREDICTIONS, TTL_ATTRIB
 SKILL_SERIES = "skill"
 _P_HASH, _P_RANGE = PREDICTIONS.hash_key.name, PREDICTIONS.range_key.name
 _S_HASH, _S_RANGE = PREDICTION_SCORES.hash_key.name, PREDICTION_SCORES.range_key.name
+NAN = float("nan")
+_REQUIRED = object()
+
+
+def _number(raw: Mapping[str, Any], name: str, default: Any = _REQUIRED) -> float:
+    """A stored number as float (float of its decimal string is exactly float of its Decimal)."""
+    value = raw.get(name)
+    if value is None:
+        if default is _REQUIRED:
+            raise KeyError(name)
+        return default
+    return float(value["N"]) if "N" in value else float(_deserialize({name: value})[name])
+
+
+def _flag(raw: Mapping[str, Any], name: str) -> bool:
+    value = raw[name]
+    return value["BOOL"] if "BOOL" in value else bool(_deserialize({name: value})[name])
 
 
 def score_series(symbol: str, model: str) -> str:
@@ -172,13 +189,15 @@ class DynamoDBPredictionStore(LazyClient):
     @staticmethod
     def _pairs(model: str, pages: Iterable[dict[str, Any]]) -> Iterator[tuple[Score, Score]]:
         """(model score, persistence score) per stored item, in the order the pages give them."""
+        # Read straight from the wire format (the codec's Decimal round trip, for thousands of
+        # items an evaluation, cost more than the rest of the evaluation); the same floats.
         for page in pages:
             for raw in page.get("Items", []):
-                item = _deserialize(raw)
                 yield (
-                    Score(model, float(item["abs_pct_error"]), bool(item["direction_hit"]),
-                          float(item.get("predicted_move_pct", "nan")), float(item.get("realised_return", "nan"))),
-                    Score(PERSISTENCE, float(item["persistence_abs_pct_error"]), bool(item["persistence_direction_hit"])),
+                    Score(model, _number(raw, "abs_pct_error"), _flag(raw, "direction_hit"),
+                          _number(raw, "predicted_move_pct", NAN), _number(raw, "realised_return", NAN)),
+                    Score(PERSISTENCE, _number(raw, "persistence_abs_pct_error"),
+                          _flag(raw, "persistence_direction_hit")),
                 )
 
     def save_skills(self, symbol: str, skills: Mapping[str, Skill], *, at: int, expires_at: int) -> None:

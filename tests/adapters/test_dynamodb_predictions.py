@@ -92,6 +92,33 @@ def test_rolling_skill_from_stored_scores_and_skill_snapshots(store):
     assert store.latest_skills("BTC-USD", ["bedrock"]) == {}
 
 
+def test_the_evidence_is_read_from_the_wire_format_older_items_included(store):
+    """Scores read straight from DynamoDB's attribute values; a score stored before the decision
+    fields existed reads as a step without them (NaN), as it always did."""
+    client = store.client
+    series = {"S": "BTC-USD#custom"}
+    for i, decision in enumerate([True, False]):
+        item = {"series": series, "timestamp": {"N": str(T0 + i * 3600)}, "abs_pct_error": {"N": "0.25"},
+                "direction_hit": {"BOOL": i == 0}, "persistence_abs_pct_error": {"N": "0.5"},
+                "persistence_direction_hit": {"BOOL": False}, "expires_at": {"N": str(T0 + 86_400)}}
+        if decision:
+            item |= {"predicted_move_pct": {"N": "1.0"}, "realised_return": {"N": "0.006"}}
+        client.put_item(TableName=PREDICTION_SCORES.role, Item={
+            PREDICTION_SCORES.hash_key.name: series, PREDICTION_SCORES.range_key.name: item.pop("timestamp"),
+            **{k: v for k, v in item.items() if k != "series"}})
+    pairs = list(store._pairs("custom", client.get_paginator("query").paginate(
+        TableName=PREDICTION_SCORES.role, KeyConditionExpression="#s = :s",
+        ExpressionAttributeNames={"#s": PREDICTION_SCORES.hash_key.name}, ExpressionAttributeValues={":s": series})))
+    first, second = pairs[0][0], pairs[1][0]
+    assert (first.abs_pct_error, first.direction_hit, first.predicted_move_pct) == (0.25, True, 1.0)
+    assert np.isnan(second.predicted_move_pct) and np.isnan(second.realised_return) and second.direction_hit is False
+    assert pairs[1][1].abs_pct_error == 0.5 and pairs[1][1].direction_hit is False
+    skill = store.skills("BTC-USD", ["custom"], EdgeParams(0.5, -0.5, cost_bps=15))["custom"]
+    assert skill.samples == 2 and skill.mae_pct == pytest.approx(0.25)
+    with pytest.raises(KeyError, match="abs_pct_error"):  # a required field missing is not a zero
+        list(store._pairs("custom", [{"Items": [{"direction_hit": {"BOOL": True}}]}]))
+
+
 def test_scores_need_the_persistence_baseline(store):
     with pytest.raises(ValueError, match="lack the persistence baseline"):
         store.save_scores("BTC-USD", T0, [], 100.0, now=T0, expires_at=T0 + 1)
