@@ -33,40 +33,25 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from measuring import cpu_seconds  # noqa: E402 - the benchmarks' own folder is on the path when run as a script
 
 MODES = ("moto", "waitress", "routed", "fast")
 TABLE = "bench"
 PARTITION_ITEMS = 200
 
 
-def _cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, from /proc (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _start(mode: str, log: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = _free_port()
-    with log.open("ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "btc_trader.local.server", "--port", str(port),
-                                    "--serving", mode], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return process, port
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise SystemExit(f"the emulator ({mode}) did not start: {log.read_text()[-400:]}") from None
-            time.sleep(0.1)
+    from btc_trader.local import emulator
+
+    with socket.socket() as sock:  # a free port
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = emulator.spawn_server(port, log, mode)
+    try:
+        emulator.wait_until_serving(process, port, log)
+    except emulator.EmulatorError as exc:
+        raise SystemExit(f"the emulator ({mode}) did not start: {exc}") from None
+    return process, port
 
 
 def _operations(client: Any) -> dict[str, Callable[[int], Any]]:
@@ -110,12 +95,12 @@ class Emulator:
     def measure(self, name: str, requests: int) -> dict[str, float]:
         """Server and client CPU (ms) and wall time per request of `requests` calls of one operation."""
         operation = self.operations[name]
-        server_before, client_before = _cpu_seconds(self.process.pid), time.process_time()
+        server_before, client_before = cpu_seconds(self.process.pid), time.process_time()
         wall_before = time.perf_counter()
         for i in range(requests):
             operation(i)
         return {
-            "server_cpu_ms": (_cpu_seconds(self.process.pid) - server_before) / requests * 1000,
+            "server_cpu_ms": (cpu_seconds(self.process.pid) - server_before) / requests * 1000,
             "client_cpu_ms": (time.process_time() - client_before) / requests * 1000,
             "wall_ms": (time.perf_counter() - wall_before) / requests * 1000,
         }

@@ -26,18 +26,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-REPLAY = "btcusd_1m_coinbase_2023-03-01_2023-03-21.csv.gz"
-FROM = 1_678_428_000  # 2023-03-10T06:00:00Z
+from measuring import FROM, REPLAY, cpu_seconds  # noqa: E402 - the benchmarks' own folder is on the path when run as a script
 
 
-def _cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, from /proc (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_cpu_seconds() -> float:
+def _owncpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
@@ -55,13 +47,13 @@ def measure(ticks: int, warm_up: int, replay: Path) -> dict[str, Any]:
         def invoke(self, worker: workers.Worker, event: Any, request_id: str, log: TextIO) -> workers.Invocation:
             if not measuring:
                 return super().invoke(worker, event, request_id, log)
-            before = _cpu_seconds(worker.process.pid)
+            before = cpu_seconds(worker.process.pid)
             try:
                 return super().invoke(worker, event, request_id, log)
             finally:
                 function = next(f for f, w in self.workers.items() if w is worker)
                 invocations[function] += 1
-                worker_cpu[function] += _cpu_seconds(worker.process.pid) - before
+                worker_cpu[function] += cpu_seconds(worker.process.pid) - before
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -74,7 +66,7 @@ def measure(ticks: int, warm_up: int, replay: Path) -> dict[str, Any]:
     def emit(line: str) -> None:
         nonlocal measuring
         if line[:2] == "20":  # a decision line
-            marks.append((time.perf_counter(), _own_cpu_seconds(), _cpu_seconds(state.pid)))
+            marks.append((time.perf_counter(), _owncpu_seconds(), cpu_seconds(state.pid)))
             # From the warm-up's last decision line to the run's last: the scheduled functions
             # that follow a decision line belong to the decision window that line opens.
             measuring = warm_up <= len(marks) < ticks

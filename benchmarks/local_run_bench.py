@@ -26,15 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-REPLAY = "btcusd_1m_coinbase_2023-03-01_2023-03-21.csv.gz"
-FROM = 1_678_428_000  # 2023-03-10T06:00:00Z
-
-
-def _cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, from /proc (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+from measuring import FROM, REPLAY, cpu_seconds  # noqa: E402 - the benchmarks' own folder is on the path when run as a script
 
 
 def measure(executor: str, ticks: int, replay: Path, segments: int = 0) -> dict:
@@ -55,17 +47,17 @@ def measure(executor: str, ticks: int, replay: Path, segments: int = 0) -> dict:
             stamps.append(time.perf_counter())
 
     try:
-        emulator_cpu = _cpu_seconds(state.pid)
+        emulator_cpu = cpu_seconds(state.pid)
         own = resource.getrusage(resource.RUSAGE_SELF)
         started = time.perf_counter()
         summary = local_run(replay if replay.is_file() else None, ticks, "dev", FROM if replay.is_file() else None,
                             emit=emit, port=port, synthetic=not replay.is_file(), executor=executor)
         wall = time.perf_counter() - started
-        handlers = sum(_cpu_seconds(w.process.pid) for w in pool.workers.values())
+        handlers = sum(cpu_seconds(w.process.pid) for w in pool.workers.values())
         cold_starts = sum(w.init_cpu_ms / 1000 for w in pool.workers.values())
         after = resource.getrusage(resource.RUSAGE_SELF)
         runner = (after.ru_utime - own.ru_utime) + (after.ru_stime - own.ru_stime)
-        server = _cpu_seconds(state.pid) - emulator_cpu
+        server = cpu_seconds(state.pid) - emulator_cpu
     finally:
         pool.close()
         emulator.stop(port)

@@ -226,14 +226,7 @@ def start(stack: str = "dev", port: int = DEFAULT_PORT) -> tuple[EmulatorState, 
     load_stack_file(stack)  # an invalid stack fails here, before anything starts
     state_dir().mkdir(parents=True, exist_ok=True)
     log_file = state_dir() / f"emulator-{port}.log"
-    with log_file.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "btc_trader.local.server", "--host", HOST, "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # outlives this command, like a daemon
-        )
+    process = spawn_server(port, log_file)
     state = EmulatorState(
         port=port,
         pid=process.pid,
@@ -242,14 +235,7 @@ def start(stack: str = "dev", port: int = DEFAULT_PORT) -> tuple[EmulatorState, 
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
         log_file=str(log_file),
     )
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while not _answers(port, 0.2):
-        if process.poll() is not None or time.monotonic() > deadline:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            tail = log_file.read_text(errors="replace")[-400:] if log_file.exists() else ""
-            raise EmulatorError(f"the emulator did not start on port {port}: {tail.strip() or 'no output'}")
-        time.sleep(0.1)
+    wait_until_serving(process, port, log_file)
     _state_file(port).write_text(json.dumps(asdict(state), indent=2))
     try:
         provision(state)
@@ -257,6 +243,33 @@ def start(stack: str = "dev", port: int = DEFAULT_PORT) -> tuple[EmulatorState, 
         stop(port)
         raise
     return state, True
+
+
+def spawn_server(port: int, log_file: Path, serving: str | None = None) -> subprocess.Popen[bytes]:
+    """The emulator's server process on `port`, its output appended to `log_file`.
+
+    Not recorded anywhere: `start` records the one `local up` starts; benchmarks and tests that
+    compare serving modes (`serving`: see `btc_trader.local.serving`) spawn theirs here.
+    """
+    command = [sys.executable, "-m", "btc_trader.local.server", "--host", HOST, "--port", str(port)]
+    if serving is not None:
+        command += ["--serving", serving]
+    with log_file.open("ab") as log:
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)  # outlives the command that started it, like a daemon
+
+
+def wait_until_serving(process: subprocess.Popen[bytes], port: int, log_file: Path,
+                       timeout_s: float = START_TIMEOUT_S) -> None:
+    """Wait for the spawned server to answer; when it exits or times out, kill it and say why."""
+    deadline = time.monotonic() + timeout_s
+    while not _answers(port, 0.2):
+        if process.poll() is not None or time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            tail = log_file.read_text(errors="replace")[-400:] if log_file.exists() else ""
+            raise EmulatorError(f"the emulator did not start on port {port}: {tail.strip() or 'no output'}")
+        time.sleep(0.1)
 
 
 def stop(port: int = DEFAULT_PORT) -> EmulatorState | None:

@@ -13,10 +13,7 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import boto3
@@ -24,9 +21,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from btc_trader.local import serving
+from btc_trader.local import emulator, serving
+from tests.local.conftest import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 TABLE = "parity"
 BUCKET = "parity-bucket"
 # Headers only one of the servers sends, or whose values are per run.
@@ -37,28 +34,14 @@ VOLATILE_JSON = re.compile(r'"(CreationDateTime|LastUpdateToPayPerRequestDateTim
 VOLATILE_XML = re.compile(r"<(LastModified|CreationDate|RequestId|HostId)>[^<]*</\1>")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _start(serving_mode: str, log: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = _free_port()
-    with log.open("ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "btc_trader.local.server", "--port", str(port),
-                                    "--serving", serving_mode], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return process, port
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"the {serving_mode} emulator did not start: {log.read_text()[-400:]}")
-            time.sleep(0.1)
+    port = free_port()
+    process = emulator.spawn_server(port, log, serving_mode)
+    try:
+        emulator.wait_until_serving(process, port, log, timeout_s=60)
+    except emulator.EmulatorError as exc:
+        pytest.fail(f"the {serving_mode} emulator did not start: {exc}")
+    return process, port
 
 
 @pytest.fixture(scope="module")
