@@ -97,7 +97,8 @@ def local_run_block(local_run: dict) -> str:
             f"stack, {fast['cores']} cores, load average {fast['load_average']}): "
             f"**{fast['decisions_per_s_after_start']:.1f} decisions per second** from the first decision to the last, "
             f"{fast['decisions_per_s']:.1f} per second counting the start (the history's seeding and six workers' cold "
-            f"starts, {fast['cold_starts_cpu_s']} CPU s); CPU per decision: {cpu(fast)}.")
+            f"starts, {fast['cold_starts_cpu_s']} CPU s); CPU per decision: {cpu(fast)}. Repeated runs on this shared "
+            "VM vary by about 15%, CPU time included.")
     if moto:
         text += (f" With `--executor emulator`: {moto['decisions_per_s_after_start']:.1f} decisions per second "
                  f"({cpu(moto)}).")
