@@ -11,7 +11,9 @@ prediction-scores  one item per (symbol#model, prediction time) with the model's
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -40,6 +42,24 @@ def _number(raw: Mapping[str, Any], name: str, default: Any = _REQUIRED) -> floa
             raise KeyError(name)
         return default
     return float(value["N"]) if "N" in value else float(_deserialize({name: value})[name])
+
+
+def _as_stored(value: float | None) -> float:
+    """A decision field as a read returns it: a missing (None) one reads as NaN."""
+    return NAN if value is None else float(value)
+
+
+# How long a warm container trusts the score series it holds before reading it whole again.
+EVIDENCE_MAX_AGE_S = 3600
+
+
+@dataclass
+class _Evidence:
+    """One model's scores by prediction time, as read from the table and written by this store."""
+
+    pairs: dict[int, tuple[Score, Score]]
+    newest_read: int | None  # the newest score time a read returned: the next read starts after it
+    read_at: float  # when the series was last read whole (the store's clock)
 
 
 def _flag(raw: Mapping[str, Any], name: str) -> bool:
@@ -72,10 +92,14 @@ class DynamoDBPredictionStore(LazyClient):
 
     service = "dynamodb"
 
-    def __init__(self, predictions_table: str, scores_table: str, client: Any | None = None):
+    def __init__(self, predictions_table: str, scores_table: str, client: Any | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.predictions_table = predictions_table
         self.scores_table = scores_table
         self._client = client
+        self._clock = clock
+        # Each model's stored scores as this container has read and written them (see skills).
+        self._evidence: dict[tuple[str, str], _Evidence] = {}
 
     def save_prediction(self, symbol: str, timestamp: int, record: dict[str, Any], *, expires_at: int) -> bool:
         """Store a prediction; False when one already exists for that time (a retried run)."""
@@ -142,6 +166,12 @@ class DynamoDBPredictionStore(LazyClient):
         for s in scores:
             if s.model == PERSISTENCE:
                 continue
+            evidence = self._evidence.get((symbol, s.model))
+            if evidence is not None:  # what this container wrote, it knows without reading it back
+                evidence.pairs[timestamp] = (
+                    Score(s.model, float(s.abs_pct_error), bool(s.direction_hit), _as_stored(s.predicted_move_pct),
+                          _as_stored(s.realised_return)),
+                    Score(PERSISTENCE, float(persistence.abs_pct_error), bool(persistence.direction_hit)))
             self.client.put_item(
                 TableName=self.scores_table,
                 Item=_serialize({
@@ -169,36 +199,62 @@ class DynamoDBPredictionStore(LazyClient):
         )
 
     def skills(self, symbol: str, models: Iterable[str], params: EdgeParams) -> dict[str, Skill]:
-        """Each model's rolling skill over its newest window of scores (one bounded query each)."""
+        """Each model's rolling skill over its newest window of scores.
+
+        The window can reach back through every score the table keeps (calls are rare under
+        strict thresholds), so reading the whole series each evaluation made the evaluator slower
+        with every score stored. A warm container reads it once, then only the scores newer than
+        the newest it has read, and knows the ones it writes itself; the pairs rolling_skill gets
+        are the same, in the same order (newest first), as a full read returns. Another
+        container's late writes of older scores (a retried evaluation) are read when the series
+        is read whole again, at most `EVIDENCE_MAX_AGE_S` later.
+        """
         result = {}
         for model in models:
-            # Newest first, lazily: rolling_skill stops reading once it has the window's calls
-            # (and the overlap before them), so only the pages it needs are fetched.
-            pages = self.client.get_paginator("query").paginate(
-                TableName=self.scores_table,
-                KeyConditionExpression="#series = :series",
-                ExpressionAttributeNames={"#series": _S_HASH},
-                ExpressionAttributeValues={":series": {"S": score_series(symbol, model)}},
-                ScanIndexForward=False,
-            )
-            skill = rolling_skill(model, self._pairs(model, pages), params)
+            pairs = self._read_evidence(symbol, model).pairs
+            newest_first = (pairs[timestamp] for timestamp in sorted(pairs, reverse=True))
+            skill = rolling_skill(model, newest_first, params)
             if skill is not None:
                 result[model] = skill
         return result
 
-    @staticmethod
-    def _pairs(model: str, pages: Iterable[dict[str, Any]]) -> Iterator[tuple[Score, Score]]:
-        """(model score, persistence score) per stored item, in the order the pages give them."""
-        # Read straight from the wire format (the codec's Decimal round trip, for thousands of
-        # items an evaluation, cost more than the rest of the evaluation); the same floats.
+    def _read_evidence(self, symbol: str, model: str) -> _Evidence:
+        evidence = self._evidence.get((symbol, model))
+        if evidence is None or self._clock() - evidence.read_at > EVIDENCE_MAX_AGE_S:
+            evidence = _Evidence({}, None, self._clock())
+        condition, values = "#series = :series", {":series": {"S": score_series(symbol, model)}}
+        names = {"#series": _S_HASH}
+        if evidence.newest_read is not None:
+            condition += " AND #ts > :newest"
+            values[":newest"] = {"N": str(evidence.newest_read)}
+            names["#ts"] = _S_RANGE
+        pages = self.client.get_paginator("query").paginate(
+            TableName=self.scores_table, KeyConditionExpression=condition, ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values)
         for page in pages:
             for raw in page.get("Items", []):
-                yield (
-                    Score(model, _number(raw, "abs_pct_error"), _flag(raw, "direction_hit"),
-                          _number(raw, "predicted_move_pct", NAN), _number(raw, "realised_return", NAN)),
-                    Score(PERSISTENCE, _number(raw, "persistence_abs_pct_error"),
-                          _flag(raw, "persistence_direction_hit")),
-                )
+                timestamp = int(raw[_S_RANGE]["N"])
+                evidence.pairs[timestamp] = self._pair(model, raw)
+                evidence.newest_read = max(timestamp, evidence.newest_read or timestamp)
+        self._evidence[(symbol, model)] = evidence
+        return evidence
+
+    @classmethod
+    def _pairs(cls, model: str, pages: Iterable[dict[str, Any]]) -> Iterator[tuple[Score, Score]]:
+        """(model score, persistence score) per stored item, in the order the pages give them."""
+        for page in pages:
+            for raw in page.get("Items", []):
+                yield cls._pair(model, raw)
+
+    @staticmethod
+    def _pair(model: str, raw: Mapping[str, Any]) -> tuple[Score, Score]:
+        # Read straight from the wire format (the codec's Decimal round trip, for thousands of
+        # items an evaluation, cost more than the rest of the evaluation); the same floats.
+        return (
+            Score(model, _number(raw, "abs_pct_error"), _flag(raw, "direction_hit"),
+                  _number(raw, "predicted_move_pct", NAN), _number(raw, "realised_return", NAN)),
+            Score(PERSISTENCE, _number(raw, "persistence_abs_pct_error"), _flag(raw, "persistence_direction_hit")),
+        )
 
     def save_skills(self, symbol: str, skills: Mapping[str, Skill], *, at: int, expires_at: int) -> None:
         """Snapshot every model's skill as of an evaluation (the predictor reads the newest)."""

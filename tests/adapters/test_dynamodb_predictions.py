@@ -5,13 +5,18 @@ import numpy as np
 import pytest
 from moto import mock_aws
 
-from btc_trader.adapters.dynamodb_predictions import DynamoDBPredictionStore
+from btc_trader.adapters.dynamodb_predictions import EVIDENCE_MAX_AGE_S, DynamoDBPredictionStore
 from btc_trader.contracts import PredictionResult
 from btc_trader.domain.prediction.edge import EdgeParams
 from btc_trader.domain.prediction.ensemble import ModelRun
 from btc_trader.domain.prediction.model import InsufficientHistoryError, ModelForecast, PriceHistory
 from btc_trader.domain.prediction.result import ensemble_result, insufficient_history_result
-from btc_trader.domain.prediction.scoring import PERSISTENCE, score_stored_prediction
+from btc_trader.domain.prediction.scoring import (
+    PERSISTENCE,
+    Score,
+    rolling_skill,
+    score_stored_prediction,
+)
 from btc_trader.storage_schema import PREDICTION_SCORES, PREDICTIONS
 from tests.aws_fakes import create_table
 
@@ -122,3 +127,66 @@ def test_the_evidence_is_read_from_the_wire_format_older_items_included(store):
 def test_scores_need_the_persistence_baseline(store):
     with pytest.raises(ValueError, match="lack the persistence baseline"):
         store.save_scores("BTC-USD", T0, [], 100.0, now=T0, expires_at=T0 + 1)
+
+
+def test_a_warm_stores_evidence_is_what_a_full_read_returns(store):
+    """A long-lived store (a warm container) reads the score series once, then only newer scores,
+    and knows what it writes: through new scores, late (older) ones, reruns that overwrite and
+    models without scores, its skills equal those of a fresh store reading everything."""
+    import random
+
+    rng = random.Random(17)
+    params = EdgeParams(0.3, -0.3, cost_bps=15, window=40)
+    written = []
+    client = boto3.client("dynamodb")
+
+    def full_read(model):
+        """What the evaluator computed before: the whole series, newest first, from the table."""
+        pages = client.get_paginator("query").paginate(
+            TableName=PREDICTION_SCORES.role, KeyConditionExpression="#s = :s", ScanIndexForward=False,
+            ExpressionAttributeNames={"#s": PREDICTION_SCORES.hash_key.name},
+            ExpressionAttributeValues={":s": {"S": f"BTC-USD#{model}"}})
+        return rolling_skill(model, DynamoDBPredictionStore._pairs(model, pages), params)
+
+    def scores(moved):
+        custom = Score("custom", rng.uniform(0, 2), rng.random() < 0.5, moved, rng.uniform(-0.02, 0.02))
+        return [custom, Score(PERSISTENCE, rng.uniform(0, 2), rng.random() < 0.5)]
+
+    for step in range(160):
+        roll = rng.random()
+        if roll < 0.7 or not written:
+            at = T0 + (len(written) + 1) * 900  # the next prediction time
+        elif roll < 0.85:
+            at = T0 + rng.randint(0, len(written)) * 900 + 450  # a late score, older than the newest
+        else:
+            at = rng.choice(written)  # a rerun overwrites with what it scores now
+        written.append(at)
+        moved = rng.choice([rng.uniform(-1, 1), None])  # some scores carry no decision record
+        store.save_scores("BTC-USD", at, scores(moved), 100.0, now=at + 3600, expires_at=at + 86_400)
+        if step % 3 == 0:
+            warm = store.skills("BTC-USD", ["custom", "bedrock"], params)
+            assert set(warm) == {"custom"} and warm["custom"] == full_read("custom"), step
+    assert warm["custom"].samples > 40
+
+
+def test_another_writers_late_scores_reach_a_warm_store_when_it_reads_the_series_again():
+    with mock_aws():
+        for spec in (PREDICTIONS, PREDICTION_SCORES):
+            create_table(spec, spec.role)
+        now = [0.0]
+        warm = DynamoDBPredictionStore(PREDICTIONS.role, PREDICTION_SCORES.role, client=boto3.client("dynamodb"),
+                                       clock=lambda: now[0])
+        other = DynamoDBPredictionStore(PREDICTIONS.role, PREDICTION_SCORES.role, client=boto3.client("dynamodb"))
+        params = EdgeParams(0.5, -0.5, cost_bps=15, window=10)
+
+        def save(into, at, error):
+            into.save_scores("BTC-USD", at, [Score("custom", error, True, 1.0, 0.01), Score(PERSISTENCE, 1.0, False)],
+                             101.0, now=at + 3600, expires_at=at + 86_400)
+
+        for i in range(1, 4):
+            save(warm, T0 + i * 900, 0.5)
+        assert warm.skills("BTC-USD", ["custom"], params)["custom"].samples == 3
+        save(other, T0, 2.0)  # another container's late score, older than what the warm store read
+        assert warm.skills("BTC-USD", ["custom"], params)["custom"].samples == 3, "not read back yet"
+        now[0] += EVIDENCE_MAX_AGE_S + 1
+        assert warm.skills("BTC-USD", ["custom"], params)["custom"].samples == 4
