@@ -37,3 +37,14 @@ def running_emulator(btc_home):
 def home(btc_home, monkeypatch):
     monkeypatch.setenv("BTC_TRADER_HOME", str(btc_home))
     return btc_home
+
+
+@pytest.fixture
+def own_emulator(tmp_path, monkeypatch):
+    """An emulator alone in its own home: what it holds is only what the test stored (a fresh
+    wallet; the session's emulator is shared with other tests' trades)."""
+    monkeypatch.setenv("BTC_TRADER_HOME", str(tmp_path / "home"))
+    port = free_port()
+    state, _ = emulator.start("dev", port)
+    yield state
+    emulator.stop(port)

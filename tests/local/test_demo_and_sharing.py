@@ -18,16 +18,6 @@ from tests.conftest import SHARED_DATA
 from tests.local.conftest import free_port
 
 
-@pytest.fixture
-def fresh_emulator(tmp_path, monkeypatch):
-    """An emulator of its own, alone in its home (the demo's wallet must start afresh)."""
-    monkeypatch.setenv("BTC_TRADER_HOME", str(tmp_path))
-    port = free_port()
-    state, _ = emulator.start("dev", port)
-    yield state
-    emulator.stop(port)
-
-
 def _check_demo(demo, lines):
     own, profile = demo.runs
     assert own.profile is None and profile.profile == "demo"
@@ -46,9 +36,9 @@ def _check_demo(demo, lines):
     assert len(headers) == 2 and "outcome" in headers[0]
 
 
-def test_demo_trades_on_the_synthetic_series_and_is_deterministic(fresh_emulator, tmp_path):
+def test_demo_trades_on_the_synthetic_series_and_is_deterministic(own_emulator, tmp_path):
     lines = []
-    demo = run_demo(tmp_path / "no-data-here", fresh_emulator.port, emit=lines.append, report=lambda s: None)
+    demo = run_demo(tmp_path / "no-data-here", own_emulator.port, emit=lines.append, report=lambda s: None)
     assert demo.market.startswith("SYNTHETIC")
     _check_demo(demo, lines)
     own, profile = demo.runs
@@ -67,11 +57,11 @@ def iso_end() -> str:
     return iso(SYNTHETIC_END)
 
 
-def test_demo_trades_on_the_real_candles(fresh_emulator):
+def test_demo_trades_on_the_real_candles(own_emulator):
     if real_files(SHARED_DATA) is None:
         pytest.skip(f"real candles not in {SHARED_DATA}")
     lines = []
-    demo = run_demo(SHARED_DATA, fresh_emulator.port, emit=lines.append, report=lambda s: None)
+    demo = run_demo(SHARED_DATA, own_emulator.port, emit=lines.append, report=lambda s: None)
     assert demo.market == "real candles"
     assert demo.runs[0].first_decision == REAL_FROM
     _check_demo(demo, lines)

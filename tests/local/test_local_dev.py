@@ -254,18 +254,6 @@ def test_live_run_reports_failing_venues_and_goes_on(home):
     assert summary.executions == {"SUCCEEDED": 2} and not summary.trades
 
 
-@pytest.fixture
-def own_emulator(tmp_path, monkeypatch):
-    """An emulator alone in its home: what it holds is only what the test stored."""
-    from tests.local.conftest import free_port
-
-    monkeypatch.setenv("BTC_TRADER_HOME", str(tmp_path / "home"))
-    port = free_port()
-    state, _ = emulator.start("dev", port)
-    yield state
-    emulator.stop(port)
-
-
 def test_generated_samples_come_from_the_emulator_and_the_stacks_rules(own_emulator, tmp_path, capsys):
     at = "2023-04-05T10:00:00Z"
     assert main(["local", "generate-event", "check-risk", "--at", at]) == 2

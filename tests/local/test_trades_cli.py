@@ -2,40 +2,27 @@
 
 import json
 
-import pytest
-
 from btc_trader.adapters.dynamodb_trading import DynamoDBTradingStore
 from btc_trader.cli import main
 from btc_trader.local import emulator
 from tests.domain.test_positions import fill
-from tests.local.conftest import free_port
 
 SYMBOL = "BTC-USD"  # a symbol the stack trades: another one is refused (#17)
 
 
-@pytest.fixture
-def running_emulator(tmp_path, monkeypatch):
-    """An emulator of its own (the session's is shared with other tests' trades)."""
-    monkeypatch.setenv("BTC_TRADER_HOME", str(tmp_path))
-    port = free_port()
-    state, _ = emulator.start("dev", port)
-    yield state
-    emulator.stop(port)
-
-
-def test_local_trades_shows_pnl_and_the_reason_each_position_closed(running_emulator, capsys):
+def test_local_trades_shows_pnl_and_the_reason_each_position_closed(own_emulator, capsys):
     flatten = ["flatten: selling the whole position (0.02000000 BTC) because the kill switch is engaged"]
     records = [fill(1, "BUY", 0.01, 2_000), fill(2, "SELL", 0.01, 2_100, pnl=0.8),
                fill(3, "BUY", 0.02, 2_000), fill(4, "SELL", 0.02, 1_800, pnl=-4.1, reasons=flatten),
                fill(5, "BUY", 0.01, 1_900)]
-    with emulator.aws_environment(running_emulator):
-        store = DynamoDBTradingStore(running_emulator.names.table("trades"),
-                                     running_emulator.names.table("trading-state"))
+    with emulator.aws_environment(own_emulator):
+        store = DynamoDBTradingStore(own_emulator.names.table("trades"),
+                                     own_emulator.names.table("trading-state"))
         for record in records:
             record = {**record, "symbol": SYMBOL, "mode": "paper", "client_order_id": record["trade_id"],
                       "trade_id": f"eth-{record['trade_id']}"}
             store.client.put_item(TableName=store.trades_table, Item=_item(record))
-    port = str(running_emulator.port)
+    port = str(own_emulator.port)
     assert main(["local", "trades", "--symbol", SYMBOL, "--port", port]) == 0
     out = capsys.readouterr().out
     assert "closed positions (2;" in out
