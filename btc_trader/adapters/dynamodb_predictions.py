@@ -44,11 +44,6 @@ def _number(raw: Mapping[str, Any], name: str, default: Any = _REQUIRED) -> floa
     return float(value["N"]) if "N" in value else float(_deserialize({name: value})[name])
 
 
-def _as_stored(value: float | None) -> float:
-    """A decision field as a read returns it: a missing (None) one reads as NaN."""
-    return NAN if value is None else float(value)
-
-
 # How long a warm container trusts the score series it holds before reading it whole again.
 EVIDENCE_MAX_AGE_S = 3600
 
@@ -166,27 +161,22 @@ class DynamoDBPredictionStore(LazyClient):
         for s in scores:
             if s.model == PERSISTENCE:
                 continue
+            item = _serialize({
+                _S_HASH: score_series(symbol, s.model),
+                _S_RANGE: timestamp,
+                "abs_pct_error": s.abs_pct_error,
+                "direction_hit": s.direction_hit,
+                "persistence_abs_pct_error": persistence.abs_pct_error,
+                "persistence_direction_hit": persistence.direction_hit,
+                # The decision record: what the model called and what happened (see edge).
+                "predicted_move_pct": s.predicted_move_pct,
+                "realised_return": s.realised_return,
+                TTL_ATTRIBUTE: expires_at,
+            })
+            self.client.put_item(TableName=self.scores_table, Item=item)
             evidence = self._evidence.get((symbol, s.model))
-            if evidence is not None:  # what this container wrote, it knows without reading it back
-                evidence.pairs[timestamp] = (
-                    Score(s.model, float(s.abs_pct_error), bool(s.direction_hit), _as_stored(s.predicted_move_pct),
-                          _as_stored(s.realised_return)),
-                    Score(PERSISTENCE, float(persistence.abs_pct_error), bool(persistence.direction_hit)))
-            self.client.put_item(
-                TableName=self.scores_table,
-                Item=_serialize({
-                    _S_HASH: score_series(symbol, s.model),
-                    _S_RANGE: timestamp,
-                    "abs_pct_error": s.abs_pct_error,
-                    "direction_hit": s.direction_hit,
-                    "persistence_abs_pct_error": persistence.abs_pct_error,
-                    "persistence_direction_hit": persistence.direction_hit,
-                    # The decision record: what the model called and what happened (see edge).
-                    "predicted_move_pct": s.predicted_move_pct,
-                    "realised_return": s.realised_return,
-                    TTL_ATTRIBUTE: expires_at,
-                }),
-            )
+            if evidence is not None:  # once stored, known as a read would return it, without reading it
+                evidence.pairs[timestamp] = self._pair(s.model, item)
         self.client.update_item(
             TableName=self.predictions_table,
             Key=_serialize({_P_HASH: symbol, _P_RANGE: timestamp}),
@@ -235,7 +225,8 @@ class DynamoDBPredictionStore(LazyClient):
             for raw in page.get("Items", []):
                 timestamp = int(raw[_S_RANGE]["N"])
                 evidence.pairs[timestamp] = self._pair(model, raw)
-                evidence.newest_read = max(timestamp, evidence.newest_read or timestamp)
+                if evidence.newest_read is None or timestamp > evidence.newest_read:
+                    evidence.newest_read = timestamp
         self._evidence[(symbol, model)] = evidence
         return evidence
 
