@@ -54,6 +54,12 @@ TRIGGERS = {PRICE_COLLECTOR: "schedule", ML_PREDICTOR: "workflow-input", PREDICT
 MODELS = ("bedrock", "huggingface", "custom")
 
 
+def function_role(names: Any, function: str) -> str | None:
+    """The stack function a Lambda name or ARN (or role name) designates; None when none."""
+    name = function.split(":function:")[-1].split(":")[0]
+    return name if name in FUNCTIONS else next((role for role in FUNCTIONS if names.function(role) == name), None)
+
+
 class InvokeError(ValueError):
     """The invocation cannot start (unknown function, bad event, bad replay)."""
 

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from btc_trader.local import lambda_registry
 from btc_trader.local.emulator import HOST, EmulatorError, EmulatorState
-from btc_trader.local.invoke import FUNCTIONS, InvokeError, invoke
+from btc_trader.local.invoke import FUNCTIONS, InvokeError, function_role, invoke
 
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 
@@ -37,7 +37,6 @@ class LocalLambdaServer:
         self.invocations = 0
         self._previous: lambda_registry.LambdaServerRecord | None = None
         self._thread: threading.Thread | None = None
-        self._by_name = {state.names.function(role): role for role in FUNCTIONS} | {role: role for role in FUNCTIONS}
         try:
             self.httpd = HTTPServer((HOST, port), self._handler_class())
         except OSError as exc:
@@ -53,7 +52,7 @@ class LocalLambdaServer:
         return f"http://{HOST}:{self.port}"
 
     def role_of(self, name: str) -> str | None:
-        return self._by_name.get(name.split(":function:")[-1].split(":")[0])
+        return function_role(self.state.names, name)
 
     def run(self, role: str, event: dict[str, Any]) -> dict[str, Any]:
         self.invocations += 1

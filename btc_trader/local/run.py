@@ -436,13 +436,11 @@ def _executor(kind: str, sfn: Any, machine: str, state: EmulatorState, envs: dic
     """(payload, name) -> Outcome, by the chosen executor of the emulator's state machine definition."""
     if kind == "emulator":
         return lambda payload, name: _execute(sfn, machine, payload, name)
-    from btc_trader.local.invoke import invoke
-
-    roles = {state.names.function(role): role for role in envs}
+    from btc_trader.local.invoke import function_role, invoke
 
     def invoke_lambda(function_arn: str, payload: Any) -> Any:
-        role = roles.get(function_arn.split(":function:")[-1].split(":")[0])
-        if role is None:
+        role = function_role(state.names, function_arn)
+        if role is None or role not in envs:
             raise StatesError("Lambda.ResourceNotFoundException", f"Function not found: {function_arn}")
         outcome = invoke(role, payload, state, env=envs[role])  # the path the emulator's Lambda calls take
         if not outcome["ok"]:
