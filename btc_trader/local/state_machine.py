@@ -550,8 +550,8 @@ class StateMachine:
             cause = (_select(raw, state["CausePath"], context, f"{name}.CausePath") if "CausePath" in state
                      else state.get("Cause", ""))
             return None, {"Error": error, "Cause": cause}
-        effective = _select(raw, state.get("InputPath", "$"), context, f"{name}.InputPath") \
-            if state.get("InputPath", "$") is not None else {}
+        input_path = state.get("InputPath", "$")  # null: the state gets {}
+        effective = {} if input_path is None else _select(raw, input_path, context, f"{name}.InputPath")
         if kind == "Choice":
             for rule in state["Choices"]:
                 if _choice_matches(rule, effective, context, name):
