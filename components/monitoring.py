@@ -217,27 +217,26 @@ class Monitoring(pulumi.ComponentResource):
         )
 
     def _kill_switch_alarm(self, resource: str) -> None:
-        settings = self.args.settings
-        metric = custom(self.args.names, RISK_MANAGER, "KillSwitchEngaged", "Maximum")
-        self._alarm(
+        self._engaged_alarm(
             resource, "kill-switch", "kill-switch-engaged",
+            custom(self.args.names, RISK_MANAGER, "KillSwitchEngaged", "Maximum"),
             "The drawdown kill switch is engaged: no trades until an operator resets it "
-            "(`btc-trader trading reset-kill-switch`)",
-            comparison_operator="GreaterThanOrEqualToThreshold", threshold=1,
-            evaluation_periods=1, treat_missing_data="notBreaching",
-            **self._single(metric, settings.trading_interval * 60),
-        )
+            "(`btc-trader trading reset-kill-switch`)")
 
     def _unresolved_orders_alarm(self, resource: str) -> None:
-        settings = self.args.settings
-        metric = custom(self.args.names, ORDER_RECONCILER, "UnresolvedOrders", "Maximum")
-        self._alarm(
+        self._engaged_alarm(
             resource, "unresolved-orders", "unresolved-orders",
+            custom(self.args.names, ORDER_RECONCILER, "UnresolvedOrders", "Maximum"),
             "An order's fate is unknown or it is still open: its symbol trades no more until the reconciler "
-            "resolves it (README Trading: what an operator does when an order's fate is unknown)",
+            "resolves it (README Trading: what an operator does when an order's fate is unknown)")
+
+    def _engaged_alarm(self, resource: str, key: str, alarm_name: str, metric: MetricRef, description: str) -> None:
+        """Alarms while a trading-interval's maximum of `metric` is at least 1 (a state that stops trading)."""
+        self._alarm(
+            resource, key, alarm_name, description,
             comparison_operator="GreaterThanOrEqualToThreshold", threshold=1,
             evaluation_periods=1, treat_missing_data="notBreaching",
-            **self._single(metric, settings.trading_interval * 60),
+            **self._single(metric, self.args.settings.trading_interval * 60),
         )
 
     def _model_skill_alarm(self, resource: str, model: str) -> None:
