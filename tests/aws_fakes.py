@@ -60,3 +60,31 @@ def measure_values(records: list, name: str) -> list[tuple[dict, float]]:
     dimensions = CATALOGUE[name].dimensions
     return [({key: getattr(record, key) for key in dimensions}, record.value)
             for record in records if getattr(record, "measure", None) == name]
+
+
+def trading_handlers(monkeypatch, names):
+    """The risk manager and trade executor on the dev stack's tables in moto (call inside mock_aws):
+    their environment, the kill switch off, the collector's price the prediction was made on
+    (2023-03-11T11:59:50Z), and every cache of an earlier test's container cleared."""
+    from aws_lambda_powertools.utilities import parameters
+
+    from btc_trader.stack.environment import function_environments, kill_switch_parameter
+    from btc_trader.stack.settings import load_stack_file
+    from btc_trader.storage_schema import TABLES
+
+    for key, value in function_environments(load_stack_file("dev"), names)["risk-manager"].items():
+        monkeypatch.setenv(key, value)
+    for spec in TABLES:
+        create_table(spec, names.table(spec.role))
+    boto3.client("ssm").put_parameter(Name=kill_switch_parameter(names), Value="off", Type="String")
+    boto3.client("dynamodb").put_item(TableName=names.table("prices"), Item={
+        "symbol": {"S": "BTC-USD"}, "timestamp": {"N": "1678535990"}, "price": {"N": "20000.0"}})
+    from functions import risk_manager, trade_executor
+
+    for module in (risk_manager, trade_executor):
+        for name in ("_config", "_service"):
+            getattr(module, name).cache_clear()
+        module.metrics.clear_metrics()
+    trade_executor._idempotency.cache_clear()
+    parameters.clear_caches()
+    return risk_manager, trade_executor

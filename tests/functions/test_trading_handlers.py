@@ -5,16 +5,14 @@ import pytest
 from moto import mock_aws
 
 from btc_trader.contracts import RiskResult, TradeResult
-from btc_trader.stack.environment import function_environments, kill_switch_parameter
+from btc_trader.stack.environment import kill_switch_parameter
 from btc_trader.stack.naming import ResourceNames
-from btc_trader.stack.settings import load_stack_file
-from btc_trader.storage_schema import TABLES
 from tests.aws_fakes import (
     FakeLambdaContext,
-    create_table,
     emf_records,
     measure_values,
     metric_values,
+    trading_handlers,
 )
 
 NAMES = ResourceNames("dev", "123456789012", "us-east-1")
@@ -25,27 +23,8 @@ STATE = {"symbol": "BTC-USD", "execution_id": "exec-7", "requested_at": "2023-03
 
 @pytest.fixture
 def handlers(monkeypatch):
-    env = function_environments(load_stack_file("dev"), NAMES)["risk-manager"]
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
     with mock_aws():
-        for spec in TABLES:
-            create_table(spec, NAMES.table(spec.role))
-        boto3.client("ssm").put_parameter(Name=kill_switch_parameter(NAMES), Value="off", Type="String")
-        # The collector's price the prediction was made on (2023-03-11T11:59:50Z).
-        boto3.client("dynamodb").put_item(TableName=NAMES.table("prices"), Item={
-            "symbol": {"S": "BTC-USD"}, "timestamp": {"N": "1678535990"}, "price": {"N": "20000.0"}})
-        from aws_lambda_powertools.utilities import parameters
-
-        from functions import risk_manager, trade_executor
-
-        for module in (risk_manager, trade_executor):
-            for name in ("_config", "_service"):
-                getattr(module, name).cache_clear()
-            module.metrics.clear_metrics()
-        trade_executor._idempotency.cache_clear()
-        parameters.clear_caches()
-        yield risk_manager, trade_executor
+        yield trading_handlers(monkeypatch, NAMES)
 
 
 def test_approve_then_execute_once(handlers, capsys, caplog):

@@ -174,29 +174,11 @@ def test_local_run_wallet_is_consistent_with_its_trades(shared_file, tmp_path, m
 @pytest.fixture
 def real_trading(aws, monkeypatch):
     """The dev stack's tables, kill switch, a stored price, and the real risk and execution handlers."""
-    from btc_trader.stack.environment import function_environments, kill_switch_parameter
     from btc_trader.stack.naming import ResourceNames
-    from btc_trader.stack.settings import load_stack_file
-    from btc_trader.storage_schema import TABLES
-    from tests.aws_fakes import FakeLambdaContext, create_table
+    from tests.aws_fakes import FakeLambdaContext, trading_handlers
 
     names = ResourceNames("dev", "123456789012", "us-east-1")
-    for key, value in function_environments(load_stack_file("dev"), names)["risk-manager"].items():
-        monkeypatch.setenv(key, value)
-    for spec in TABLES:
-        create_table(spec, names.table(spec.role))
-    boto3.client("ssm").put_parameter(Name=kill_switch_parameter(names), Value="off", Type="String")
-    boto3.client("dynamodb").put_item(TableName=names.table("prices"), Item={
-        "symbol": {"S": "BTC-USD"}, "timestamp": {"N": "1678535990"}, "price": {"N": "20000.0"}})
-    from aws_lambda_powertools.utilities import parameters
-
-    from functions import risk_manager, trade_executor
-
-    for module in (risk_manager, trade_executor):
-        for name in ("_config", "_service"):
-            getattr(module, name).cache_clear()
-    trade_executor._idempotency.cache_clear()
-    parameters.clear_caches()
+    risk_manager, trade_executor = trading_handlers(monkeypatch, names)
     yield names, risk_manager, trade_executor, FakeLambdaContext()
 
 
