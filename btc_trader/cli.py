@@ -16,6 +16,7 @@ from pathlib import Path
 from btc_trader.cli_support import (
     EXIT_USAGE,
     CliError,
+    add_target_arguments,
     check_arguments,
     describe_error,
     parse_time,
@@ -223,10 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     trading = commands.add_parser("trading", help="operate a stack's trading").add_subparsers(
         dest="trading_command")
     reset = trading.add_parser("reset-kill-switch", help="re-arm trading after the drawdown kill switch engaged")
-    reset.add_argument("--stack", default="dev", help="the stack whose kill switch to reset")
-    reset.add_argument("--symbol", help="default: the stack's first symbol")
-    reset.add_argument("--aws", action="store_true", help="the deployed stack (your AWS credentials), not the emulator")
-    reset.add_argument("--port", type=int, help="the emulator's port (default: the running one)")
+    add_target_arguments(reset, "kill switch to reset")
     reset.set_defaults(handler=cmd_reset_kill_switch)
     from btc_trader.trading_cli import register as register_trading
 
@@ -235,10 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     exchange = commands.add_parser("exchange", help="the stack's exchange account").add_subparsers(
         dest="exchange_command", required=True)
     check = exchange.add_parser("check", help="keys valid, trading permitted, withdrawals off, balances, limits")
-    check.add_argument("--stack", default="dev", help="the stack whose exchange keys to check")
-    check.add_argument("--symbol", help="default: the stack's first symbol")
-    check.add_argument("--aws", action="store_true", help="read the keys from the deployed stack's Secrets Manager")
-    check.add_argument("--port", type=int, help="the emulator's port (default: the running one)")
+    add_target_arguments(check, "exchange keys to check", "read the keys from the deployed stack's Secrets Manager")
     check.set_defaults(handler=cmd_exchange_check)
 
     from btc_trader.backtest.cli import register as register_backtest

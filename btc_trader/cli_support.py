@@ -185,6 +185,15 @@ def describe_error(exc: BaseException) -> str | None:
     return None
 
 
+def add_target_arguments(parser: Any, what: str, aws_help: str = "the deployed stack (your AWS credentials), not "
+                         "the emulator") -> None:
+    """The options `stack_target` reads (--stack, --aws, --port) and --symbol, on an operator command."""
+    parser.add_argument("--stack", default="dev", help=f"the stack whose {what}")
+    parser.add_argument("--symbol", help="default: the stack's first symbol")
+    parser.add_argument("--aws", action="store_true", help=aws_help)
+    parser.add_argument("--port", type=int, help="the emulator's port (default: the running one)")
+
+
 def stack_target(stack: str, aws: bool, port: int | None) -> tuple[Any, Any, str]:
     """Where an operator command acts: (resource names, the AWS environment to enter, a label).
 

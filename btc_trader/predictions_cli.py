@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from btc_trader.cli_support import CliError, parse_time, stack_target
+from btc_trader.cli_support import CliError, add_target_arguments, parse_time, stack_target
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -40,10 +40,7 @@ def register(commands: Any) -> None:
     predictions = commands.add_parser("predictions", help="stored predictions").add_subparsers(
         dest="predictions_command", required=True)
     export = predictions.add_parser("export", help="write every model's stored outputs for `backtest --predictions`")
-    export.add_argument("--stack", default="dev", help="the stack whose predictions to export")
-    export.add_argument("--aws", action="store_true", help="the deployed stack (your AWS credentials), not the emulator")
-    export.add_argument("--port", type=int, help="the emulator's port (default: the running one)")
-    export.add_argument("--symbol", help="default: the stack's first symbol")
+    add_target_arguments(export, "predictions to export")
     export.add_argument("--from", dest="start", help="first prediction time, ISO-8601 (default: all)")
     export.add_argument("--to", dest="end", help="end (exclusive), ISO-8601 (default: now)")
     export.add_argument("--out", required=True, help="JSON Lines file to write")
