@@ -8,11 +8,12 @@ beyond dust. Only an operator lifts a block, by adopting the exchange's side.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from btc_trader.domain.ledger import Reconciliation, adopt, reconcile
-from btc_trader.domain.orders import UNRESOLVED
+from btc_trader.domain.orders import UNRESOLVED, LiveGuard
 from btc_trader.services.trading import ExecutionService
 
 # An order still unseen this long after it was sent, while the balances agree up to dust, never
@@ -111,10 +112,7 @@ class ReconcileService:
         self._resolve_unresolved(symbol, now)
         guard, version = self.store.load_guard(symbol)
         still = []
-        for trade_id in guard.unresolved:
-            trade = self.store.get_trade(trade_id)
-            if trade is None or trade["status"] not in UNRESOLVED:
-                continue
+        for trade_id, trade in self._still_unresolved(guard):
             if trade["status"] == "OPEN":
                 still.append(trade_id)
                 continue
@@ -131,14 +129,15 @@ class ReconcileService:
 
     def _resolve_unresolved(self, symbol: str, now: int) -> list[str]:
         guard, _ = self.store.load_guard(symbol)
-        resolved = []
+        return [trade_id for trade_id, trade in self._still_unresolved(guard)
+                if self.execution.resolve(trade, now, attempts=1).status not in UNRESOLVED]
+
+    def _still_unresolved(self, guard: LiveGuard) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The guard's trades whose stored status is still unresolved (gone or settled ones skipped)."""
         for trade_id in guard.unresolved:
             trade = self.store.get_trade(trade_id)
-            if trade is None or trade["status"] not in UNRESOLVED:
-                continue
-            if self.execution.resolve(trade, now, attempts=1).status not in UNRESOLVED:
-                resolved.append(trade_id)
-        return resolved
+            if trade is not None and trade["status"] in UNRESOLVED:
+                yield trade_id, trade
 
     def _price(self, symbol: str) -> float:
         quote = self.live.quote(symbol)
