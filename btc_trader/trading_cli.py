@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from btc_trader.cli_support import CliError
+from btc_trader.cli_support import CliError, stack_target
 
 
 def _live_services(settings: Any, names: Any) -> Any:
@@ -37,11 +37,7 @@ def _live_services(settings: Any, names: Any) -> Any:
 
 def cmd_reconcile(args: argparse.Namespace, ask: Callable[[str], str] = input) -> int:
     """Show a live symbol's ledger and exchange side by side; adopt the exchange's on confirmation."""
-    import boto3
-
-    from btc_trader.local.environ import patched_environ
-    from btc_trader.stack.naming import ResourceNames
-    from btc_trader.stack.settings import load_stack_file, stack_region
+    from btc_trader.stack.settings import load_stack_file
 
     if not args.aws:
         raise CliError("trading reconcile compares a deployed live stack with its exchange: pass --aws "
@@ -53,10 +49,8 @@ def cmd_reconcile(args: argparse.Namespace, ask: Callable[[str], str] = input) -
     symbol = args.symbol or settings.symbols[0]
     if symbol not in settings.symbols:
         raise CliError(f"--symbol {symbol} is not one of the stack's symbols {list(settings.symbols)}")
-    region = stack_region(args.stack)
-    with patched_environ({"AWS_DEFAULT_REGION": region}):
-        account = boto3.client("sts").get_caller_identity()["Account"]
-        names = ResourceNames(args.stack, account, region)
+    names, environment, _ = stack_target(args.stack, aws=True, port=None)
+    with environment:
         service = _live_services(settings, names)
         now = int(time.time())
         report = service.check(symbol, now)
